@@ -61,7 +61,7 @@ class UnknownNameError(MedIMetaError, KeyError):
             msg += f" in {where}"
         if suggestion:
             msg += f"; did you mean {' or '.join(repr(s) for s in suggestion)}?"
-        msg += f" Valid values: {', '.join(repr(c) for c in self.choices)}"
+        msg += f"{'' if suggestion else '.'} Valid values: {', '.join(repr(c) for c in self.choices)}"
         self.message = msg
         super().__init__(msg)
 
@@ -107,3 +107,19 @@ def check_choice(kind: str, value: str, choices: Iterable[str]) -> str:
     if value not in options:
         raise UnknownNameError(kind, value, options)
     return value
+
+
+class PreprocessError(MedIMetaError, ValueError):
+    """An image or array cannot be preprocessed as requested (shape, mode, size or box)."""
+
+
+class ShapeError(MedIMetaError, ValueError):
+    """An array or tensor has a shape (or non-finite values) its consumer cannot use."""
+
+
+class WeightsNotFoundError(MedIMetaError, FileNotFoundError):
+    """Pretrained weights were requested but no weights file was found."""
+
+
+class MissingDependencyError(MedIMetaError, ImportError):
+    """An optional dependency (a package extra) needed for this feature is not installed."""

@@ -1,0 +1,1 @@
+"""The ``medimeta`` command line (typer)."""

@@ -1,0 +1,30 @@
+"""Entry point of the ``medimeta`` command."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from medimeta.cli import core
+from medimeta.errors import MedIMetaError
+
+app = typer.Typer(
+    name="medimeta",
+    help="MedIMeta toolkit: catalog, verification and data tools for the MedIMeta meta-dataset.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.command("list")(core.list_command)
+app.command("info")(core.info_command)
+app.command("verify")(core.verify_command)
+
+
+def main() -> None:
+    """Run the CLI; library errors become one clear line and exit code 2."""
+    try:
+        app()
+    except MedIMetaError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(2)

@@ -1,0 +1,148 @@
+"""``medimeta download``: fetch, check and install release datasets or MedMNIST files."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from medimeta.cli.options import resolve, root_option
+from medimeta.errors import MedIMetaError
+from medimeta.fetch import (
+    FetchOptions,
+    PlanItem,
+    available_datasets,
+    ensure_dataset,
+    install_medmnist,
+    is_medmnist_spec,
+    plan,
+    plan_medmnist,
+)
+
+err_console = Console(file=sys.stderr)
+
+
+def human_bytes(n: int | None) -> str:
+    """``1.5 MB`` style sizes (decimal units, as Zenodo shows them)."""
+    if n is None:
+        return "?"
+    value = float(n)
+    for unit in ("B", "kB", "MB", "GB"):
+        if value < 1000 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{value:.1f} TB"  # unreachable; keeps type checkers content
+
+
+@contextmanager
+def _fetch_logging(quiet: bool) -> Iterator[None]:
+    """Show the fetch module's progress lines on stderr (warnings only when quiet)."""
+    logger = logging.getLogger("medimeta.fetch")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    old_level = logger.level
+    logger.setLevel(logging.WARNING if quiet else logging.INFO)
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(old_level)
+
+
+def _print_plan(items: list[PlanItem]) -> None:
+    table = Table(title="medimeta download --dry-run")
+    for col in ("dataset", "action", "to fetch", "file size", "source"):
+        table.add_column(col)
+    for item in items:
+        size = human_bytes(item.size)
+        table.add_row(item.name, item.action, human_bytes(item.nbytes), size, item.source)
+    Console().print(table)
+    total = sum(i.nbytes for i in items)
+    count = sum(1 for i in items if i.nbytes)
+    missing = [i.name for i in items if i.action == "missing"]
+    typer.echo(f"would download {count} file(s), {human_bytes(total)} ({total:,} bytes) in total")
+    if missing:
+        typer.echo(f"not available offline: {', '.join(missing)}")
+
+
+def download_command(
+    ids: list[str] = typer.Argument(
+        None, help="Dataset ids (e.g. bus organs_axial) or medmnist:<flag> (medmnist:breastmnist)."
+    ),
+    all_datasets: bool = typer.Option(False, "--all", help="Every dataset in the release."),
+    root: Path | None = root_option(),
+    mirror: str | None = typer.Option(
+        None,
+        "--mirror",
+        help="Base URL replacing https://zenodo.org in every request [default: $MEDIMETA_MIRROR].",
+        show_default=False,
+    ),
+    offline: bool = typer.Option(False, "--offline", help="Never use the network."),
+    from_dir: Path | None = typer.Option(
+        None, "--from", help="Folder of already downloaded <id>.zip / MedMNIST .npz files."
+    ),
+    size: int = typer.Option(224, "--size", help="MedMNIST image size: 28, 64, 128 or 224."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be fetched."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars or status lines."),
+    force: bool = typer.Option(False, "--force", help="Reinstall / replace an existing folder."),
+    keep_zip: bool = typer.Option(False, "--keep-zip", help="Keep downloaded archives."),
+    retries: int = typer.Option(5, help="Attempts without progress before giving up."),
+    timeout: float = typer.Option(60.0, help="Seconds without data before a retry."),
+    refresh_manifest: bool = typer.Option(
+        False, "--refresh-manifest", help="Fetch the record's file list again."
+    ),
+) -> None:
+    """Download, check (size + MD5) and install datasets; resumes interrupted downloads."""
+    data_root = resolve(root)
+    options = FetchOptions(
+        mirror=mirror,
+        offline=offline,
+        from_dir=from_dir,
+        retries=retries,
+        timeout=timeout,
+        quiet=quiet,
+        force=force,
+        keep_archive=keep_zip,
+        refresh_manifest=refresh_manifest,
+    )
+    wanted = list(ids or [])
+    if all_datasets == bool(wanted):
+        err_console.print("error: give dataset ids or --all (not both)")
+        raise typer.Exit(2)
+    with _fetch_logging(quiet):
+        try:
+            if all_datasets:
+                wanted = available_datasets(data_root, options=options)
+            release = [i for i in wanted if not is_medmnist_spec(i)]
+            medmnist = [i for i in wanted if is_medmnist_spec(i)]
+            if dry_run:
+                items = plan(release, data_root, options=options) if release else []
+                items += [plan_medmnist(m, data_root, size=size, options=options) for m in medmnist]
+                _print_plan(items)
+                return
+        except MedIMetaError as exc:
+            err_console.print(f"error: {exc}", markup=False, highlight=False)
+            raise typer.Exit(1) from exc
+        failed = []
+        for name in wanted:
+            try:
+                if is_medmnist_spec(name):
+                    path = install_medmnist(name, data_root, size=size, options=options)
+                else:
+                    path = ensure_dataset(data_root, name, options=options)
+            except MedIMetaError as exc:
+                failed.append(name)
+                err_console.print(f"error: {name}: {exc}", markup=False, highlight=False)
+                continue
+            if not quiet:
+                typer.echo(f"{name}: ready at {path}")
+    if failed:
+        err_console.print(f"{len(failed)} of {len(wanted)} failed: {', '.join(failed)}")
+        raise typer.Exit(1)

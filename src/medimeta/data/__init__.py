@@ -1,0 +1,7 @@
+"""PyTorch datasets over the MedIMeta format."""
+
+from medimeta.data.dataset import MedIMeta, TaskDescription
+from medimeta.data.multitask import MedIMetaMultiTask
+from medimeta.data.pixels import NORMALIZATIONS
+
+__all__ = ["NORMALIZATIONS", "MedIMeta", "MedIMetaMultiTask", "TaskDescription"]

@@ -1,0 +1,65 @@
+"""File helpers for fetching: MD5 in chunks, size+checksum checks, atomic JSON writes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from medimeta.errors import ChecksumMismatchError
+
+CHUNK = 1024 * 1024
+
+
+def md5_file(path: Path) -> str:
+    """Hex MD5 of a file, read in 1 MiB chunks."""
+    # usedforsecurity=False: MD5 is an integrity check here, and FIPS builds refuse it otherwise.
+    digest = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as fh:
+        while chunk := fh.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def file_problem(path: Path, *, size: int | None, md5: str | None) -> str | None:
+    """Why ``path`` does not match the expected size/MD5, or None when it matches."""
+    if not path.is_file():
+        return f"{path} does not exist"
+    actual_size = path.stat().st_size
+    if size is not None and actual_size != size:
+        return f"size is {actual_size} bytes, expected {size} bytes"
+    if md5 is not None:
+        actual = md5_file(path)
+        if actual != md5.lower():
+            return f"md5 is {actual}, expected {md5.lower()}"
+    return None
+
+
+def check_file(path: Path, *, size: int | None, md5: str | None, url: str = "") -> None:
+    """Raise ChecksumMismatchError unless ``path`` has the expected size and MD5."""
+    problem = file_problem(path, size=size, md5=md5)
+    if problem is not None:
+        source = f" (from {url})" if url else ""
+        raise ChecksumMismatchError(
+            f"{path}{source}: {problem}. The file is damaged or incomplete: delete it and "
+            "download it again."
+        )
+
+
+def atomic_write_json(path: Path, data: Any) -> None:
+    """Write ``data`` as JSON to ``path`` through a temp file and os.replace."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(data, fh, indent=2, sort_keys=True)
+            fh.write("\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,165 @@
+"""Turn a checked dataset zip into an installed dataset folder, all or nothing.
+
+Steps: extract into a staging folder under ``<root>/.medimeta/staging`` (same file system as the
+target, never scanned by the loader), run ``verify`` on it, rename it to ``<root>/<id>``, then
+write the completion marker ``<root>/<id>/.medimeta-complete.json`` last. A folder without the
+marker is never treated as installed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Protocol
+
+from medimeta.errors import DownloadError, FormatError
+from medimeta.fetch.archive import safe_extract
+from medimeta.fetch.files import atomic_write_json, md5_file
+from medimeta.fetch.options import FetchPaths
+
+logger = logging.getLogger(__name__)
+
+MARKER = ".medimeta-complete.json"
+MARKER_SCHEMA = 1
+
+
+class VerifyResult(Protocol):
+    """What a verifier returns (``medimeta.format.verify.VerifyReport`` fits)."""
+
+    @property
+    def ok(self) -> bool: ...
+
+    @property
+    def problems(self) -> list[str]: ...
+
+    def format(self) -> str: ...
+
+
+Verifier = Callable[[Path], VerifyResult]
+
+
+def default_verifier(path: Path) -> VerifyResult:
+    """``medimeta.format.verify.verify_dataset`` (imported on use)."""
+    from medimeta.format.verify import verify_dataset
+
+    result: VerifyResult = verify_dataset(path)
+    return result
+
+
+def read_marker(folder: Path) -> dict[str, Any] | None:
+    """The completion record of an installed dataset folder, or None when absent or unreadable."""
+    try:
+        data = json.loads((folder / MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and data.get("complete") is True else None
+
+
+def is_installed(root: Path, dataset_id: str) -> bool:
+    """True when ``<root>/<id>`` carries a valid completion marker."""
+    folder = Path(root) / dataset_id
+    return folder.is_dir() and read_marker(folder) is not None
+
+
+def _pending_path(root: Path, dataset_id: str) -> Path:
+    return FetchPaths(root).staging / f"{dataset_id}.pending.json"
+
+
+def check_target_free(root: Path, dataset_id: str, *, force: bool) -> None:
+    """Raise unless ``<root>/<id>`` is absent, ours to replace, or ``force`` is set.
+
+    An unmarked folder that an interrupted install of ours left behind (its pending record
+    exists) is replaced silently; any other unmarked folder may be the user's own work.
+    """
+    target = Path(root) / dataset_id
+    if not (target.exists() or target.is_symlink()) or force:
+        return
+    if read_marker(target) is not None or _pending_path(root, dataset_id).is_file():
+        return
+    raise DownloadError(
+        f"{target} exists but is not a completed download (no {MARKER} in it). It may be a "
+        "partial copy or a dataset you built yourself. Move or delete it, or pass force=True "
+        "(`medimeta download --force`) to replace it."
+    )
+
+
+def _remove_tree(path: Path, root: Path) -> None:
+    """Delete ``path`` by first moving it into staging, so the root never shows half a folder."""
+    staging = FetchPaths(root).staging
+    staging.mkdir(parents=True, exist_ok=True)
+    trash = Path(tempfile.mkdtemp(prefix="trash-", dir=staging))
+    os.rename(path, trash / path.name)
+    shutil.rmtree(trash, ignore_errors=True)
+
+
+def clean_staging(root: Path, dataset_id: str) -> None:
+    """Remove staging folders that an earlier, interrupted install of ``dataset_id`` left."""
+    staging = FetchPaths(root).staging
+    if not staging.is_dir():
+        return
+    for entry in staging.iterdir():
+        if entry.is_dir() and entry.name.startswith((f"{dataset_id}-", "trash-")):
+            shutil.rmtree(entry, ignore_errors=True)
+
+
+def install_archive(
+    zip_path: Path,
+    root: Path,
+    dataset_id: str,
+    *,
+    md5: str | None,
+    source: str,
+    verifier: Verifier | None = None,
+    force: bool = False,
+) -> Path:
+    """Extract, verify and move the dataset in ``zip_path`` to ``<root>/<dataset_id>``.
+
+    The caller holds the dataset's lock and has already checked the zip's size and MD5 when a
+    checksum is known (``md5`` is recorded in the marker; None means it was not checked).
+    Raises UnsafeArchiveError, FormatError (damaged zip, failed verify) or DownloadError.
+    """
+    root = Path(root)
+    paths = FetchPaths(root)
+    target = root / dataset_id
+    check_target_free(root, dataset_id, force=force)
+    paths.staging.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f"{dataset_id}-", dir=paths.staging))
+    try:
+        folder = safe_extract(zip_path, staging / dataset_id, dataset_id)
+        report = (verifier or default_verifier)(folder)
+        if not report.ok:
+            raise FormatError(
+                zip_path,
+                "the extracted dataset fails verification:\n" + report.format(),
+                fix="nothing was installed; delete the zip and download it again, or report "
+                "the problem if it persists",
+            )
+        pending = _pending_path(root, dataset_id)
+        atomic_write_json(pending, {"dataset_id": dataset_id, "source": source})
+        if target.exists() or target.is_symlink():
+            logger.info("replacing %s", target)
+            _remove_tree(target, root)
+        os.rename(folder, target)
+        record = {
+            "complete": True,
+            "schema": MARKER_SCHEMA,
+            "dataset_id": dataset_id,
+            "archive": zip_path.name,
+            "md5": md5 or md5_file(zip_path),
+            "checksum_verified": md5 is not None,
+            "size": zip_path.stat().st_size,
+            "source": source,
+            "installed_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        }
+        atomic_write_json(target / MARKER, record)
+        pending.unlink(missing_ok=True)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    logger.info("installed %s", target)
+    return target

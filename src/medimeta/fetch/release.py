@@ -1,0 +1,154 @@
+"""The MedIMeta release (Zenodo record 7884735): one ``<id>.zip`` per dataset.
+
+``ensure_dataset(root, id)`` is the whole cascade: installed (marker present) → done; else, under
+a per-id lock, find a checked zip locally (download cache, ``from_dir``, root) or download it,
+then extract, verify and move it into place (see :mod:`medimeta.fetch.install`).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+from typing import Any
+
+from medimeta.errors import UnknownNameError
+from medimeta.fetch.install import (
+    Verifier,
+    check_target_free,
+    clean_staging,
+    install_archive,
+    is_installed,
+)
+from medimeta.fetch.obtain import install_lock, local_candidates, obtain_file
+from medimeta.fetch.options import MEDIMETA_RECORD, FetchOptions
+from medimeta.fetch.plan import PlanItem, plan_file
+from medimeta.fetch.zenodo import Manifest, RemoteFile, load_manifest
+
+logger = logging.getLogger(__name__)
+
+ARCHIVE_SUFFIX = ".zip"
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def archive_key(dataset_id: str) -> str:
+    """The release file of a dataset: ``<id>.zip``."""
+    return dataset_id + ARCHIVE_SUFFIX
+
+
+def release_ids(manifest: Manifest) -> list[str]:
+    """Dataset ids in the release manifest (every ``*.zip`` file)."""
+    return sorted(k[: -len(ARCHIVE_SUFFIX)] for k in manifest.files if k.endswith(ARCHIVE_SUFFIX))
+
+
+def _remote(manifest: Manifest | None, dataset_id: str) -> RemoteFile | None:
+    choices = release_ids(manifest) if manifest is not None else []
+    if not _ID.match(dataset_id) or (manifest is not None and dataset_id not in choices):
+        where = f"Zenodo record {MEDIMETA_RECORD}" if manifest is not None else ""
+        raise UnknownNameError("MedIMeta dataset id", dataset_id, choices, where=where)
+    return manifest.files[archive_key(dataset_id)] if manifest is not None else None
+
+
+def available_datasets(
+    root: Path | str, *, options: FetchOptions | None = None, **kw: Any
+) -> list[str]:
+    """Dataset ids that can be installed: from the record, or offline from the local zips."""
+    opts = FetchOptions.from_kwargs(options, **kw)
+    manifest = load_manifest(Path(root), MEDIMETA_RECORD, opts)
+    if manifest is not None:
+        return release_ids(manifest)
+    folders = {p.parent for p in local_candidates(Path(root), "x.zip", opts)}
+    return sorted(
+        {p.name[: -len(ARCHIVE_SUFFIX)] for d in folders if d.is_dir() for p in d.glob("*.zip")}
+    )
+
+
+def ensure_dataset(
+    root: Path | str,
+    dataset_id: str,
+    *,
+    verifier: Verifier | None = None,
+    options: FetchOptions | None = None,
+    **kw: Any,
+) -> Path:
+    """Return ``<root>/<dataset_id>``, downloading and installing it first when not installed.
+
+    Keyword arguments are :class:`FetchOptions` fields (``mirror``, ``offline``, ``from_dir``,
+    ``retries``, ``timeout``, ``quiet``, ``force``, ...). ``verifier`` checks the extracted folder
+    (default: ``medimeta.format.verify.verify_dataset``). Two processes asking for the same id
+    do the work once: the second waits on the lock and reuses the result.
+    """
+    root = Path(root)
+    opts = FetchOptions.from_kwargs(options, **kw)
+    target = root / dataset_id
+    if not opts.force and is_installed(root, dataset_id):
+        return target
+    _remote(None, dataset_id)  # refuse ids that are not plain names before touching the disk
+    root.mkdir(parents=True, exist_ok=True)
+    with install_lock(root, f"medimeta-{dataset_id}", opts):
+        if not opts.force and is_installed(root, dataset_id):
+            logger.info("%s was installed meanwhile by another process", dataset_id)
+            return target
+        clean_staging(root, dataset_id)
+        check_target_free(root, dataset_id, force=opts.force)
+        manifest = load_manifest(root, MEDIMETA_RECORD, opts)
+        remote = _remote(manifest, dataset_id)
+        local = obtain_file(root, archive_key(dataset_id), remote, opts, label=dataset_id)
+        path = install_archive(
+            local.path,
+            root,
+            dataset_id,
+            md5=local.md5,
+            source=local.source,
+            verifier=verifier,
+            force=opts.force,
+        )
+        if local.downloaded and not opts.keep_archive:
+            local.path.unlink(missing_ok=True)
+        return path
+
+
+def download(
+    dataset_id: str,
+    root: Path | str,
+    *,
+    verifier: Verifier | None = None,
+    options: FetchOptions | None = None,
+    **kw: Any,
+) -> Path:
+    """Download and install one MedIMeta dataset; same as ``ensure_dataset(root, dataset_id)``."""
+    return ensure_dataset(root, dataset_id, verifier=verifier, options=options, **kw)
+
+
+def plan(
+    dataset_ids: list[str],
+    root: Path | str,
+    *,
+    options: FetchOptions | None = None,
+    **kw: Any,
+) -> list[PlanItem]:
+    """What installing ``dataset_ids`` would fetch, without changing anything on disk."""
+    root = Path(root)
+    opts = FetchOptions.from_kwargs(options, **kw)
+    manifest = load_manifest(root, MEDIMETA_RECORD, opts, write_cache=False)
+    items = []
+    for dataset_id in dataset_ids:
+        remote = _remote(manifest, dataset_id)
+        if not opts.force and is_installed(root, dataset_id):
+            size = remote.size if remote is not None else None
+            items.append(PlanItem(dataset_id, "installed", 0, size, str(root / dataset_id)))
+        else:
+            items.append(plan_file(dataset_id, root, archive_key(dataset_id), remote, opts))
+    return items
+
+
+__all__ = [
+    "ARCHIVE_SUFFIX",
+    "PlanItem",
+    "archive_key",
+    "available_datasets",
+    "download",
+    "ensure_dataset",
+    "plan",
+    "release_ids",
+]

@@ -1,0 +1,205 @@
+"""Random access to a dataset's pixels: memory-mapped HDF5, h5py, or one TIFF per sample.
+
+The store opens its files lazily in the process that reads, so a dataset holding it can be
+pickled and sent to DataLoader workers started with fork, spawn or forkserver.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from medimeta.errors import DatasetNotFoundError, FormatError, check_choice
+from medimeta.format import layout
+
+BACKENDS = ("auto", "memmap", "hdf5", "tiff")
+
+
+def hdf5_layout(path: Path) -> tuple[tuple[int, ...], np.dtype, int | None]:
+    """Shape, dtype and byte offset (None unless contiguous and unfiltered) of ``images``."""
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        if layout.HDF5_KEY not in f:
+            raise FormatError(
+                path,
+                "HDF5 file has no dataset named 'images'",
+                key=layout.HDF5_KEY,
+                expected="dataset 'images'",
+                actual=sorted(f.keys()),
+                fix="rewrite the file with the images under the key 'images'",
+            )
+        dset = f[layout.HDF5_KEY]
+        offset = None
+        # A contiguous, unfiltered dataset is a plain C-ordered array at a fixed file offset,
+        # which numpy can map directly: no HDF5 call, no global lock, on every read.
+        if dset.chunks is None and dset.compression is None and not dset.id.get_create_plist().get_nfilters():
+            offset = dset.id.get_offset()
+        return tuple(dset.shape), dset.dtype, offset
+
+
+class ImageStore:
+    """Reads images of one dataset folder by global sample index (lazily opened, picklable)."""
+
+    def __init__(
+        self,
+        folder: str | Path,
+        *,
+        num_samples: int,
+        num_channels: int,
+        backend: str = "auto",
+    ) -> None:
+        self.folder = Path(folder)
+        self.num_samples = num_samples
+        self.num_channels = num_channels
+        check_choice("image backend", backend, BACKENDS)
+        self.hdf5_path = self.folder / layout.HDF5_FILE
+        self.shape: tuple[int, ...]
+        if backend == "tiff":
+            self.backend = "tiff"
+            size = layout.IMAGE_SIZE
+            self.shape = (num_samples, size, size) + ((3,) if num_channels == 3 else ())
+            self._offset: int | None = None
+        else:
+            if not self.hdf5_path.is_file():
+                raise DatasetNotFoundError(
+                    f"{self.hdf5_path}: images.hdf5 is missing; re-download or rebuild the "
+                    f"dataset, or pass use_hdf5=False to read images/NNNNNN.tiff instead"
+                )
+            shape, dtype, offset = hdf5_layout(self.hdf5_path)
+            self._check_shape(shape, dtype)
+            self.shape = shape
+            self._offset = offset
+            if backend == "memmap" and offset is None:
+                raise FormatError(
+                    self.hdf5_path,
+                    "'images' is chunked or compressed, so it cannot be memory-mapped",
+                    key="images.layout",
+                    expected="contiguous",
+                    actual="chunked/filtered",
+                    fix="use backend='hdf5' (or 'auto')",
+                )
+            self.backend = "memmap" if backend in ("auto", "memmap") and offset is not None else "hdf5"
+        self._pid: int | None = None
+        self._handle: Any = None
+        self._array: Any = None
+
+    def _check_shape(self, shape: tuple[int, ...], dtype: np.dtype) -> None:
+        size = layout.IMAGE_SIZE
+        expected = (self.num_samples, size, size) + ((3,) if self.num_channels == 3 else ())
+        if tuple(shape) != expected:
+            raise FormatError(
+                self.hdf5_path,
+                "images dataset has the wrong shape",
+                key="images.shape",
+                expected=expected,
+                actual=tuple(shape),
+                fix="check info.yaml (total_num_samples, input_size) against the data",
+            )
+        if dtype != np.uint8:
+            raise FormatError(
+                self.hdf5_path,
+                "images dataset has the wrong dtype",
+                key="images.dtype",
+                expected="uint8",
+                actual=str(dtype),
+                fix="store pixels as uint8",
+            )
+
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        return tuple(self.shape[1:])
+
+    def _open(self) -> None:
+        if self._pid == os.getpid():
+            return
+        # A handle inherited through fork is not ours to use (HDF5 is not fork-safe).
+        self._handle = None
+        self._array = None
+        if self.backend == "memmap":
+            self._array = np.memmap(
+                self.hdf5_path, dtype=np.uint8, mode="r", offset=self._offset, shape=self.shape
+            )
+        elif self.backend == "hdf5":
+            import h5py
+
+            self._handle = h5py.File(self.hdf5_path, "r")
+            self._array = self._handle[layout.HDF5_KEY]
+        self._pid = os.getpid()
+
+    def close(self) -> None:
+        """Release file handles (they reopen on the next read)."""
+        if self._handle is not None and self._pid == os.getpid():
+            self._handle.close()
+        self._handle = None
+        self._array = None
+        self._pid = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state.update(_pid=None, _handle=None, _array=None)
+        return state
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # interpreter shutdown: nothing useful left to do
+            pass
+
+    def _check_index(self, index: int) -> int:
+        if not 0 <= index < self.num_samples:
+            raise IndexError(f"sample index {index} out of range 0..{self.num_samples - 1}")
+        return int(index)
+
+    def read(self, index: int) -> np.ndarray:
+        """One image as uint8 (H, W) or (H, W, 3)."""
+        index = self._check_index(index)
+        if self.backend == "tiff":
+            return self._read_tiff(index)
+        self._open()
+        return np.array(self._array[index])
+
+    def read_batch(self, indices: Sequence[int] | np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """Images at ``indices`` (in that order) as one uint8 array (B, H, W[, 3]).
+
+        Rows are visited in increasing file order (sequential I/O), each copied once into place.
+        """
+        idx = np.asarray(indices, dtype=np.int64).reshape(-1)
+        if idx.size and (idx.min() < 0 or idx.max() >= self.num_samples):
+            bad = idx[(idx < 0) | (idx >= self.num_samples)][0]
+            self._check_index(int(bad))
+        if out is None:
+            out = np.empty((idx.size, *self.sample_shape), dtype=np.uint8)
+        order = np.argsort(idx, kind="stable")
+        if self.backend == "tiff":
+            for pos in order:
+                out[pos] = self._read_tiff(int(idx[pos]))
+            return out
+        self._open()
+        array = self._array
+        if self.backend == "memmap":
+            for pos in order.tolist():
+                out[pos] = array[idx[pos]]
+        else:
+            for pos in order.tolist():
+                i = int(idx[pos])
+                array.read_direct(out, source_sel=np.s_[i], dest_sel=np.s_[pos])
+        return out
+
+    def _read_tiff(self, index: int) -> np.ndarray:
+        from PIL import Image
+
+        path = self.folder / layout.image_name(index)
+        if not path.is_file():
+            raise DatasetNotFoundError(
+                f"{path}: TIFF for sample {index} is missing; use use_hdf5=True or rebuild the dataset"
+            )
+        with Image.open(path) as img:
+            mode = "RGB" if self.num_channels == 3 else "L"
+            if img.mode != mode:
+                img = img.convert(mode)
+            return np.asarray(img, dtype=np.uint8).copy()

@@ -1,0 +1,255 @@
+"""Reading one MedIMeta dataset folder exactly as released: info, labels, splits, annotations."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterable, Sequence
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from medimeta.catalog import DatasetSpec, TaskSpec, TaskTarget
+from medimeta.errors import DatasetNotFoundError, FormatError, UnknownNameError
+from medimeta.format import layout
+from medimeta.format.images import ImageStore
+
+
+def read_info_file(path: Path) -> dict[str, Any]:
+    """Parse an ``info.yaml`` with PyYAML's safe loader (YAML 1.1: ``112_120`` is an int)."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            info = yaml.safe_load(fh)
+    except FileNotFoundError:
+        raise DatasetNotFoundError(f"{path}: info.yaml is missing; this is not a dataset folder") from None
+    except yaml.YAMLError as exc:
+        raise FormatError(path, f"not valid YAML ({exc})", fix="repair or re-download info.yaml") from None
+    if not isinstance(info, dict):
+        raise FormatError(path, "top level must be a mapping", expected="mapping", actual=type(info).__name__)
+    return info
+
+
+def find_datasets(root: str | Path) -> dict[str, Path]:
+    """Dataset folders below ``root`` keyed by the ``id`` in their info.yaml (not the folder name)."""
+    root = Path(root)
+    found: dict[str, Path] = {}
+    if not root.is_dir():
+        return found
+    for sub in sorted(p for p in root.iterdir() if p.is_dir()):
+        info_path = sub / layout.INFO_FILE
+        if not info_path.is_file():
+            continue
+        info = read_info_file(info_path)
+        ds_id = info.get("id")
+        if not isinstance(ds_id, str):
+            raise FormatError(info_path, "missing or non-string 'id'", key="id", expected="str", actual=ds_id)
+        if ds_id != sub.name:
+            warnings.warn(
+                f"{sub}: folder name differs from the dataset id {ds_id!r} in info.yaml; using the id",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+        if ds_id in found:
+            raise FormatError(
+                info_path,
+                f"dataset id {ds_id!r} also used by {found[ds_id]}",
+                key="id",
+                fix="keep one copy of each dataset in a root",
+            )
+        found[ds_id] = sub
+    return found
+
+
+def locate_dataset(root: str | Path, dataset_id: str) -> Path:
+    """Folder of ``dataset_id`` in ``root`` (fast path: ``root/<id>``), with a helpful error."""
+    root = Path(root)
+    direct = root / dataset_id
+    if (direct / layout.INFO_FILE).is_file():
+        info = read_info_file(direct / layout.INFO_FILE)
+        if info.get("id") == dataset_id:
+            return direct
+    found = find_datasets(root)
+    if dataset_id in found:
+        return found[dataset_id]
+    if not root.is_dir():
+        raise DatasetNotFoundError(
+            f"data root {root} does not exist; pass the folder holding the dataset folders "
+            f"(or set ${layout.ROOT_ENV}), or download with `medimeta download {dataset_id}`"
+        )
+    from medimeta.catalog import get_catalog
+
+    known = sorted(set(found) | {d.id for d in get_catalog()})
+    if dataset_id in known:
+        raise DatasetNotFoundError(
+            f"dataset {dataset_id!r} is not in {root} (present: {sorted(found) or 'none'}); "
+            f"get it with `medimeta download {dataset_id} --root {root}`"
+        )
+    raise UnknownNameError("dataset id", dataset_id, known, where=str(root))
+
+
+class DatasetFolder:
+    """One dataset folder: its parsed info, label arrays, split indices and annotations."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.info_path = self.path / layout.INFO_FILE
+        self.info = read_info_file(self.info_path)
+        self.spec = DatasetSpec.from_info_dict(self.info, info_file=str(self.info_path))
+        self._labels: dict[str, np.ndarray] = {}
+
+    @classmethod
+    def from_root(cls, root: str | Path, dataset_id: str) -> DatasetFolder:
+        return cls(locate_dataset(root, dataset_id))
+
+    def __repr__(self) -> str:
+        return f"DatasetFolder({str(self.path)!r}, id={self.spec.id!r}, n={self.num_samples})"
+
+    @property
+    def id(self) -> str:
+        return self.spec.id
+
+    @property
+    def num_samples(self) -> int:
+        return self.spec.num_samples
+
+    @property
+    def num_channels(self) -> int:
+        return self.spec.num_channels
+
+    def task(self, task_name: str) -> TaskSpec:
+        return self.spec.task(task_name)
+
+    # -- labels ---------------------------------------------------------------------------
+    def labels(self, task_name: str) -> np.ndarray:
+        """The task's label array as stored (binary flat, ordinal raw keys), validated, int64."""
+        if task_name not in self._labels:
+            self._labels[task_name] = self._load_labels(self.task(task_name))
+        return self._labels[task_name]
+
+    def _load_labels(self, task: TaskSpec) -> np.ndarray:
+        path = layout.task_label_path(self.path, task.name)
+        if not path.is_file():
+            raise DatasetNotFoundError(
+                f"{path}: label file of task {task.name!r} is missing "
+                f"(the file stem must equal the task name, spaces included); rebuild or re-download"
+            )
+        try:
+            arr = np.load(path, allow_pickle=False)
+        except ValueError as exc:
+            raise FormatError(path, f"not a plain numpy array ({exc})", fix="save labels as int64") from None
+        return validate_labels(arr, task, self.num_samples, path)
+
+    # -- splits ---------------------------------------------------------------------------
+    def split_counts(self, *, original: bool = False) -> dict[str, int]:
+        return dict(self.spec.original_splits if original else self.spec.splits)
+
+    def split_indices(self, split: str | Iterable[str], *, original: bool = False) -> np.ndarray:
+        """Sorted global indices of one split or the union of several."""
+        names = [split] if isinstance(split, str) else list(split)
+        parts = [self._read_split(name, original) for name in names]
+        if not parts:
+            return np.empty(0, dtype=np.int64)
+        return np.sort(np.concatenate(parts))
+
+    def _read_split(self, split: str, original: bool) -> np.ndarray:
+        if split not in layout.SPLIT_NAMES:
+            raise UnknownNameError("split", split, layout.SPLIT_NAMES)
+        path = layout.split_path(self.path, split, original=original)
+        expected = self.split_counts(original=original).get(split, 0)
+        if not path.is_file():
+            if expected:
+                raise FormatError(
+                    path,
+                    "split file is missing but info.yaml lists samples for it",
+                    key=f"{'original_' if original else ''}splits_num_samples.{split}",
+                    expected=f"{expected} lines",
+                    actual="no file",
+                    fix="re-download or rebuild the dataset",
+                )
+            return np.empty(0, dtype=np.int64)  # a missing file is an empty split
+        lines = [ln for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
+        try:
+            idx = np.array([layout.index_from_line(ln) for ln in lines], dtype=np.int64)
+        except ValueError as exc:
+            raise FormatError(path, str(exc), fix="each line must be images/NNNNNN.tiff") from None
+        if idx.size and (idx.max() >= self.num_samples):
+            raise FormatError(
+                path,
+                "split lists an index beyond the dataset",
+                expected=f"< {self.num_samples}",
+                actual=int(idx.max()),
+            )
+        if np.unique(idx).size != idx.size:
+            raise FormatError(path, "split lists a sample twice", fix="remove duplicate lines")
+        return np.sort(idx)
+
+    # -- images and annotations -----------------------------------------------------------
+    def image_store(self, backend: str = "auto") -> ImageStore:
+        return ImageStore(
+            self.path, num_samples=self.num_samples, num_channels=self.num_channels, backend=backend
+        )
+
+    @cached_property
+    def annotations(self) -> Any:
+        """``annotations.csv`` as a pandas DataFrame (one row per sample, ``filepath`` first)."""
+        import pandas as pd
+
+        path = self.path / layout.ANNOTATIONS_FILE
+        if not path.is_file():
+            raise DatasetNotFoundError(f"{path}: annotations.csv is missing; rebuild or re-download")
+        frame = pd.read_csv(path, keep_default_na=True, low_memory=False)
+        if not len(frame.columns) or frame.columns[0] != "filepath":
+            raise FormatError(
+                path,
+                "first column must be 'filepath'",
+                expected="filepath",
+                actual=frame.columns[0] if len(frame.columns) else None,
+            )
+        return frame
+
+    def metadata(self, columns: Sequence[str]) -> dict[str, np.ndarray]:
+        """Selected annotation columns as arrays indexed by global sample index."""
+        frame = self.annotations
+        missing = [c for c in columns if c not in frame.columns]
+        if missing:
+            raise UnknownNameError("annotation column", missing[0], list(frame.columns), where=str(self.path))
+        return {c: frame[c].to_numpy() for c in columns}
+
+
+def validate_labels(arr: np.ndarray, task: TaskSpec, num_samples: int, path: Path) -> np.ndarray:
+    """Check a label array against its task (shape, values) and return it as int64."""
+    target = task.target
+    multilabel = target is TaskTarget.MULTILABEL_CLASSIFICATION
+    expected_shape: tuple[int, ...] = (num_samples, task.num_classes) if multilabel else (num_samples,)
+    if target is TaskTarget.BINARY_CLASSIFICATION and arr.shape == (num_samples, 1):
+        arr = arr.reshape(num_samples)
+    if arr.shape != expected_shape:
+        raise FormatError(
+            path,
+            f"label array has the wrong shape for a {target.value} task",
+            key=task.name,
+            expected=expected_shape,
+            actual=arr.shape,
+            fix="one row per sample; multi-label tasks one column per label",
+        )
+    if arr.dtype.kind == "f":
+        if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
+            raise FormatError(path, "labels must be whole numbers", key=task.name, actual=str(arr.dtype))
+    elif arr.dtype.kind not in "iub":
+        raise FormatError(path, "labels must be integers", key=task.name, expected="int64", actual=str(arr.dtype))
+    labels = arr.astype(np.int64, copy=False)
+    allowed = np.array([0, 1] if multilabel else task.keys, dtype=np.int64)
+    bad = ~np.isin(labels, allowed)
+    if bad.any():
+        first = np.argwhere(bad)[0]
+        raise FormatError(
+            path,
+            f"label value not allowed (first at row {int(first[0])})",
+            key=task.name,
+            expected=sorted(allowed.tolist()),
+            actual=int(labels[tuple(first)]),
+            fix="labels must be keys of the task's label dict (multi-label: 0/1)",
+        )
+    return labels

@@ -1,0 +1,116 @@
+"""What a backbone is: images (B, C, H, W) -> pooled features (B, num_features).
+
+Pretrained weights are described as data (:class:`PretrainedCfg`): input size, normalisation,
+first convolution and classifier names, and where the default weights file comes from.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from medimeta.errors import ShapeError
+
+IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
+IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class PretrainedCfg:
+    """Facts about a backbone's pretrained weights (timm-style ``pretrained_cfg``).
+
+    ``first_conv`` and ``classifier`` name the modules in the source checkpoint: the first
+    is adapted when ``in_chans != 3``, the second is dropped when loading (a backbone has no
+    classifier). ``file_name`` is the default weights file: inside the installed Python
+    package ``package`` when set, otherwise looked up in the torch hub cache
+    (``$TORCH_HOME/hub/checkpoints``) and ``$MEDIMETA_WEIGHTS``. ``url`` says where to get it.
+    """
+
+    source: str
+    input_size: tuple[int, int, int] = (3, 224, 224)
+    mean: tuple[float, ...] = IMAGENET_MEAN
+    std: tuple[float, ...] = IMAGENET_STD
+    interpolation: str = "bilinear"
+    first_conv: str = "conv1"
+    classifier: str = "fc"
+    num_classes: int = 1000
+    file_name: str | None = None
+    package: str | None = None
+    url: str | None = None
+    license: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain, YAML/JSON-safe dict (tuples become lists) for result files."""
+        return {
+            k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()
+        }
+
+
+class InputAdapter(nn.Module):
+    """Checks the channel count; repeats a single grey channel when the backbone wants 3.
+
+    Repetition is a broadcast view (no copy), equivalent to TorchCross's ``Expand``.
+    """
+
+    def __init__(self, in_chans: int) -> None:
+        super().__init__()
+        self.in_chans = in_chans
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim != 4:
+            raise ShapeError(f"backbone input must be (B, C, H, W); got {tuple(x.shape)}")
+        channels = x.shape[1]
+        if channels == self.in_chans:
+            return x
+        if channels == 1:
+            return x.expand(-1, self.in_chans, -1, -1)
+        raise ShapeError(
+            f"backbone expects {self.in_chans} input channel(s) (or 1, repeated); got {channels}; "
+            f"fix: create the backbone with in_chans={channels}"
+        )
+
+    def extra_repr(self) -> str:
+        return f"in_chans={self.in_chans}"
+
+
+class Backbone(nn.Module, abc.ABC):
+    """Base class: ``forward(x) = forward_features(input_adapter(x))`` -> (B, num_features).
+
+    Attributes: ``num_features``, ``in_chans``, ``pretrained_cfg`` and ``weights`` (a record
+    of the weights actually loaded: ``None`` for random init, else path and sha256).
+    The adapter has no parameters, so ``state_dict`` keys are those of the wrapped network.
+    """
+
+    def __init__(self, *, num_features: int, in_chans: int, pretrained_cfg: PretrainedCfg):
+        super().__init__()
+        self.num_features = num_features
+        self.in_chans = in_chans
+        self.pretrained_cfg = pretrained_cfg
+        self.weights: dict[str, str] | None = None
+        self.input_adapter = InputAdapter(in_chans)
+
+    @abc.abstractmethod
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """Images with ``in_chans`` channels -> pooled features (B, num_features)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_features(self.input_adapter(x))
+
+    def weights_module(self) -> nn.Module:
+        """The module whose ``state_dict`` keys match the source checkpoints (here: self)."""
+        return self
+
+    def describe(self) -> dict[str, Any]:
+        """What to record next to results: features, channels, weights and their cfg."""
+        return {
+            "class": type(self).__name__,
+            "num_features": self.num_features,
+            "in_chans": self.in_chans,
+            "weights": self.weights,
+            "pretrained_cfg": self.pretrained_cfg.to_dict(),
+        }

@@ -1,0 +1,61 @@
+"""``medimeta list``, ``info`` and ``verify`` through the real CLI entry point."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+from typer.testing import CliRunner
+
+from fixtures.release import ToySpec, make_release_dataset
+from medimeta.cli.app import app
+
+runner = CliRunner()
+
+
+def test_list_marks_present_datasets(tmp_path: Path) -> None:
+    make_release_dataset(tmp_path, ToySpec(dataset_id="mine"))
+    result = runner.invoke(app, ["list", "--root", str(tmp_path)], env={"COLUMNS": "250"})
+    assert result.exit_code == 0, result.output
+    assert "organs_sagittal" in result.output and "Breast Ultrasound" in result.output
+    assert "Other datasets in the root (not in the release): mine" in result.output
+
+
+def test_list_filters_and_env_root(tmp_path: Path) -> None:
+    result = runner.invoke(
+        app, ["list", "--domain", "retinal fundus"], env={"MEDIMETA_ROOT": str(tmp_path), "COLUMNS": "250"}
+    )
+    assert result.exit_code == 0, result.output
+    assert "dr_uwf" in result.output and "bus" not in result.output.split()
+
+
+def test_info_shows_tasks_and_licence() -> None:
+    result = runner.invoke(app, ["info", "dr_regular"], env={"COLUMNS": "250"})
+    assert result.exit_code == 0, result.output
+    assert "Artifact" in result.output and "10: Cover the entire posterior pole" in result.output
+    assert "CC BY-SA 4.0" in result.output
+
+
+def test_verify_exit_codes(tmp_path: Path) -> None:
+    path = make_release_dataset(tmp_path, ToySpec(dataset_id="mine"))
+    ok = runner.invoke(app, ["verify", "--root", str(tmp_path)])
+    assert ok.exit_code == 0, ok.output
+    assert "1 of 1 datasets OK" in ok.output
+    np.save(path / "task_labels" / "Malignancy.npy", np.full(12, 5))
+    bad = runner.invoke(app, ["verify", "mine", "--root", str(tmp_path)])
+    assert bad.exit_code == 1 and "ERROR" in bad.output and "Malignancy.npy" in bad.output
+    missing = runner.invoke(app, ["verify", "bus", "--root", str(tmp_path)])
+    assert missing.exit_code == 1 and "not present" in missing.output
+
+
+def test_console_script_reports_library_errors_cleanly() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-c", "from medimeta.cli.app import main; main()", "info", "buss"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert "did you mean 'bus'" in proc.stderr and "Traceback" not in proc.stderr
