@@ -49,8 +49,13 @@ def write_dataset(root: Path, ds_id: str, n: int, channels: int, seed: int) -> N
         "name": f"Benchmark {ds_id}",
         "summary": "generated",
         "domain": "Benchmark",
-        "tasks": [{"task_name": "class", "task_target": "MULTICLASS_CLASSIFICATION",
-                   "labels": {i: f"c{i}" for i in range(5)}}],
+        "tasks": [
+            {
+                "task_name": "class",
+                "task_target": "MULTICLASS_CLASSIFICATION",
+                "labels": {i: f"c{i}" for i in range(5)},
+            }
+        ],
         "input_size": [channels, 224, 224],
         "total_num_samples": n,
         "splits_num_samples": {"train": n, "val": 0, "test": 0},
@@ -185,7 +190,9 @@ def main() -> None:
         for ds_id, channels in (("bench_rgb", 3), ("bench_gray", 1)):
             t0 = time.perf_counter()
             write_dataset(work, ds_id, args.n, channels, seed=channels)
-            print(f"[{ds_id}] wrote {args.n} images in {time.perf_counter() - t0:.1f} s", flush=True)
+            print(
+                f"[{ds_id}] wrote {args.n} images in {time.perf_counter() - t0:.1f} s", flush=True
+            )
             results[ds_id] = bench_one(work, ds_id, args.n, args)
             for key, value in results[ds_id].items():  # type: ignore[union-attr]
                 unit = "" if key.startswith(("ratio", "speedup")) else " samples/s"
@@ -194,11 +201,22 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
     record = {
         "benchmark": "loader",
-        "settings": {"n": args.n, "batch": BATCH, "order": "random", "repeats": args.repeats,
-                     "batches_per_repeat": args.batches, "statistic": "median"},
-        "machine": {"python": sys.version.split()[0], "torch": torch.__version__,
-                    "h5py": h5py.__version__, "cpus": os.cpu_count(),
-                    "torch_threads": torch.get_num_threads(), "platform": platform.platform()},
+        "settings": {
+            "n": args.n,
+            "batch": BATCH,
+            "order": "random",
+            "repeats": args.repeats,
+            "batches_per_repeat": args.batches,
+            "statistic": "median",
+        },
+        "machine": {
+            "python": sys.version.split()[0],
+            "torch": torch.__version__,
+            "h5py": h5py.__version__,
+            "cpus": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(),
+            "platform": platform.platform(),
+        },
         "results": results,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -61,7 +61,9 @@ class UnknownNameError(MedIMetaError, KeyError):
             msg += f" in {where}"
         if suggestion:
             msg += f"; did you mean {' or '.join(repr(s) for s in suggestion)}?"
-        msg += f"{'' if suggestion else '.'} Valid values: {', '.join(repr(c) for c in self.choices)}"
+        msg += (
+            f"{'' if suggestion else '.'} Valid values: {', '.join(repr(c) for c in self.choices)}"
+        )
         self.message = msg
         super().__init__(msg)
 
@@ -98,7 +100,7 @@ class SourceTreeError(MedIMetaError, FileNotFoundError):
 
 
 class EpisodeError(MedIMetaError, ValueError):
-    """Few-shot episodes cannot be drawn as requested, or an episode file does not match the data."""
+    """Episodes cannot be drawn as requested, or an episode file does not match the data."""
 
 
 def check_choice(kind: str, value: str, choices: Iterable[str]) -> str:
@@ -123,3 +125,11 @@ class WeightsNotFoundError(MedIMetaError, FileNotFoundError):
 
 class MissingDependencyError(MedIMetaError, ImportError):
     """An optional dependency (a package extra) needed for this feature is not installed."""
+
+
+class BuildError(MedIMetaError, RuntimeError):
+    """Writing a dataset folder failed (a record, its image or the processing function)."""
+
+
+class DatasetExistsError(MedIMetaError, FileExistsError):
+    """A dataset folder already exists where a build would put its output."""

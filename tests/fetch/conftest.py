@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+
 import pytest
+from fetch_helpers import dataset_zip
 from fetch_server import ZenodoStub
-from fetch_zips import dataset_zip
 
 RECORD = "7884735"
 

@@ -7,7 +7,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from fetch_zips import add_members, dataset_zip
+from fetch_helpers import add_members, dataset_zip
 
 from medimeta.errors import FormatError, UnknownNameError, UnsafeArchiveError
 from medimeta.fetch import FetchOptions, medmnist_filename, resolve_base, rewrite_url
@@ -115,14 +115,14 @@ def test_extract_without_info_yaml_is_a_format_error(tmp_path: Path) -> None:
     with zipfile.ZipFile(buf, "w") as zf:
         zf.writestr("a/readme.txt", b"x")
         zf.writestr("b/readme.txt", b"y")
-    with pytest.raises(FormatError, match="info.yaml"):
+    with pytest.raises(FormatError, match=r"info\.yaml"):
         safe_extract(_write(tmp_path, buf.getvalue()), tmp_path / "out" / "toy_a", "toy_a")
 
 
 def test_zip_slip_member_is_refused_before_anything_is_written(tmp_path: Path) -> None:
     evil = add_members(dataset_zip("toy_a"), {"toy_a/../../evil.txt": b"pwned"})
     dest = tmp_path / "deep" / "out" / "toy_a"
-    with pytest.raises(UnsafeArchiveError, match="evil.txt"):
+    with pytest.raises(UnsafeArchiveError, match=r"evil\.txt"):
         safe_extract(_write(tmp_path, evil), dest, "toy_a")
     assert not (tmp_path / "deep" / "evil.txt").exists()
     assert not dest.exists()
@@ -136,7 +136,9 @@ def test_links_inside_are_kept_links_escaping_are_refused(tmp_path: Path) -> Non
     for i, target in enumerate(["../../outside", "/etc/passwd", "images/../../x"]):
         bad = add_members(dataset_zip("toy_a"), {}, links={"toy_a/escape": target})
         with pytest.raises(UnsafeArchiveError, match="points outside"):
-            safe_extract(_write(tmp_path, bad, f"bad{i}.zip"), tmp_path / f"b{i}" / "toy_a", "toy_a")
+            safe_extract(
+                _write(tmp_path, bad, f"bad{i}.zip"), tmp_path / f"b{i}" / "toy_a", "toy_a"
+            )
 
 
 def test_link_through_link_that_escapes_is_refused(tmp_path: Path) -> None:
@@ -149,7 +151,7 @@ def test_link_through_link_that_escapes_is_refused(tmp_path: Path) -> None:
 
 def test_truncated_zip_is_a_format_error(tmp_path: Path) -> None:
     data = dataset_zip("toy_a")
-    with pytest.raises(FormatError, match="not a readable zip|damaged"):
+    with pytest.raises(FormatError, match=r"not a readable zip|damaged"):
         safe_extract(_write(tmp_path, data[: len(data) // 2]), tmp_path / "o" / "toy_a", "toy_a")
 
 

@@ -36,8 +36,13 @@ def busi_root(realdata: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("busi")
     extra = {"original_filepath": [f"{f.parent.name}/{f.name}" for f in files]}
     write_release_folder(
-        root / "bus", get_dataset("bus").to_info_dict(), images, labels, split_of,
-        np.array(["train"] * 780), extra,
+        root / "bus",
+        get_dataset("bus").to_info_dict(),
+        images,
+        labels,
+        split_of,
+        np.array(["train"] * 780),
+        extra,
     )
     return root
 
@@ -57,7 +62,9 @@ def test_busi_folder_verifies_and_loads(busi_root: Path, realdata: Path) -> None
 
 
 def test_busi_splits_and_multitask_agree(busi_root: Path) -> None:
-    sizes = {s: len(MedIMeta(busi_root, "bus", "malignancy", split=s)) for s in ("train", "val", "test")}
+    sizes = {
+        s: len(MedIMeta(busi_root, "bus", "malignancy", split=s)) for s in ("train", "val", "test")
+    }
     assert sizes == {"train": 546, "val": 78, "test": 156}
     mt = MedIMetaMultiTask(busi_root, "bus", split="test", metadata=["original_filepath"])
     single = MedIMeta(busi_root, "bus", "malignancy", split="test")

@@ -25,7 +25,9 @@ def test_list_marks_present_datasets(tmp_path: Path) -> None:
 
 def test_list_filters_and_env_root(tmp_path: Path) -> None:
     result = runner.invoke(
-        app, ["list", "--domain", "retinal fundus"], env={"MEDIMETA_ROOT": str(tmp_path), "COLUMNS": "250"}
+        app,
+        ["list", "--domain", "retinal fundus"],
+        env={"MEDIMETA_ROOT": str(tmp_path), "COLUMNS": "250"},
     )
     assert result.exit_code == 0, result.output
     assert "dr_uwf" in result.output and "bus" not in result.output.split()

@@ -159,7 +159,7 @@ def test_loader_yields_seeded_batches(toy_root: Path) -> None:
     a = [y.tolist() for _, y in data.loader(4, shuffle=True, seed=7)]
     b = [y.tolist() for _, y in data.loader(4, shuffle=True, seed=7)]
     assert a == b and sum(len(y) for y in a) == len(data)
-    assert sorted(sum(a, [])) == sorted(data.labels.tolist())
+    assert sorted(v for y in a for v in y) == sorted(data.labels.tolist())
 
 
 def test_multitask_view(toy_root: Path) -> None:

@@ -77,8 +77,16 @@ def test_bad_split_line_names_file(toy: Path) -> None:
 @pytest.mark.parametrize(
     ("task", "array", "match"),
     [
-        ("case category", np.array([0, 1, 7] * 4), "label value not allowed.*expected: \\[0, 1, 2\\]; actual: 7"),
-        ("case category", np.zeros(5, dtype=np.int64), "wrong shape.*expected: \\(12,\\); actual: \\(5,\\)"),
+        (
+            "case category",
+            np.array([0, 1, 7] * 4),
+            "label value not allowed.*expected: \\[0, 1, 2\\]; actual: 7",
+        ),
+        (
+            "case category",
+            np.zeros(5, dtype=np.int64),
+            "wrong shape.*expected: \\(12,\\); actual: \\(5,\\)",
+        ),
         ("finding labels", np.zeros((12, 3), dtype=np.int64), "expected: \\(12, 4\\)"),
         ("finding labels", np.full((12, 4), 2), "expected: \\[0, 1\\]; actual: 2"),
         ("DR level", np.full(12, 2), "expected: \\[0, 1, 4, 6, 8, 10\\]; actual: 2"),
@@ -112,7 +120,9 @@ def test_missing_label_file_and_unknown_task(toy: Path) -> None:
 def test_hdf5_shape_and_dtype_checked(toy: Path) -> None:
     with h5py.File(toy / "images.hdf5", "w") as f:
         f.create_dataset("images", (12, 224, 224, 3), np.uint8)
-    with pytest.raises(FormatError, match=r"expected: \(12, 224, 224\); actual: \(12, 224, 224, 3\)"):
+    with pytest.raises(
+        FormatError, match=r"expected: \(12, 224, 224\); actual: \(12, 224, 224, 3\)"
+    ):
         DatasetFolder(toy).image_store()
     with h5py.File(toy / "images.hdf5", "w") as f:
         f.create_dataset("images", (12, 224, 224), np.float32)
@@ -156,7 +166,11 @@ def test_annotations_and_metadata(toy: Path) -> None:
     frame = folder.annotations
     assert frame.columns[0] == "filepath" and len(frame) == 12
     assert list(frame.columns[1:6]) == [
-        "split", "tasks/case category", "tasks/Malignancy", "tasks/finding labels", "tasks/DR level"
+        "split",
+        "tasks/case category",
+        "tasks/Malignancy",
+        "tasks/finding labels",
+        "tasks/DR level",
     ]
     meta = folder.metadata(["patient_id"])
     assert meta["patient_id"][3] == "P001"

@@ -14,7 +14,9 @@ def _batches(loader: torch.utils.data.DataLoader) -> list[tuple[torch.Tensor, to
     return [(x.clone(), y.clone()) for x, y in loader]
 
 
-def _same(a: list[tuple[torch.Tensor, torch.Tensor]], b: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
+def _same(
+    a: list[tuple[torch.Tensor, torch.Tensor]], b: list[tuple[torch.Tensor, torch.Tensor]]
+) -> None:
     assert len(a) == len(b)
     for (xa, ya), (xb, yb) in zip(a, b, strict=True):
         assert torch.equal(xa, xb) and torch.equal(ya, yb)
@@ -25,7 +27,9 @@ def test_fork_spawn_forkserver_batches_identical(toy_root: Path) -> None:
     data[0]  # open the file in the parent first: workers must not reuse that handle
     ref = _batches(data.loader(4, shuffle=True, seed=3))
     for ctx in ("fork", "spawn", "forkserver"):
-        got = _batches(data.loader(4, shuffle=True, seed=3, num_workers=2, multiprocessing_context=ctx))
+        got = _batches(
+            data.loader(4, shuffle=True, seed=3, num_workers=2, multiprocessing_context=ctx)
+        )
         _same(ref, got)
 
 
@@ -43,5 +47,8 @@ def test_standard_dataloader_with_h5py_backend(toy_root: Path, ctx: str) -> None
 def test_multitask_in_spawn_workers(toy_root: Path) -> None:
     data = MedIMetaMultiTask(toy_root, "toy_rgb", split="train")
     ref = [b["labels"]["DR level"] for b in data.loader(3)]
-    got = [b["labels"]["DR level"] for b in data.loader(3, num_workers=2, multiprocessing_context="spawn")]
+    got = [
+        b["labels"]["DR level"]
+        for b in data.loader(3, num_workers=2, multiprocessing_context="spawn")
+    ]
     assert all(torch.equal(a, b) for a, b in zip(ref, got, strict=True)) and len(ref) == 4

@@ -20,7 +20,9 @@ def list_command(
     root: Path | None = root_option(),
     domain: str | None = typer.Option(None, help="Only datasets of this domain."),
     task_type: str | None = typer.Option(
-        None, "--task-type", help="Only datasets with a task of this type (multiclass, binary, ...)."
+        None,
+        "--task-type",
+        help="Only datasets with a task of this type (multiclass, binary, ...).",
     ),
 ) -> None:
     """List the catalog's datasets, marking those present under --root."""
@@ -58,7 +60,10 @@ def info_command(dataset_id: str = typer.Argument(..., help="Dataset id, e.g. bu
         console.print(f"  task [bold]{task.name}[/bold] ({task.target.short}): {labels}")
     console.print(f"licence: {ds.license}")
     if ds.domain_overlaps or ds.subject_overlaps:
-        console.print(f"domain overlaps: {list(ds.domain_overlaps)}; subject overlaps: {list(ds.subject_overlaps)}")
+        console.print(
+            f"domain overlaps: {list(ds.domain_overlaps)}; "
+            f"subject overlaps: {list(ds.subject_overlaps)}"
+        )
     for src in ds.sources:
         console.print(f"source: {src.name}: {src.title} ({src.license}) {src.url}")
     console.print(f"release: {ds.download_url} (DOI {ds.doi})")
@@ -83,7 +88,9 @@ def verify_command(
             failed += 1
             continue
         report = verify_dataset(present[ds_id], deep=deep)
-        console.print(report.format(), style=None if report.ok else "red", highlight=False, soft_wrap=True)
+        console.print(
+            report.format(), style=None if report.ok else "red", highlight=False, soft_wrap=True
+        )
         failed += not report.ok
     console.print(f"{len(wanted) - failed} of {len(wanted)} datasets OK")
     if failed:

@@ -25,8 +25,6 @@ from medimeta.fetch import (
     plan_medmnist,
 )
 
-err_console = Console(file=sys.stderr)
-
 
 def human_bytes(n: int | None) -> str:
     """``1.5 MB`` style sizes (decimal units, as Zenodo shows them)."""
@@ -93,7 +91,7 @@ def download_command(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars or status lines."),
     force: bool = typer.Option(False, "--force", help="Reinstall / replace an existing folder."),
     keep_zip: bool = typer.Option(False, "--keep-zip", help="Keep downloaded archives."),
-    retries: int = typer.Option(5, help="Attempts without progress before giving up."),
+    retries: int = typer.Option(5, help="Retries of a request that brought no new bytes."),
     timeout: float = typer.Option(60.0, help="Seconds without data before a retry."),
     refresh_manifest: bool = typer.Option(
         False, "--refresh-manifest", help="Fetch the record's file list again."
@@ -114,12 +112,12 @@ def download_command(
     )
     wanted = list(ids or [])
     if all_datasets == bool(wanted):
-        err_console.print("error: give dataset ids or --all (not both)")
+        typer.echo("error: give dataset ids or --all (not both)", err=True)
         raise typer.Exit(2)
     with _fetch_logging(quiet):
         try:
             if all_datasets:
-                wanted = available_datasets(data_root, options=options)
+                wanted = available_datasets(data_root, options=options, write_cache=not dry_run)
             release = [i for i in wanted if not is_medmnist_spec(i)]
             medmnist = [i for i in wanted if is_medmnist_spec(i)]
             if dry_run:
@@ -128,7 +126,7 @@ def download_command(
                 _print_plan(items)
                 return
         except MedIMetaError as exc:
-            err_console.print(f"error: {exc}", markup=False, highlight=False)
+            typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(1) from exc
         failed = []
         for name in wanted:
@@ -139,10 +137,10 @@ def download_command(
                     path = ensure_dataset(data_root, name, options=options)
             except MedIMetaError as exc:
                 failed.append(name)
-                err_console.print(f"error: {name}: {exc}", markup=False, highlight=False)
+                typer.echo(f"error: {name}: {exc}", err=True)  # unwrapped: URLs stay whole
                 continue
             if not quiet:
                 typer.echo(f"{name}: ready at {path}")
     if failed:
-        err_console.print(f"{len(failed)} of {len(wanted)} failed: {', '.join(failed)}")
+        typer.echo(f"{len(failed)} of {len(wanted)} failed: {', '.join(failed)}", err=True)
         raise typer.Exit(1)

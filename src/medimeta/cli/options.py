@@ -8,7 +8,9 @@ import typer
 
 from medimeta.format.layout import default_root
 
-ROOT_HELP = "Data root holding one folder per dataset [default: $MEDIMETA_ROOT, else ./data/MedIMeta]"
+ROOT_HELP = (
+    "Data root holding one folder per dataset [default: $MEDIMETA_ROOT, else ./data/MedIMeta]"
+)
 
 
 def root_option() -> Path | None:

@@ -118,8 +118,13 @@ class ImageDatasetBase(torch.utils.data.Dataset):
 
     def read_pixels(self, positions: np.ndarray) -> torch.Tensor:
         """(B, C, H, W) uint8 or normalised float32 images at local ``positions``."""
-        raw = self.store.read_batch(self.global_indices(positions))
-        x = to_uint8_tensor(raw, self._out_channels)
+        glob = self.global_indices(positions)
+        # RGB: convert and normalise each image while it is in cache. Grey batches are small
+        # enough that one conversion of the whole batch is faster than per-row calls.
+        if self.dtype == "float" and self._out_channels == self.folder.num_channels == 3:
+            rows = self.store.rows(glob)
+            return self._normalizer.normalize_rows(rows, glob.size, self.store.sample_shape)
+        x = to_uint8_tensor(self.store.read_batch(glob), self._out_channels)
         return x if self.dtype == "uint8" else self._normalizer(x)
 
     def pil_image(self, global_index: int) -> Any:

@@ -84,7 +84,9 @@ class MedIMeta(ImageDatasetBase):
         self.task = self.folder.task(task_name)
         self.task_name = self.task.name
         self.transform = transform
-        self.ordinal_labels = check_choice("ordinal label encoding", ordinal_labels, ORDINAL_ENCODINGS)
+        self.ordinal_labels = check_choice(
+            "ordinal label encoding", ordinal_labels, ORDINAL_ENCODINGS
+        )
         all_labels = encode_labels(self.folder.labels(self.task.name), self.task, ordinal_labels)
         self._all_labels = torch.from_numpy(all_labels)
         self.labels: np.ndarray = all_labels[self.split_indices]
@@ -151,7 +153,9 @@ class MedIMeta(ImageDatasetBase):
     @staticmethod
     def get_available_tasks(data_path: str | Path | None = None) -> dict[str, list[str]]:
         found = find_datasets(resolve_root(data_path))
-        return {ds: [t.name for t in DatasetFolder(p).spec.tasks] for ds, p in sorted(found.items())}
+        return {
+            ds: [t.name for t in DatasetFolder(p).spec.tasks] for ds, p in sorted(found.items())
+        }
 
     @staticmethod
     def get_info_dict(data_path: str | Path | None, dataset_id: str) -> dict[str, Any]:

@@ -93,4 +93,10 @@ class MedIMetaMultiTask(ImageDatasetBase):
 
 def _pick(values: np.ndarray, glob: np.ndarray, batched: bool) -> Any:
     picked = values[glob]
-    return picked.tolist() if batched else picked[0].item() if hasattr(picked[0], "item") else picked[0]
+    return (
+        picked.tolist()
+        if batched
+        else picked[0].item()
+        if hasattr(picked[0], "item")
+        else picked[0]
+    )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -90,10 +92,34 @@ class BatchNormalizer:
             )
         return self._patterns[key]
 
+    def normalize_rows(
+        self, rows: Iterable[tuple[int, np.ndarray]], count: int, shape: tuple[int, ...]
+    ) -> torch.Tensor:
+        """Float (B, C, H, W) batch from ``(position, uint8 image)`` pairs in stored layout.
+
+        Each image is converted and normalised while it is still in cache, which keeps the
+        cost close to a bare uint8 -> float32 conversion. Needs matching channel counts.
+        """
+        out = torch.empty((count, *shape), dtype=torch.float32)
+        h, w = shape[0], shape[1]
+        scale, shift = self._pattern(True, h, w)
+        scale, shift = scale.view(shape), shift.view(shape)
+        with warnings.catch_warnings():
+            # memory-mapped rows are read-only; they are only ever read here
+            warnings.simplefilter("ignore", UserWarning)
+            for pos, row in rows:
+                o = out[pos]
+                o.copy_(torch.from_numpy(row))
+                torch.addcmul(shift, o, scale, out=o)
+        return out.unsqueeze(1) if len(shape) == 2 else out.permute(0, 3, 1, 2)
+
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         squeeze = x.ndim == 3
         if squeeze:
             x = x.unsqueeze(0)
+        if self.channels == 1:  # scalar affine: two in-place passes beat a pattern multiply-add
+            out = x.to(torch.float32).mul_(float(self.scale[0])).add_(float(self.shift[0]))
+            return out[0] if squeeze else out
         h, w = x.shape[-2:]
         channels_last = x.shape[1] > 1 and x.is_contiguous(memory_format=torch.channels_last)
         src = x.permute(0, 2, 3, 1) if channels_last else x.contiguous()

@@ -204,7 +204,7 @@ def balanced_accuracy(y_true: ArrayLike, y_pred: ArrayLike) -> float:
 
 
 def f1_macro(y_true: ArrayLike, y_pred: ArrayLike) -> float:
-    """Unweighted mean of per-class F1 = 2TP/(2TP+FP+FN) over classes in ``y_true`` or ``y_pred``."""
+    """Unweighted mean of per-class F1 = 2TP/(2TP+FP+FN) over classes in y_true or y_pred."""
     y, p = _pair(y_true, y_pred)
     scores = []
     for c in np.union1d(y, p):

@@ -45,14 +45,15 @@ def member_parts(zip_path: Path, name: str) -> tuple[str, ...]:
 
 
 def _kind(info: zipfile.ZipInfo) -> str:
-    mode = info.external_attr >> 16
-    if info.is_dir():
+    file_type = stat.S_IFMT(info.external_attr >> 16)
+    if info.is_dir() or file_type == stat.S_IFDIR:
         return "dir"
-    if mode and stat.S_ISLNK(mode):
+    if file_type == stat.S_IFLNK:
         return "link"
-    if mode and not stat.S_ISREG(mode):
-        return "special"
-    return "file"
+    # Many zip writers store permission bits only (no type): that is a regular file.
+    if file_type in (0, stat.S_IFREG):
+        return "file"
+    return "special"
 
 
 def _dataset_prefix(zip_path: Path, names: list[tuple[str, ...]], dataset_id: str) -> int:

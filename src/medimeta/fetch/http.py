@@ -218,6 +218,6 @@ def download_file(
                 pieces = 0
                 progress.reset(0)
                 continue
-            raise ChecksumMismatchError(f"{problem} for {url}")
+            raise ChecksumMismatchError(f"{problem} for {url} (the bad download was deleted)")
     finally:
         progress.close()

@@ -8,6 +8,7 @@ marker is never treated as installed.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -93,7 +94,7 @@ def _remove_tree(path: Path, root: Path) -> None:
     """Delete ``path`` by first moving it into staging, so the root never shows half a folder."""
     staging = FetchPaths(root).staging
     staging.mkdir(parents=True, exist_ok=True)
-    trash = Path(tempfile.mkdtemp(prefix="trash-", dir=staging))
+    trash = Path(tempfile.mkdtemp(prefix=".trash-", dir=staging))
     os.rename(path, trash / path.name)
     shutil.rmtree(trash, ignore_errors=True)
 
@@ -103,9 +104,9 @@ def clean_staging(root: Path, dataset_id: str) -> None:
     staging = FetchPaths(root).staging
     if not staging.is_dir():
         return
-    for entry in staging.iterdir():
-        if entry.is_dir() and entry.name.startswith((f"{dataset_id}-", "trash-")):
-            shutil.rmtree(entry, ignore_errors=True)
+    shutil.rmtree(staging / dataset_id, ignore_errors=True)
+    for entry in staging.glob(".trash-*"):
+        shutil.rmtree(entry, ignore_errors=True)
 
 
 def install_archive(
@@ -128,8 +129,8 @@ def install_archive(
     paths = FetchPaths(root)
     target = root / dataset_id
     check_target_free(root, dataset_id, force=force)
-    paths.staging.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f"{dataset_id}-", dir=paths.staging))
+    (paths.staging / dataset_id).mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=paths.staging / dataset_id))
     try:
         folder = safe_extract(zip_path, staging / dataset_id, dataset_id)
         report = (verifier or default_verifier)(folder)
@@ -161,5 +162,7 @@ def install_archive(
         pending.unlink(missing_ok=True)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+        with contextlib.suppress(OSError):  # another install of this id may be using it
+            staging.parent.rmdir()
     logger.info("installed %s", target)
     return target

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Protocol
 
 from rich.console import Console
@@ -49,7 +48,7 @@ class RichProgress:
     """One rich progress bar per file, drawn on stderr so stdout stays clean for scripts."""
 
     def __init__(self, console: Console | None = None) -> None:
-        self._console = console or Console(file=sys.stderr)
+        self._console = console or Console(stderr=True)
         self._progress: Progress | None = None
         self._task: TaskID | None = None
 

@@ -50,11 +50,15 @@ def _remote(manifest: Manifest | None, dataset_id: str) -> RemoteFile | None:
 
 
 def available_datasets(
-    root: Path | str, *, options: FetchOptions | None = None, **kw: Any
+    root: Path | str,
+    *,
+    options: FetchOptions | None = None,
+    write_cache: bool = True,
+    **kw: Any,
 ) -> list[str]:
     """Dataset ids that can be installed: from the record, or offline from the local zips."""
     opts = FetchOptions.from_kwargs(options, **kw)
-    manifest = load_manifest(Path(root), MEDIMETA_RECORD, opts)
+    manifest = load_manifest(Path(root), MEDIMETA_RECORD, opts, write_cache=write_cache)
     if manifest is not None:
         return release_ids(manifest)
     folders = {p.parent for p in local_candidates(Path(root), "x.zip", opts)}

@@ -6,8 +6,9 @@ pickled and sent to DataLoader workers started with fork, spawn or forkserver.
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,11 @@ def hdf5_layout(path: Path) -> tuple[tuple[int, ...], np.dtype, int | None]:
         offset = None
         # A contiguous, unfiltered dataset is a plain C-ordered array at a fixed file offset,
         # which numpy can map directly: no HDF5 call, no global lock, on every read.
-        if dset.chunks is None and dset.compression is None and not dset.id.get_create_plist().get_nfilters():
+        if (
+            dset.chunks is None
+            and dset.compression is None
+            and not dset.id.get_create_plist().get_nfilters()
+        ):
             offset = dset.id.get_offset()
         return tuple(dset.shape), dset.dtype, offset
 
@@ -83,7 +88,9 @@ class ImageStore:
                     actual="chunked/filtered",
                     fix="use backend='hdf5' (or 'auto')",
                 )
-            self.backend = "memmap" if backend in ("auto", "memmap") and offset is not None else "hdf5"
+            self.backend = (
+                "memmap" if backend in ("auto", "memmap") and offset is not None else "hdf5"
+            )
         self._pid: int | None = None
         self._handle: Any = None
         self._array: Any = None
@@ -122,7 +129,7 @@ class ImageStore:
         self._array = None
         if self.backend == "memmap":
             self._array = np.memmap(
-                self.hdf5_path, dtype=np.uint8, mode="r", offset=self._offset, shape=self.shape
+                self.hdf5_path, dtype=np.uint8, mode="r", offset=self._offset or 0, shape=self.shape
             )
         elif self.backend == "hdf5":
             import h5py
@@ -145,10 +152,9 @@ class ImageStore:
         return state
 
     def __del__(self) -> None:
-        try:
+        # at interpreter shutdown h5py may already be gone: nothing useful left to do then
+        with contextlib.suppress(Exception):
             self.close()
-        except Exception:  # interpreter shutdown: nothing useful left to do
-            pass
 
     def _check_index(self, index: int) -> int:
         if not 0 <= index < self.num_samples:
@@ -163,31 +169,47 @@ class ImageStore:
         self._open()
         return np.array(self._array[index])
 
-    def read_batch(self, indices: Sequence[int] | np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-        """Images at ``indices`` (in that order) as one uint8 array (B, H, W[, 3]).
-
-        Rows are visited in increasing file order (sequential I/O), each copied once into place.
-        """
+    def _checked(self, indices: Sequence[int] | np.ndarray) -> np.ndarray:
         idx = np.asarray(indices, dtype=np.int64).reshape(-1)
         if idx.size and (idx.min() < 0 or idx.max() >= self.num_samples):
             bad = idx[(idx < 0) | (idx >= self.num_samples)][0]
             self._check_index(int(bad))
-        if out is None:
-            out = np.empty((idx.size, *self.sample_shape), dtype=np.uint8)
-        order = np.argsort(idx, kind="stable")
+        return idx
+
+    def rows(self, indices: Sequence[int] | np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
+        """``(position, image)`` pairs for ``indices``, visited in increasing file order.
+
+        Images may be read-only views that are only valid until the next pair is produced.
+        """
+        idx = self._checked(indices)
+        order = np.argsort(idx, kind="stable").tolist()
         if self.backend == "tiff":
             for pos in order:
-                out[pos] = self._read_tiff(int(idx[pos]))
-            return out
+                yield pos, self._read_tiff(int(idx[pos]))
+            return
         self._open()
         array = self._array
         if self.backend == "memmap":
-            for pos in order.tolist():
-                out[pos] = array[idx[pos]]
-        else:
-            for pos in order.tolist():
-                i = int(idx[pos])
-                array.read_direct(out, source_sel=np.s_[i], dest_sel=np.s_[pos])
+            for pos in order:
+                yield pos, array[idx[pos]]
+            return
+        buf = np.empty(self.sample_shape, dtype=np.uint8)
+        for pos in order:
+            array.read_direct(buf, source_sel=np.s_[int(idx[pos])])
+            yield pos, buf
+
+    def read_batch(
+        self, indices: Sequence[int] | np.ndarray, out: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Images at ``indices`` (in that order) as one uint8 array (B, H, W[, 3]).
+
+        Rows are visited in increasing file order (sequential I/O), each copied once into place.
+        """
+        idx = self._checked(indices)
+        if out is None:
+            out = np.empty((idx.size, *self.sample_shape), dtype=np.uint8)
+        for pos, row in self.rows(idx):
+            out[pos] = row
         return out
 
     def _read_tiff(self, index: int) -> np.ndarray:
@@ -196,10 +218,10 @@ class ImageStore:
         path = self.folder / layout.image_name(index)
         if not path.is_file():
             raise DatasetNotFoundError(
-                f"{path}: TIFF for sample {index} is missing; use use_hdf5=True or rebuild the dataset"
+                f"{path}: TIFF for sample {index} is missing; "
+                "use use_hdf5=True or rebuild the dataset"
             )
+        mode = "RGB" if self.num_channels == 3 else "L"
         with Image.open(path) as img:
-            mode = "RGB" if self.num_channels == 3 else "L"
-            if img.mode != mode:
-                img = img.convert(mode)
-            return np.asarray(img, dtype=np.uint8).copy()
+            pixels = img if img.mode == mode else img.convert(mode)
+            return np.asarray(pixels, dtype=np.uint8).copy()

@@ -23,16 +23,22 @@ def read_info_file(path: Path) -> dict[str, Any]:
         with open(path, encoding="utf-8") as fh:
             info = yaml.safe_load(fh)
     except FileNotFoundError:
-        raise DatasetNotFoundError(f"{path}: info.yaml is missing; this is not a dataset folder") from None
+        raise DatasetNotFoundError(
+            f"{path}: info.yaml is missing; this is not a dataset folder"
+        ) from None
     except yaml.YAMLError as exc:
-        raise FormatError(path, f"not valid YAML ({exc})", fix="repair or re-download info.yaml") from None
+        raise FormatError(
+            path, f"not valid YAML ({exc})", fix="repair or re-download info.yaml"
+        ) from None
     if not isinstance(info, dict):
-        raise FormatError(path, "top level must be a mapping", expected="mapping", actual=type(info).__name__)
+        raise FormatError(
+            path, "top level must be a mapping", expected="mapping", actual=type(info).__name__
+        )
     return info
 
 
 def find_datasets(root: str | Path) -> dict[str, Path]:
-    """Dataset folders below ``root`` keyed by the ``id`` in their info.yaml (not the folder name)."""
+    """Dataset folders below ``root``, keyed by the ``id`` in their info.yaml (not folder name)."""
     root = Path(root)
     found: dict[str, Path] = {}
     if not root.is_dir():
@@ -44,10 +50,13 @@ def find_datasets(root: str | Path) -> dict[str, Path]:
         info = read_info_file(info_path)
         ds_id = info.get("id")
         if not isinstance(ds_id, str):
-            raise FormatError(info_path, "missing or non-string 'id'", key="id", expected="str", actual=ds_id)
+            raise FormatError(
+                info_path, "missing or non-string 'id'", key="id", expected="str", actual=ds_id
+            )
         if ds_id != sub.name:
             warnings.warn(
-                f"{sub}: folder name differs from the dataset id {ds_id!r} in info.yaml; using the id",
+                f"{sub}: folder name differs from the dataset id {ds_id!r} in info.yaml; "
+                "using the id",
                 RuntimeWarning,
                 stacklevel=2,
             )
@@ -138,7 +147,9 @@ class DatasetFolder:
         try:
             arr = np.load(path, allow_pickle=False)
         except ValueError as exc:
-            raise FormatError(path, f"not a plain numpy array ({exc})", fix="save labels as int64") from None
+            raise FormatError(
+                path, f"not a plain numpy array ({exc})", fix="save labels as int64"
+            ) from None
         return validate_labels(arr, task, self.num_samples, path)
 
     # -- splits ---------------------------------------------------------------------------
@@ -198,7 +209,9 @@ class DatasetFolder:
 
         path = self.path / layout.ANNOTATIONS_FILE
         if not path.is_file():
-            raise DatasetNotFoundError(f"{path}: annotations.csv is missing; rebuild or re-download")
+            raise DatasetNotFoundError(
+                f"{path}: annotations.csv is missing; rebuild or re-download"
+            )
         frame = pd.read_csv(path, keep_default_na=True, low_memory=False)
         if not len(frame.columns) or frame.columns[0] != "filepath":
             raise FormatError(
@@ -214,7 +227,9 @@ class DatasetFolder:
         frame = self.annotations
         missing = [c for c in columns if c not in frame.columns]
         if missing:
-            raise UnknownNameError("annotation column", missing[0], list(frame.columns), where=str(self.path))
+            raise UnknownNameError(
+                "annotation column", missing[0], list(frame.columns), where=str(self.path)
+            )
         return {c: frame[c].to_numpy() for c in columns}
 
 
@@ -222,7 +237,9 @@ def validate_labels(arr: np.ndarray, task: TaskSpec, num_samples: int, path: Pat
     """Check a label array against its task (shape, values) and return it as int64."""
     target = task.target
     multilabel = target is TaskTarget.MULTILABEL_CLASSIFICATION
-    expected_shape: tuple[int, ...] = (num_samples, task.num_classes) if multilabel else (num_samples,)
+    expected_shape: tuple[int, ...] = (
+        (num_samples, task.num_classes) if multilabel else (num_samples,)
+    )
     if target is TaskTarget.BINARY_CLASSIFICATION and arr.shape == (num_samples, 1):
         arr = arr.reshape(num_samples)
     if arr.shape != expected_shape:
@@ -236,9 +253,13 @@ def validate_labels(arr: np.ndarray, task: TaskSpec, num_samples: int, path: Pat
         )
     if arr.dtype.kind == "f":
         if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
-            raise FormatError(path, "labels must be whole numbers", key=task.name, actual=str(arr.dtype))
+            raise FormatError(
+                path, "labels must be whole numbers", key=task.name, actual=str(arr.dtype)
+            )
     elif arr.dtype.kind not in "iub":
-        raise FormatError(path, "labels must be integers", key=task.name, expected="int64", actual=str(arr.dtype))
+        raise FormatError(
+            path, "labels must be integers", key=task.name, expected="int64", actual=str(arr.dtype)
+        )
     labels = arr.astype(np.int64, copy=False)
     allowed = np.array([0, 1] if multilabel else task.keys, dtype=np.int64)
     bad = ~np.isin(labels, allowed)

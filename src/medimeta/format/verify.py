@@ -47,7 +47,9 @@ def verify_dataset(path: str | Path, *, deep: bool = False) -> VerifyReport:
         report.problems.append(f"info.yaml: {exc}")
         return report
     report.dataset_id = folder.id
-    report.checks.append(f"info.yaml parsed: {folder.num_samples} samples, {len(folder.spec.tasks)} tasks")
+    report.checks.append(
+        f"info.yaml parsed: {folder.num_samples} samples, {len(folder.spec.tasks)} tasks"
+    )
     steps: list[Callable[[DatasetFolder, VerifyReport], None]] = [
         _check_catalog,
         _check_license,
@@ -78,15 +80,21 @@ def _check_catalog(folder: DatasetFolder, report: VerifyReport) -> None:
     partial = bool(folder.info.get("partial"))
     differences = []
     if [t.name for t in spec.tasks] != [t.name for t in ref.tasks]:
-        differences.append(f"tasks {[t.name for t in spec.tasks]} != catalog {[t.name for t in ref.tasks]}")
+        differences.append(
+            f"tasks {[t.name for t in spec.tasks]} != catalog {[t.name for t in ref.tasks]}"
+        )
     for t in spec.tasks:
-        if t.name in [r.name for r in ref.tasks] and dict(t.labels) != dict(ref.task(t.name).labels):
+        if t.name in [r.name for r in ref.tasks] and dict(t.labels) != dict(
+            ref.task(t.name).labels
+        ):
             differences.append(f"labels of task {t.name!r} differ from the catalog")
     if spec.input_size != ref.input_size:
         differences.append(f"input_size {spec.input_size} != catalog {ref.input_size}")
     if spec.num_samples != ref.num_samples:
         msg = f"total_num_samples {spec.num_samples} != release {ref.num_samples}"
-        (report.warnings if partial else differences).append(msg + (" (partial build)" if partial else ""))
+        (report.warnings if partial else differences).append(
+            msg + (" (partial build)" if partial else "")
+        )
     for d in differences:
         report.problems.append(f"{folder.info_path}: {d}")
     if not differences:
@@ -97,7 +105,9 @@ def _check_license(folder: DatasetFolder, report: VerifyReport) -> None:
     if (folder.path / layout.LICENSE_FILE).is_file():
         report.checks.append("LICENSE present")
     else:
-        report.warnings.append(f"{folder.path / layout.LICENSE_FILE}: missing (licence: {folder.spec.license})")
+        report.warnings.append(
+            f"{folder.path / layout.LICENSE_FILE}: missing (licence: {folder.spec.license})"
+        )
 
 
 def _check_hdf5(folder: DatasetFolder, report: VerifyReport) -> None:
@@ -116,16 +126,22 @@ def _check_tiffs(folder: DatasetFolder, report: VerifyReport, *, deep: bool) -> 
     missing = sorted(expected - names)
     extra = sorted(names - expected)
     if missing:
-        report.problems.append(f"{image_dir}: {len(missing)} of {n} TIFFs missing (first: {missing[0]})")
+        report.problems.append(
+            f"{image_dir}: {len(missing)} of {n} TIFFs missing (first: {missing[0]})"
+        )
         return
     if extra:
         report.warnings.append(f"{image_dir}: {len(extra)} unexpected files (first: {extra[0]})")
-    rows = np.arange(n) if deep else np.unique(np.linspace(0, n - 1, min(n, TIFF_SAMPLES)).astype(int))
+    rows = (
+        np.arange(n) if deep else np.unique(np.linspace(0, n - 1, min(n, TIFF_SAMPLES)).astype(int))
+    )
     hdf5 = folder.image_store("auto")
     tiff = folder.image_store("tiff")
     for i in rows.tolist():
         if not np.array_equal(hdf5.read(i), tiff.read(i)):
-            report.problems.append(f"{folder.path / layout.image_name(i)}: pixels differ from images.hdf5 row {i}")
+            report.problems.append(
+                f"{folder.path / layout.image_name(i)}: pixels differ from images.hdf5 row {i}"
+            )
             return
     report.checks.append(f"TIFF files: {n} present, {len(rows)} compared with HDF5, identical")
 
@@ -137,7 +153,9 @@ def _check_labels(folder: DatasetFolder, report: VerifyReport) -> None:
         except (MedIMetaError, OSError) as exc:
             report.problems.append(str(exc))
             continue
-        report.checks.append(f"labels {task.name!r}: shape {arr.shape}, values within {task.target.short} keys")
+        report.checks.append(
+            f"labels {task.name!r}: shape {arr.shape}, values within {task.target.short} keys"
+        )
 
 
 def _check_splits(folder: DatasetFolder, report: VerifyReport, *, original: bool) -> None:
@@ -158,7 +176,9 @@ def _check_splits(folder: DatasetFolder, report: VerifyReport, *, original: bool
     overlap = int((seen > 1).sum())
     uncovered = int((seen == 0).sum())
     if overlap:
-        report.problems.append(f"{folder.path / kind}: {overlap} samples are in more than one split")
+        report.problems.append(
+            f"{folder.path / kind}: {overlap} samples are in more than one split"
+        )
     if uncovered:
         report.problems.append(f"{folder.path / kind}: {uncovered} samples are in no split")
     if not overlap and not uncovered:
@@ -172,11 +192,15 @@ def _check_annotations(folder: DatasetFolder, report: VerifyReport) -> None:
         return
     frame = folder.annotations
     if len(frame) != folder.num_samples:
-        report.problems.append(f"{path}: {len(frame)} rows, expected {folder.num_samples} (one per sample)")
+        report.problems.append(
+            f"{path}: {len(frame)} rows, expected {folder.num_samples} (one per sample)"
+        )
         return
     expected = [layout.image_name(i) for i in range(folder.num_samples)]
     if frame["filepath"].tolist() != expected:
-        report.problems.append(f"{path}: 'filepath' column is not images/000000.tiff .. in index order")
+        report.problems.append(
+            f"{path}: 'filepath' column is not images/000000.tiff .. in index order"
+        )
         return
     if "split" in frame.columns:
         split_col = frame["split"].to_numpy()

@@ -1,4 +1,4 @@
-"""Backbones from timm and torchvision, created lazily as ``"timm:<model>"``/``"torchvision:<model>"``.
+"""Backbones from timm and torchvision, created lazily as ``timm:<model>``/``torchvision:<model>``.
 
 Neither library is a dependency: the handlers import it on first use and raise
 MissingDependencyError naming the ``vision`` extra when it cannot be imported.
@@ -121,7 +121,7 @@ def timm_backbone(model: str, *, pretrained: Pretrained, in_chans: int) -> Backb
 
 @register_backbone_prefix("torchvision")
 def torchvision_backbone(model: str, *, pretrained: Pretrained, in_chans: int) -> Backbone:
-    """``torchvision.models.get_model(model)`` minus its last Linear; True uses "DEFAULT" weights."""
+    """``torchvision.models.get_model(model)`` minus its last Linear; True: "DEFAULT" weights."""
     tv = _require("torchvision", f"torchvision:{model}")
     net = tv.models.get_model(model, weights="DEFAULT" if pretrained is True else None)
     classifier, num_features = _strip_classifier(net, f"torchvision:{model}")

@@ -23,9 +23,8 @@ def _index_targets(targets: torch.Tensor, num_classes: int) -> torch.Tensor:
         targets = targets[:, 0]
     if targets.ndim != 1:
         raise ShapeError(f"class-index targets must have shape (N,) or (N, 1); got {targets.shape}")
-    if targets.is_floating_point():
-        if not torch.equal(targets, targets.round()):
-            raise LabelError("class-index targets must be whole numbers")
+    if targets.is_floating_point() and not torch.equal(targets, targets.round()):
+        raise LabelError("class-index targets must be whole numbers")
     targets = targets.long()
     if targets.numel() and (targets.min() < 0 or targets.max() >= num_classes):
         raise LabelError(

@@ -96,7 +96,7 @@ class ResNet(Backbone):
         self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
         cin = 64
         stages = []
-        for i, (planes, depth) in enumerate(zip((64, 128, 256, 512), layers)):
+        for i, (planes, depth) in enumerate(zip((64, 128, 256, 512), layers, strict=True)):
             blocks = []
             for j in range(depth):
                 blocks.append(block(cin, planes, stride=2 if (i > 0 and j == 0) else 1))

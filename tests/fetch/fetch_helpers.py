@@ -1,4 +1,4 @@
-"""Release-layout dataset zips for the download tests (one ``<id>.zip`` per dataset)."""
+"""Helpers of the download tests: release-layout zips, the CLI harness, leftover checks."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+import typer
 import yaml
 
 from fixtures.release import ToySpec, ToyTask, make_release_dataset
@@ -14,8 +15,12 @@ from fixtures.release import ToySpec, ToyTask, make_release_dataset
 SMALL_SPLITS = {"train": 4, "val": 1, "test": 1}
 
 BUS_TASKS = (
-    ToyTask("case category", "MULTICLASS_CLASSIFICATION", {0: "normal", 1: "benign", 2: "malignant"}),
-    ToyTask("malignancy", "BINARY_CLASSIFICATION", {0: "no malignant finding", 1: "malignant finding"}),
+    ToyTask(
+        "case category", "MULTICLASS_CLASSIFICATION", {0: "normal", 1: "benign", 2: "malignant"}
+    ),
+    ToyTask(
+        "malignancy", "BINARY_CLASSIFICATION", {0: "no malignant finding", 1: "malignant finding"}
+    ),
 )
 
 
@@ -65,7 +70,9 @@ def dataset_zip(dataset_id: str, *, top_folder: bool = True, seed: int = 0) -> b
         return zip_folder(folder, top=dataset_id if top_folder else None)
 
 
-def add_members(data: bytes, members: dict[str, bytes], links: dict[str, str] | None = None) -> bytes:
+def add_members(
+    data: bytes, members: dict[str, bytes], links: dict[str, str] | None = None
+) -> bytes:
     """A copy of zip ``data`` with extra (possibly malicious) members and symbolic links."""
     src = zipfile.ZipFile(io.BytesIO(data))
     buf = io.BytesIO()
@@ -89,3 +96,17 @@ def assert_nothing_installed(root: Path, dataset_id: str) -> None:
     staging = root / ".medimeta" / "staging"
     if staging.is_dir():
         assert not [p for p in staging.iterdir() if p.is_dir()], list(staging.iterdir())
+
+
+def cli_app() -> typer.Typer:
+    """The download command mounted as ``download``, as the real app mounts it."""
+    from medimeta.cli.download import download_command
+
+    app = typer.Typer()
+    app.command("download")(download_command)
+
+    @app.callback()
+    def main() -> None:
+        """Test harness."""
+
+    return app

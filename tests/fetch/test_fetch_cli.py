@@ -1,0 +1,106 @@
+"""``medimeta download`` end to end against the local server, then the loader."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from fetch_helpers import cli_app, dataset_zip
+from fetch_server import Fault, ZenodoStub
+from typer.testing import CliRunner
+
+from medimeta.cli.download import human_bytes
+from medimeta.data.dataset import MedIMeta
+from medimeta.fetch import is_installed
+
+REC = "7884735"
+
+
+def _run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli_app(), ["download", *args])
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_download_bus_then_load_it(stub: ZenodoStub, tmp_path: Path) -> None:
+    stub.add(REC, "bus.zip", dataset_zip("bus"))
+    stub.queue(stub.file_path(REC, "bus.zip"), Fault(drop_after=50_000))
+    root = tmp_path / "MedIMeta"
+    code, out, err = _run("bus", "--root", str(root), "--mirror", stub.base)
+    assert code == 0, err
+    assert f"bus: ready at {root / 'bus'}" in out
+    ds = MedIMeta(root, "bus", "case category", split="train")
+    assert len(ds) == 4
+    image, label = ds[0]
+    assert image.shape == (1, 224, 224) and label.dtype == torch.int64
+    assert MedIMeta(root, "bus", "malignancy")[0][1].shape == (1,)
+
+
+def test_dry_run_prints_plan_and_total(stub: ZenodoStub, toy_zip: bytes, tmp_path: Path) -> None:
+    stub.add(REC, "toy_a.zip", toy_zip)
+    stub.add(REC, "toy_b.zip", b"y" * 2_500_000)
+    code, out, _ = _run("--all", "--dry-run", "--root", str(tmp_path), "--mirror", stub.base)
+    assert code == 0
+    total = len(toy_zip) + 2_500_000
+    assert f"would download 2 file(s), {human_bytes(total)} ({total:,} bytes)" in out
+    assert "toy_a" in out and "toy_b" in out
+    assert list(tmp_path.iterdir()) == []
+    assert stub.requests(stub.file_path(REC, "toy_a.zip")) == []
+
+
+def test_all_quiet_installs_everything(stub: ZenodoStub, tmp_path: Path) -> None:
+    stub.add(REC, "toy_a.zip", dataset_zip("toy_a"))
+    stub.add(REC, "toy_b.zip", dataset_zip("toy_b", top_folder=False))
+    code, out, err = _run("--all", "-q", "--root", str(tmp_path), "--mirror", stub.base)
+    assert code == 0, err
+    assert out == "" and err == ""
+    assert is_installed(tmp_path, "toy_a") and is_installed(tmp_path, "toy_b")
+
+
+def test_failures_are_reported_and_others_still_installed(stub: ZenodoStub, tmp_path: Path) -> None:
+    stub.add(REC, "toy_a.zip", dataset_zip("toy_a"), md5="f" * 32)
+    stub.add(REC, "toy_b.zip", dataset_zip("toy_b"))
+    code, _, err = _run(
+        "toy_a", "toy_b", "--root", str(tmp_path), "--mirror", stub.base, "--retries", "1"
+    )
+    assert code == 1
+    assert "error: toy_a:" in err and "f" * 32 in err and "1 of 2 failed: toy_a" in err
+    assert is_installed(tmp_path, "toy_b") and not (tmp_path / "toy_a").exists()
+
+
+def test_offline_from_dir(tmp_path: Path) -> None:
+    zips = tmp_path / "zips"
+    zips.mkdir()
+    (zips / "toy_a.zip").write_bytes(dataset_zip("toy_a"))
+    root = tmp_path / "root"
+    code, _, err = _run("toy_a", "--root", str(root), "--offline", "--from", str(zips), "-q")
+    assert code == 0, err
+    assert is_installed(root, "toy_a")
+
+
+@pytest.mark.parametrize("args", [[], ["toy_a", "--all"]])
+def test_ids_or_all_required(tmp_path: Path, args: list[str]) -> None:
+    code, _, err = _run(*args, "--root", str(tmp_path))
+    assert code == 2 and "give dataset ids or --all" in err
+
+
+def test_human_bytes() -> None:
+    assert [human_bytes(n) for n in (None, 999, 1000, 2_500_000, 7 * 10**12)] == [
+        "?",
+        "999 B",
+        "1.0 kB",
+        "2.5 MB",
+        "7000.0 GB",
+    ]
+
+
+def test_dataset_download_flag_uses_the_mirror(
+    stub: ZenodoStub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stub.add(REC, "bus.zip", dataset_zip("bus"))
+    monkeypatch.setenv("MEDIMETA_MIRROR", stub.base)
+    ds = MedIMeta(tmp_path, "bus", "case category", split="test", download=True)
+    assert len(ds) == 1 and is_installed(tmp_path, "bus")
+    n_requests = len(stub.state.log)
+    MedIMeta(tmp_path, "bus", "case category", download=True)  # installed: no request
+    assert len(stub.state.log) == n_requests
