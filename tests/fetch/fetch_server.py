@@ -26,6 +26,7 @@ class Fault:
     stall_after: int | None = None  # send this many body bytes, then wait (see stall_seconds)
     stall_seconds: float | None = None  # None: wait until `release` is set (max 30 s)
     body: bytes | None = None  # serve these bytes instead of the registered file
+    redirect: bool = False  # answer 302 to the same path (as Zenodo redirects to its storage)
 
 
 @dataclass
@@ -118,9 +119,16 @@ def _handler(state: StubState) -> type[BaseHTTPRequestHandler]:
             entry = state.records.get(record, {}).get(key)
             if entry is None:
                 return self._error(404)
-            fault = self._fault(self.path)
+            fault = self._fault(self.path.split("?", 1)[0])
             if fault is not None and fault.status is not None:
                 return self._error(fault.status)
+            if fault is not None and fault.redirect:
+                self._log(302, None)
+                self.send_response(302)
+                self.send_header("Location", self.path.split("?", 1)[0] + "?redirected=1")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
             data = fault.body if fault is not None and fault.body is not None else entry.data
             start = None
             if m := re.match(r"bytes=(\d+)-$", self.headers.get("Range", "")):

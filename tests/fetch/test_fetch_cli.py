@@ -68,14 +68,17 @@ def test_failures_are_reported_and_others_still_installed(stub: ZenodoStub, tmp_
     assert is_installed(tmp_path, "toy_b") and not (tmp_path / "toy_a").exists()
 
 
-def test_offline_from_dir(tmp_path: Path) -> None:
+def test_offline_all_from_dir(tmp_path: Path) -> None:
     zips = tmp_path / "zips"
     zips.mkdir()
     (zips / "toy_a.zip").write_bytes(dataset_zip("toy_a"))
+    (zips / "toy_b.zip").write_bytes(dataset_zip("toy_b", top_folder=False))
     root = tmp_path / "root"
-    code, _, err = _run("toy_a", "--root", str(root), "--offline", "--from", str(zips), "-q")
+    code, out, _ = _run("--all", "--dry-run", "--root", str(root), "--offline", "--from", str(zips))
+    assert code == 0 and "would download 0 file(s)" in out and "local" in out
+    code, _, err = _run("--all", "--root", str(root), "--offline", "--from", str(zips), "-q")
     assert code == 0, err
-    assert is_installed(root, "toy_a")
+    assert is_installed(root, "toy_a") and is_installed(root, "toy_b")
 
 
 @pytest.mark.parametrize("args", [[], ["toy_a", "--all"]])

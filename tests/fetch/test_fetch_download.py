@@ -75,6 +75,31 @@ def test_dropped_connection_resumes_with_range(
     assert verify_dataset(tmp_path / "toy_a").ok
 
 
+def test_resume_survives_a_redirect(
+    stub: ZenodoStub, toy_zip: bytes, fast: dict[str, Any], tmp_path: Path
+) -> None:
+    stub.add(REC, "toy_a.zip", toy_zip)
+    file_path = stub.file_path(REC, "toy_a.zip")
+    stub.queue(file_path, Fault(drop_after=100_000), Fault(redirect=True))
+    download("toy_a", tmp_path, **fast)
+    log = stub.requests(file_path)
+    assert [(e.status, e.range_start) for e in log] == [(200, None), (302, None), (206, 100_000)]
+    assert stub.state.log[-1].path.endswith("?redirected=1")
+    assert is_installed(tmp_path, "toy_a")
+
+
+def test_stalled_connection_times_out_and_resumes(
+    stub: ZenodoStub, toy_zip: bytes, fast: dict[str, Any], tmp_path: Path
+) -> None:
+    stub.add(REC, "toy_a.zip", toy_zip)
+    file_path = stub.file_path(REC, "toy_a.zip")
+    stub.queue(file_path, Fault(stall_after=150_000, stall_seconds=3.0))
+    download("toy_a", tmp_path, **{**fast, "timeout": 0.3})
+    first, second = stub.requests(file_path)
+    assert first.range_start is None and second.range_start == 150_000
+    assert is_installed(tmp_path, "toy_a")
+
+
 def test_wrong_checksum_is_a_clear_error_and_installs_nothing(
     stub: ZenodoStub, toy_zip: bytes, fast: dict[str, Any], tmp_path: Path
 ) -> None:

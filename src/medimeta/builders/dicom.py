@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import IO, Any, Literal
 
 import numpy as np
 
@@ -65,14 +65,18 @@ def _pydicom() -> Any:
     return pydicom
 
 
-def read_dataset(path: str | Path, *, pixels: bool = True) -> Any:
-    """Read a DICOM file with pydicom (``pixels=False`` stops before the pixel data)."""
+def read_dataset(source: str | Path | IO[bytes], *, pixels: bool = True, name: str = "") -> Any:
+    """Read a DICOM file (a path or a binary file object) with pydicom.
+
+    ``pixels=False`` stops before the pixel data. ``name`` is used in messages for file objects.
+    """
     pydicom = _pydicom()
+    where = name or str(source)
     try:
-        return pydicom.dcmread(str(path), stop_before_pixels=not pixels)
+        return pydicom.dcmread(source, stop_before_pixels=not pixels)
     except (pydicom.errors.InvalidDicomError, OSError, ValueError, EOFError) as exc:
         raise SourceTreeError(
-            f"{path}: not a readable DICOM file ({exc}); re-download the file"
+            f"{where}: not a readable DICOM file ({exc}); re-download the file"
         ) from exc
 
 
@@ -121,12 +125,6 @@ def pixel_array(ds: Any, path: str | Path) -> np.ndarray:
     return arr
 
 
-def _modality_values(ds: Any, arr: np.ndarray) -> np.ndarray:
-    slope = float(ds.get("RescaleSlope", 1) or 1)
-    intercept = float(ds.get("RescaleIntercept", 0) or 0)
-    return arr.astype(np.float64) * slope + intercept
-
-
 def _first(value: Any) -> float:
     if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
         value = value[0]
@@ -140,13 +138,29 @@ def _colour_to_uint8(arr: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(arr)
 
 
-def to_uint8(ds: Any, path: str | Path, rule: DicomRule = "bits_stored") -> np.ndarray:
-    """Decode a DICOM image and map it to uint8 with one of the module's documented rules."""
+def window_of(ds: Any) -> tuple[float, float] | None:
+    """The first (WindowCenter, WindowWidth) pair of the header, or None."""
+    if "WindowCenter" not in ds or "WindowWidth" not in ds:
+        return None
+    return _first(ds.WindowCenter), _first(ds.WindowWidth)
+
+
+def rescale_of(ds: Any) -> tuple[float, float]:
+    """(RescaleSlope, RescaleIntercept); (1, 0) when absent."""
+    return float(ds.get("RescaleSlope", 1) or 1), float(ds.get("RescaleIntercept", 0) or 0)
+
+
+def scale_pixels(
+    arr: np.ndarray,
+    header: DicomHeader,
+    rule: DicomRule = "bits_stored",
+    *,
+    window: tuple[float, float] | None = None,
+    rescale: tuple[float, float] = (1.0, 0.0),
+) -> np.ndarray:
+    """Map stored grey values (or a crop of them) to uint8 with the module's rules."""
     check_choice("DICOM 8-bit rule", rule, _RULES)
-    header = header_of(ds, path)
-    arr = pixel_array(ds, path)
-    if arr.ndim == 3 and arr.shape[-1] in (3, 4):
-        return _colour_to_uint8(arr[..., :3])
+    path = header.path
     if arr.ndim != 2:
         raise PreprocessError(f"{path}: expected a 2-D grey image; got pixel shape {arr.shape}")
     if rule == "bits_stored":
@@ -162,19 +176,30 @@ def to_uint8(ds: Any, path: str | Path, rule: DicomRule = "bits_stored") -> np.n
     elif rule == "minmax":
         out = scale_to_uint8(arr, "minmax")
     else:
-        if "WindowCenter" not in ds or "WindowWidth" not in ds:
+        if window is None:
             raise PreprocessError(
                 f"{path}: rule 'window' needs WindowCenter and WindowWidth in the header; "
                 "use rule='minmax' or window the modality values yourself"
             )
-        center, width = _first(ds.WindowCenter), _first(ds.WindowWidth)
+        center, width = window
         if not width > 0:
             raise PreprocessError(f"{path}: WindowWidth must be positive; got {width}")
         lo = center - width / 2.0
-        out = scale_to_uint8(_modality_values(ds, arr), "range", value_range=(lo, lo + width))
+        values = arr.astype(np.float64) * rescale[0] + rescale[1]
+        out = scale_to_uint8(values, "range", value_range=(lo, lo + width))
     if header.photometric == "MONOCHROME1":
         out = 255 - out
     return out
+
+
+def to_uint8(ds: Any, path: str | Path, rule: DicomRule = "bits_stored") -> np.ndarray:
+    """Decode a DICOM image and map it to uint8 (grey: :func:`scale_pixels`; colour: RGB)."""
+    check_choice("DICOM 8-bit rule", rule, _RULES)
+    header = header_of(ds, path)
+    arr = pixel_array(ds, path)
+    if arr.ndim == 3 and arr.shape[-1] in (3, 4):
+        return _colour_to_uint8(arr[..., :3])
+    return scale_pixels(arr, header, rule, window=window_of(ds), rescale=rescale_of(ds))
 
 
 def distinct_values(arr: np.ndarray, limit: int = 3) -> np.ndarray:

@@ -7,6 +7,7 @@ import sys
 import typer
 
 from medimeta.cli import core
+from medimeta.cli.download import download_command
 from medimeta.errors import MedIMetaError
 
 app = typer.Typer(
@@ -19,6 +20,7 @@ app = typer.Typer(
 app.command("list")(core.list_command)
 app.command("info")(core.info_command)
 app.command("verify")(core.verify_command)
+app.command("download")(download_command)
 
 
 def main() -> None:

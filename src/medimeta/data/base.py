@@ -11,7 +11,7 @@ import torch
 from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler
 
 from medimeta.data.pixels import DTYPES, BatchNormalizer, get_normalization, to_uint8_tensor
-from medimeta.errors import SplitError, check_choice
+from medimeta.errors import DatasetNotFoundError, SplitError, UnknownNameError, check_choice
 from medimeta.format.layout import default_root
 from medimeta.format.reader import DatasetFolder, locate_dataset
 
@@ -21,6 +21,15 @@ Split = str | Sequence[str] | None
 def resolve_root(data_path: str | Path | None) -> Path:
     """``data_path`` if given, else ``$MEDIMETA_ROOT``, else ``./data/MedIMeta``."""
     return Path(data_path) if data_path is not None else default_root()
+
+
+def _present(root: Path, dataset_id: str) -> bool:
+    """Whether ``dataset_id`` is already in ``root`` (downloaded, built or copied by hand)."""
+    try:
+        locate_dataset(root, dataset_id)
+    except (DatasetNotFoundError, UnknownNameError):
+        return False
+    return True
 
 
 def _as_index(index: Any) -> tuple[np.ndarray, bool]:
@@ -58,7 +67,7 @@ class ImageDatasetBase(torch.utils.data.Dataset):
         download: bool = False,
     ) -> None:
         root = resolve_root(data_path)
-        if download:
+        if download and not _present(root, dataset_id):
             from medimeta.fetch import ensure_dataset
 
             ensure_dataset(root, dataset_id)

@@ -31,25 +31,13 @@ class MedIMetaMultiTask(ImageDatasetBase):
         original_split: Split = None,
         *,
         metadata: Sequence[str] = (),
-        channels: int | None = None,
-        dtype: str = "float",
-        normalize: str = "half",
         ordinal_labels: str = "key",
-        use_hdf5: bool = True,
-        backend: str | None = None,
-        download: bool = False,
+        **options: Any,
     ) -> None:
+        """``options``: the pixel and access options of ``MedIMeta`` (channels, dtype,
+        normalize, use_hdf5, backend, download)."""
         super().__init__(
-            data_path,
-            dataset_id,
-            split=split,
-            original_split=original_split,
-            use_hdf5=use_hdf5,
-            backend=backend,
-            channels=channels,
-            dtype=dtype,
-            normalize=normalize,
-            download=download,
+            data_path, dataset_id, split=split, original_split=original_split, **options
         )
         check_choice("ordinal label encoding", ordinal_labels, ORDINAL_ENCODINGS)
         names = list(tasks) if tasks is not None else [t.name for t in self.folder.spec.tasks]

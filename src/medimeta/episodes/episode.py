@@ -97,8 +97,16 @@ class Episode:
             if a.dtype != b.dtype or a.shape != b.shape or not np.array_equal(a, b):
                 return False
         plain = (
-            "index seed dataset_id task_name task_target domain split classes dataset_name"
-        ).split()
+            "index",
+            "seed",
+            "dataset_id",
+            "task_name",
+            "task_target",
+            "domain",
+            "split",
+            "classes",
+            "dataset_name",
+        )
         return all(getattr(self, n) == getattr(other, n) for n in plain)
 
     __hash__ = None  # type: ignore[assignment]

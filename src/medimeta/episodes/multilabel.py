@@ -36,12 +36,7 @@ _REJECTION_TRIES = 16
 
 
 class Shortfall(EpisodeError):
-    """A need cannot be met from the units left (internal: lets the sampler redraw)."""
-
-    def __init__(self, column: int, positive: bool, have: int, need: int) -> None:
-        self.column, self.positive, self.have, self.need = column, positive, have, need
-        side = "positive" if positive else "negative"
-        super().__init__(f"label column {column}: only {have} {side} units left, {need} needed")
+    """A need cannot be met from the units left (lets the sampler redraw, then report)."""
 
 
 def _draw_free(
@@ -95,7 +90,11 @@ def draw_cover(
         while counts[slot[col]] < shots:
             unit = _draw_free(rng, pool, taken, excluded)
             if unit is None:
-                raise Shortfall(col, pol, int(counts[slot[col]]), shots)
+                side = "positive" if pol else "negative"
+                raise Shortfall(
+                    f"label column {col}: only {int(counts[slot[col]])} {side} units available "
+                    f"outside the excluded ones, {shots} needed"
+                )
             chosen.append(unit)
             taken.add(unit)
             pos_count += positive[unit, columns]

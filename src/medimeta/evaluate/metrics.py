@@ -74,8 +74,8 @@ def labels_to_indices(labels: ArrayLike, keys: Sequence[int]) -> NDArray[np.int6
     """
     arr = np.asarray(labels)
     key_arr = np.asarray(list(keys))
-    if np.unique(key_arr).size != key_arr.size:
-        raise LabelError(f"label keys must be unique; got {key_arr.tolist()}")
+    if key_arr.size == 0 or np.unique(key_arr).size != key_arr.size:
+        raise LabelError(f"label keys must be unique and non-empty; got {key_arr.tolist()}")
     order = np.argsort(key_arr, kind="stable")
     pos = np.searchsorted(key_arr[order], arr)
     pos = np.clip(pos, 0, key_arr.size - 1)

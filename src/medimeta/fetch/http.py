@@ -85,8 +85,10 @@ def fetch_json(url: str, options: FetchOptions, *, sleep: Sleeper = time.sleep) 
     while True:
         try:
             with _open(url, options, {"Accept": "application/json"}) as response:
-                body = response.read()
-            return json.loads(body.decode("utf-8"))
+                try:
+                    body = response.read()
+                except (OSError, http.client.HTTPException) as err:
+                    raise _Retryable(f"{type(err).__name__}: {err}") from err
         except _Retryable as err:
             failures += 1
             if failures > options.retries:
@@ -96,9 +98,12 @@ def fetch_json(url: str, options: FetchOptions, *, sleep: Sleeper = time.sleep) 
                 ) from err
             logger.info("retrying %s after: %s", url, err)
             _wait(failures, options, err.retry_after, sleep)
+            continue
         except _Fatal as err:
             raise DownloadError(f"could not fetch {url}: {err}") from err
-        except (ValueError, http.client.HTTPException, OSError) as err:
+        try:
+            return json.loads(body.decode("utf-8"))
+        except ValueError as err:
             raise DownloadError(f"{url} did not return valid JSON: {err}") from err
 
 

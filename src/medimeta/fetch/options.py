@@ -7,6 +7,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from medimeta import __version__
+
 ZENODO_BASE = "https://zenodo.org"
 MIRROR_ENV = "MEDIMETA_MIRROR"
 MEDIMETA_RECORD = "7884735"
@@ -46,7 +48,7 @@ class FetchOptions:
     keep_archive: bool = False
     refresh_manifest: bool = False
     force: bool = False
-    user_agent: str = field(default="medimeta-toolkit (+https://zenodo.org/records/7884735)")
+    user_agent: str = field(default=f"medimeta-toolkit/{__version__} (python urllib)")
 
     @property
     def base(self) -> str:

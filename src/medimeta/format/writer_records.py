@@ -14,17 +14,23 @@ import math
 import types
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
 
 from medimeta.catalog import TaskSpec, TaskTarget
-from medimeta.errors import LabelError, SplitError
+from medimeta.errors import BuildError, FormatError, LabelError, SplitError
 from medimeta.format import layout
 
 #: Bumped whenever the bytes the writer produces for the same input change.
 WRITER_FORMAT_VERSION = 1
+FORMAT_NAMES = {
+    layout.INFO_FILE,
+    layout.LICENSE_FILE,
+    layout.HDF5_FILE,
+    layout.ANNOTATIONS_FILE,
+}
 
 
 @dataclass(frozen=True)
@@ -137,6 +143,71 @@ def check_records(tasks: Sequence[TaskSpec], records: Sequence[SampleRecord]) ->
         originals.append(rec.original_split)
         has_patient = has_patient or rec.patient_id is not None
     return CheckedRecords(labels, splits, originals, has_patient)
+
+
+# -- other inputs ------------------------------------------------------------------------
+
+
+def check_aux_folder(name: str) -> str:
+    """An auxiliary image folder must be a plain relative path outside ``images/``."""
+    parts = PurePosixPath(name).parts
+    bad = (
+        not name
+        or name.startswith("/")
+        or "\\" in name
+        or ".." in parts
+        or "." in parts
+        or parts[0]
+        in (
+            layout.IMAGES_DIR,
+            layout.SPLITS_DIR,
+            layout.ORIGINAL_SPLITS_DIR,
+            layout.TASK_LABELS_DIR,
+        )
+    )
+    if bad:
+        raise BuildError(
+            f"auxiliary image folder {name!r} must be a relative path such as 'masks' or "
+            "'masks/cup', not inside images/, splits/, original_splits/ or task_labels/"
+        )
+    return "/".join(parts)
+
+
+def check_extra_files(files: Mapping[str, str | Path | bytes]) -> dict[str, Path | bytes]:
+    """Extra files to copy into the folder: relative path -> source file or bytes."""
+    out: dict[str, Path | bytes] = {}
+    for rel, content in files.items():
+        name = check_aux_folder(rel)
+        if name in FORMAT_NAMES:
+            raise BuildError(f"extra file {rel!r} would replace a file of the format")
+        if isinstance(content, (str, Path)) and not Path(content).is_file():
+            raise BuildError(f"extra file {rel!r}: source {content} is not a file")
+        out[name] = content if isinstance(content, bytes) else Path(content)
+    return out
+
+
+def split_counts(records: Sequence[SampleRecord]) -> dict[str, Any]:
+    """The three info.yaml count keys as the records make them."""
+    counts: dict[str, Any] = {"total_num_samples": len(records)}
+    for key, attr in (
+        ("splits_num_samples", "split"),
+        ("original_splits_num_samples", "original_split"),
+    ):
+        values = [getattr(r, attr, None) for r in records]
+        counts[key] = {s: values.count(s) for s in layout.SPLIT_NAMES}
+    return counts
+
+
+def check_name(kind: str, name: str) -> None:
+    """A dataset id or task name must be usable as a file or folder name."""
+    if not name or name.startswith(".") or any(c in name for c in "/\\\0") or name != name.strip():
+        raise FormatError(
+            layout.INFO_FILE,
+            f"{kind} cannot be used as a file name",
+            key=kind,
+            actual=name,
+            fix="use a name without '/', '\\', a leading '.' or surrounding spaces",
+        )
 
 
 # -- fingerprint ---------------------------------------------------------------------------

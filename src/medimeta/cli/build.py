@@ -1,0 +1,100 @@
+"""``medimeta build``: build a dataset from its raw public source (see medimeta.builders)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import typer
+
+from medimeta.cli.options import resolve, root_option
+
+SOURCE_HELP = (
+    "The publisher's archive, the folder holding it, or the extracted tree (any level). "
+    "Repeat for sources in several places."
+)
+
+
+@contextmanager
+def _builder_logging(quiet: bool) -> Iterator[None]:
+    """Show the builders' warnings (and progress unless quiet) on stderr."""
+    logger = logging.getLogger("medimeta.builders")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    old_level = logger.level
+    logger.setLevel(logging.WARNING if quiet else logging.INFO)
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(old_level)
+
+
+def _print_builders() -> None:
+    from medimeta.builders import builders_table
+
+    for row in builders_table():
+        typer.echo(f"{row['id']:<12} {row['source']}")
+        typer.echo(f"{'':<12}   --source: {row['pass']}")
+
+
+def build_command(
+    dataset_id: str = typer.Argument(
+        None, help="Dataset id to build (e.g. bus); omit with --list", show_default=False
+    ),
+    source: list[Path] = typer.Option(None, "--source", "-s", help=SOURCE_HELP),
+    root: Path | None = root_option(),
+    workers: int = typer.Option(1, "--workers", "-w", min=1, help="Processes for image work"),
+    partial: bool = typer.Option(
+        False, "--partial", help="Build from an incomplete tree; info.yaml records partial: true"
+    ),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing dataset"),
+    check: bool = typer.Option(
+        False, "--check", help="Only validate the source tree and report; write nothing"
+    ),
+    list_builders: bool = typer.Option(False, "--list", help="List the available builders"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only warnings and the summary"),
+) -> None:
+    """Build a dataset from the raw files as their publishers distribute them.
+
+    The source is validated first: every missing file is an error, every unexpected file a
+    warning, and nothing is written unless the tree is complete (or --partial is given).
+    """
+    from medimeta.builders import get_builder, plan_build, run_build
+
+    if list_builders:
+        _print_builders()
+        return
+    if not dataset_id or not source:
+        raise typer.BadParameter("give a dataset id and --source (or --list)")
+    builder = get_builder(dataset_id)
+    with _builder_logging(quiet):
+        if check:
+            plan = plan_build(builder, source, partial=partial)
+            typer.echo(plan.report.format())
+            typer.echo(f"{plan.num_samples} samples; splits {plan.counts()}")
+            return
+        result = run_build(
+            builder,
+            source,
+            root=resolve(root),
+            workers=workers,
+            partial=partial,
+            overwrite=overwrite,
+            progress=not quiet,
+        )
+    kind = "partial build" if result.partial else "build"
+    typer.echo(
+        f"{result.dataset_id}: {kind} of {result.num_samples} images in {result.path} "
+        f"({result.seconds:.1f} s, {result.images_per_second:.1f} images/s)"
+    )
+    typer.echo(f"  splits {result.splits}; source splits {result.original_splits}")
+    warnings = len(result.report.warnings) + len(result.report.unexpected)
+    if warnings:
+        typer.echo(f"  {warnings} warning(s) about the source, see above")
+    for note in result.notes:
+        typer.echo(f"  note: {note}")

@@ -1,0 +1,143 @@
+"""``medimeta episodes sample`` and ``medimeta episodes show``."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from medimeta.cli.options import resolve, root_option
+from medimeta.episodes import EpisodeSampler, EpisodeSet
+from medimeta.errors import EpisodeError
+
+console = Console()
+app = typer.Typer(
+    name="episodes",
+    help="Few-shot episodes: draw reproducible episode sets and inspect them.",
+    no_args_is_help=True,
+)
+
+
+@app.command("sample")
+def sample_command(
+    task: str = typer.Option(
+        ..., "--task", help="Task as 'dataset_id:task name', e.g. 'bus:case category'."
+    ),
+    out: Path = typer.Option(..., "--out", help="Episode file to write (JSON)."),
+    root: Path | None = root_option(),
+    split: str = typer.Option(
+        "all", help="train, val, test, several joined with '+' (train+val), or all."
+    ),
+    original_split: bool = typer.Option(False, "--original-split", help="Use the original splits."),
+    shots: int = typer.Option(
+        5, help="Support units per class (multi-label: positives and negatives per label)."
+    ),
+    query: int = typer.Option(10, "--query", help="Query units per class."),
+    episodes: int = typer.Option(100, help="Number of episodes."),
+    seed: int = typer.Option(
+        0, help="Seed; episode i depends only on seed, i, task, split and settings."
+    ),
+    ways: int | None = typer.Option(None, help="Classes per episode [default: all eligible]."),
+    per_subject: bool = typer.Option(
+        False,
+        "--per-subject",
+        help="A shot is a subject with all its images of that class (MedFM).",
+    ),
+    subject_column: str = typer.Option(
+        "patient_id", help="annotations.csv column naming the subject."
+    ),
+    min_class_units: int | None = typer.Option(
+        None, help="Least samples/subjects a class needs [default: shots + query]."
+    ),
+    on_small_class: str = typer.Option("exclude", help="exclude (with a warning) or error."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing file."),
+) -> None:
+    """Draw N episodes of one task and write them, with settings and a data fingerprint."""
+    if out.exists() and not force:
+        raise EpisodeError(f"{out} exists; pass --force to overwrite it")
+    sampler = EpisodeSampler.from_root(
+        resolve(root),
+        task,
+        split,
+        shots=shots,
+        queries=query,
+        ways=ways,
+        seed=seed,
+        num_episodes=episodes,
+        shot_unit="subject" if per_subject else "sample",
+        subject_column=subject_column,
+        min_class_units=min_class_units,
+        on_small_class=on_small_class,
+        original_split=original_split,
+    )
+    path = sampler.sample().save(out)
+    console.print(
+        f"wrote {episodes} episodes of {sampler.pool.identifier} ({sampler.n_way}-way, "
+        f"{shots}-shot, {query} query, split {sampler.pool.split_label}, seed {seed}) to {path}"
+    )
+    console.print(f"data fingerprint: {sampler.pool.fingerprint}")
+
+
+def _stats(values: list[int]) -> str:
+    if not values:
+        return "-"
+    arr = np.asarray(values)
+    return f"{arr.min()} / {float(np.median(arr)):g} / {arr.max()}"
+
+
+@app.command("show")
+def show_command(
+    file: Path = typer.Argument(..., help="Episode file written by `medimeta episodes sample`."),
+    root: Path | None = typer.Option(
+        None, "--root", help="Check the file against the data under this root."
+    ),
+    episode: int | None = typer.Option(None, "--episode", help="Also list this episode's samples."),
+) -> None:
+    """Summarise an episode file (and, with --root, check it against the data)."""
+    eps = EpisodeSet.load(file)
+    h = eps.header
+    console.print(
+        f"[bold]{file}[/bold]: {len(eps)} episodes of {h['task']['identifier']} "
+        f"({h['task']['target']}) from {h['dataset']['name']} ({h['dataset']['domain']})"
+    )
+    console.print(f"split {h['split_label']}; seed {h['seed']}; settings {h['settings']}")
+    console.print(f"fingerprint {eps.fingerprint}")
+    if h["excluded_classes"]:
+        console.print(f"excluded classes (too few units): {h['excluded_classes']}")
+    names = h["task"]["labels"]
+    used = Counter(k for ep in eps for k in ep.class_keys)
+    table = Table(title="classes")
+    for col in ("key", "name", "episodes using it"):
+        table.add_column(col)
+    for key in h["eligible_classes"]:
+        table.add_row(str(key), names[str(key)], str(used.get(key, 0)))
+    console.print(table)
+    console.print(
+        "support size min / median / max: " + _stats([e.support_indices.size for e in eps])
+    )
+    console.print("query size min / median / max:   " + _stats([e.query_indices.size for e in eps]))
+    if root is not None:
+        eps.verify(resolve(root))
+        console.print(f"[green]matches the data under {root}[/green]")
+    if episode is not None:
+        matches = [e for e in eps if e.index == episode]
+        if not matches:
+            raise EpisodeError(
+                f"{file} has no episode {episode}; indices {eps[0].index}..{eps[-1].index}"
+            )
+        ep = matches[0]
+        for part, rows, labels in (
+            ("support", ep.support_indices, ep.support_labels),
+            ("query", ep.query_indices, ep.query_labels),
+        ):
+            console.print(
+                f"{part}: "
+                + ", ".join(
+                    f"{r}->{lab}" for r, lab in zip(rows.tolist(), labels.tolist(), strict=True)
+                )
+            )
+        console.print("classes: " + ", ".join(f"{c.index}={c.key} ({c.name})" for c in ep.classes))

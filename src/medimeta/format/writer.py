@@ -1,0 +1,414 @@
+"""Write a dataset folder in the MedIMeta release format, in parallel, resumably, atomically.
+
+::
+
+    write_dataset(root, info, records, process, workers=2)
+
+``records`` is a list of :class:`SampleRecord` (position = global index, sorted by the caller),
+``process(record)`` a picklable top-level function returning the 224x224 image (PIL or uint8
+array), optionally with a dict of extra annotations and a dict of auxiliary images
+(``{"masks": mask}`` is written as ``masks/NNNNNN.tiff``). Everything is validated before the
+first image is made: every label against its task, split names, the info mapping.
+
+Atomicity and resume: the build runs in ``<root>/.<id>.partial-<fingerprint>/`` and is renamed
+to ``<root>/<id>`` only when complete and verified. A killed build leaves only that hidden
+staging folder. Re-running the same build (same fingerprint: info, records, processing
+function and its arguments, licence, extra files) **resumes** after the last sample whose
+outputs are intact (CRC-checked); anything else **starts clean**, and ``resume=False`` forces
+that. An existing ``<root>/<id>`` is never replaced without ``overwrite=True``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing
+import os
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from medimeta.catalog import DatasetSpec, TaskTarget
+from medimeta.errors import BuildError, FormatError
+from medimeta.format import layout
+from medimeta.format.writer_files import (
+    annotation_columns,
+    append_info_keys,
+    assemble_info,
+    cell_text,
+    label_name,
+    license_text,
+    reserved_columns,
+    sync_tree,
+    write_annotations,
+    write_split_files,
+    write_task_labels,
+)
+from medimeta.format.writer_images import (
+    Failure,
+    ImageJob,
+    ProcessFn,
+    Produced,
+    RowWriter,
+    check_aux_folder,
+    count_intact,
+    create_hdf5,
+    init_worker,
+    produce,
+    run_item,
+)
+from medimeta.format.writer_records import (
+    SampleRecord,
+    check_extra_files,
+    check_name,
+    check_records,
+    fingerprint,
+    process_identity,
+    split_counts,
+)
+from medimeta.format.writer_stage import (
+    JOURNAL_FILE,
+    Journal,
+    check_target,
+    publish,
+    read_build_file,
+    remove_tree,
+    staging_dir,
+    stale_staging,
+    terminate_as_interrupt,
+    write_build_file,
+)
+
+__all__ = ["SampleRecord", "write_dataset"]
+
+ProgressFn = Callable[[int, int], None]
+
+
+def write_dataset(
+    root: str | Path,
+    info: DatasetSpec | Mapping[str, Any] | str | Path,
+    records: Sequence[SampleRecord],
+    process: ProcessFn,
+    *,
+    workers: int = 1,
+    chunksize: int | None = None,
+    extra_info: Mapping[str, Any] | None = None,
+    license_notice: str | None = None,
+    extra_files: Mapping[str, str | Path | bytes] | None = None,
+    aux_columns: Mapping[str, str] | None = None,
+    overwrite: bool = False,
+    resume: bool = True,
+    verify: bool = True,
+    build_tag: str = "",
+    start_method: str | None = None,
+    progress: ProgressFn | None = None,
+) -> Path:
+    """Build ``<root>/<id>`` from ``records``; return its path.
+
+    ``info``: a DatasetSpec, an info mapping (counts are filled in from the records, or checked
+    if present), or the path of an info.yaml to copy byte for byte. ``extra_info``: extra
+    top-level info.yaml keys (``partial``, ``notes``, provenance). ``license_notice``: LICENSE
+    text (default: derived from the info's licence). ``extra_files``: relative path -> source
+    file or bytes, copied into the folder. ``aux_columns``: auxiliary image folder -> the
+    annotations.csv column that gets its relative path. ``workers``: processes for
+    ``process`` (1 = in this process); the output is byte-identical for every value.
+    """
+    build = _Build(root, info, records, process, extra_info, build_tag)
+    build.license = license_notice or license_text(build.spec.license)
+    build.extra_files = check_extra_files(extra_files or {})
+    build.aux_columns = dict(aux_columns or {})
+    for folder, column in build.aux_columns.items():
+        check_aux_folder(folder)
+        if column in build.reserved:
+            raise BuildError(f"aux column {column!r} clashes with a column the writer fills")
+    return build.run(
+        workers=workers,
+        chunksize=chunksize,
+        overwrite=overwrite,
+        resume=resume,
+        verify=verify,
+        start_method=start_method,
+        progress=progress,
+    )
+
+
+class _Build:
+    """One build: validated inputs, then staging, image production, finishing, publishing."""
+
+    def __init__(
+        self,
+        root: str | Path,
+        info: Any,
+        records: Sequence[SampleRecord],
+        process: ProcessFn,
+        extra_info: Mapping[str, Any] | None,
+        build_tag: str,
+    ) -> None:
+        self.root = Path(root)
+        self.records = records
+        self.process = process
+        self.build_tag = build_tag
+        counts = split_counts(records)
+        if isinstance(info, (str, Path)):
+            self.info_text = append_info_keys(
+                Path(info).read_text(encoding="utf-8"), extra_info or {}
+            )
+            info_dict = yaml.safe_load(self.info_text)
+            if not isinstance(info_dict, Mapping):
+                raise FormatError(str(info), "top level must be a mapping")
+            self._check_copied_counts(info_dict, counts, str(info))
+        else:
+            info_dict, self.info_text = assemble_info(info, counts, extra_info)
+        self.spec = DatasetSpec.from_info_dict(info_dict)
+        size = layout.IMAGE_SIZE
+        if self.spec.image_size != (size, size):
+            raise FormatError(
+                layout.INFO_FILE,
+                "images must be 224x224",
+                key="input_size",
+                expected=[self.spec.num_channels, size, size],
+                actual=list(self.spec.input_size),
+            )
+        check_name("id", self.spec.id)
+        for task in self.spec.tasks:
+            check_name("task_name", task.name)
+        self.checked = check_records(self.spec.tasks, records)
+        self.reserved = reserved_columns(self.spec.tasks)
+        self.record_columns: set[str] = set()
+        for i, rec in enumerate(records):
+            bad = self.reserved.intersection(rec.annotations)
+            if bad:
+                raise BuildError(f"record {i}: annotation column(s) {sorted(bad)} are reserved")
+            self.record_columns.update(rec.annotations)
+        self.license = ""
+        self.extra_files: dict[str, Path | bytes] = {}
+        self.aux_columns: dict[str, str] = {}
+        self.produced_columns: set[str] = set()
+
+    @staticmethod
+    def _check_copied_counts(info: Mapping[str, Any], counts: Mapping[str, Any], path: str) -> None:
+        for key, value in counts.items():
+            given = info.get(key)
+            if isinstance(value, dict) and isinstance(given, Mapping):
+                given = {s: given.get(s, 0) for s in layout.SPLIT_NAMES}
+            if given != value:
+                raise FormatError(
+                    path,
+                    "the info file's counts differ from the records",
+                    key=key,
+                    expected=value,
+                    actual=info.get(key),
+                    fix="fix the info file or pass the info as a mapping",
+                )
+
+    # -- fingerprint and staging ------------------------------------------------------------
+    def fingerprint(self) -> str:
+        files = {
+            rel: (
+                f"bytes:{hashlib.sha256(c).hexdigest()}"
+                if isinstance(c, bytes)
+                else f"file:{c}:{c.stat().st_size}:{c.stat().st_mtime_ns}"
+            )
+            for rel, c in sorted(self.extra_files.items())
+        }
+        from medimeta import __version__
+
+        parts = {
+            "medimeta": __version__,
+            "info": self.info_text,
+            "license": self.license,
+            "process": process_identity(self.process),
+            "build_tag": self.build_tag,
+            "extra_files": files,
+            "aux_columns": self.aux_columns,
+        }
+        return fingerprint(self.records, parts)
+
+    def _open_staging(self, resume: bool) -> int:
+        n, channels = len(self.records), self.spec.num_channels
+        meta = read_build_file(self.staging)
+        wanted = {"fingerprint": self.fp, "num_samples": n, "num_channels": channels}
+        self.folder = self.staging / self.spec.id
+        self.journal = Journal(self.staging / JOURNAL_FILE)
+        if (
+            resume
+            and meta
+            and all(meta.get(k) == v for k, v in wanted.items())
+            and (self.folder / layout.HDF5_FILE).is_file()
+        ):
+            self.job = ImageJob(str(self.folder), channels, int(meta["hdf5_offset"]))
+            entries, ends = self.journal.read()
+            done = count_intact(self.folder, self.job, entries)
+            for entry in entries[:done]:
+                self.produced_columns.update(entry["annotations"])
+            self.journal.open(ends[done - 1] if done else 0)
+            (self.folder / layout.INFO_FILE).unlink(missing_ok=True)
+            return done
+        remove_tree(self.staging)
+        (self.folder / layout.IMAGES_DIR).mkdir(parents=True)
+        offset = create_hdf5(self.folder / layout.HDF5_FILE, n, channels)
+        self.job = ImageJob(str(self.folder), channels, offset)
+        write_build_file(
+            self.staging, {**wanted, "hdf5_offset": offset, "dataset_id": self.spec.id}
+        )
+        self.journal.open(0)
+        return 0
+
+    # -- producing images -------------------------------------------------------------------
+    def _accept(self, result: Produced | Failure) -> None:
+        if isinstance(result, Failure):
+            rec = self.records[result.index]
+            raise BuildError(
+                f"record {result.index} ({rec.original_filepath}): {result.kind}: "
+                f"{result.message}. Outputs of records 0..{result.index - 1} are kept; fix the "
+                f"source or process() and re-run to resume.\n{result.trace}"
+            )
+        rec = self.records[result.index]
+        clash = (self.reserved | set(rec.annotations)).intersection(result.annotations)
+        if clash:
+            raise BuildError(
+                f"record {result.index} ({rec.original_filepath}): process() returned "
+                f"annotation(s) {sorted(clash)} that are reserved or already in the record"
+            )
+        self.produced_columns.update(result.annotations)
+        self.journal.append(result)
+
+    def _produce(
+        self,
+        start: int,
+        workers: int,
+        chunksize: int | None,
+        start_method: str | None,
+        progress: ProgressFn | None,
+    ) -> None:
+        n = len(self.records)
+        hdf5 = self.folder / layout.HDF5_FILE
+        items = ((i, self.records[i]) for i in range(start, n))
+        if workers <= 1:
+            rows = RowWriter(hdf5, self.job)
+            try:
+                for i, rec in items:
+                    try:
+                        result = produce(self.job, rows, self.process, i, rec)
+                    except Exception as exc:
+                        raise BuildError(
+                            f"record {i} ({rec.original_filepath}): {type(exc).__name__}: {exc}."
+                            f" Outputs of records 0..{i - 1} are kept; re-run to resume."
+                        ) from exc
+                    self._accept(result)
+                    if progress:
+                        progress(i + 1, n)
+            finally:
+                rows.close()
+            return
+        size = chunksize or max(1, min(16, (n - start) // (workers * 4)))
+        ctx = multiprocessing.get_context(start_method)
+        initargs = (self.job, str(hdf5), self.process)
+        with ctx.Pool(workers, initializer=init_worker, initargs=initargs) as pool:
+            for outcome in pool.imap(run_item, items, chunksize=size):
+                self._accept(outcome)
+                if progress:
+                    progress(outcome.index + 1, n)
+
+    # -- finishing --------------------------------------------------------------------------
+    def _rows(self) -> Iterator[dict[str, str]]:
+        tasks = self.spec.tasks
+        labels = self.checked.labels
+        with open(self.staging / JOURNAL_FILE, encoding="utf-8") as fh:
+            for i, (line, rec) in enumerate(zip(fh, self.records, strict=False)):
+                entry = _json_line(line)
+                if entry.get("i") != i:
+                    raise BuildError(f"{self.staging / JOURNAL_FILE}: line {i + 1} is out of order")
+                row = {
+                    "filepath": layout.image_name(i),
+                    "split": rec.split,
+                    "original_filepath": rec.original_filepath,
+                    "original_split": rec.original_split,
+                    "patient_id": cell_text(rec.patient_id),
+                }
+                for task in tasks:
+                    value = labels[task.name][i]
+                    multilabel = task.target is TaskTarget.MULTILABEL_CLASSIFICATION
+                    row[f"tasks/{task.name}"] = str(value.tolist()) if multilabel else str(value)
+                    row[task.name] = label_name(task, value)
+                row.update({k: cell_text(v) for k, v in rec.annotations.items()})
+                row.update(entry["annotations"])
+                for folder, column in self.aux_columns.items():
+                    row[column] = f"{folder}/{i:06d}.tiff" if folder in entry["aux"] else ""
+                yield row
+
+    def _finish(self, verify: bool) -> None:
+        folder = self.folder
+        write_split_files(folder, self.checked.splits, original=False)
+        write_split_files(folder, self.checked.original_splits, original=True)
+        write_task_labels(folder, self.checked.labels)
+        extra = self.record_columns | self.produced_columns | set(self.aux_columns.values())
+        columns = annotation_columns(
+            self.spec.tasks, extra, has_patient_id=self.checked.has_patient_id
+        )
+        count = write_annotations(folder / layout.ANNOTATIONS_FILE, columns, self._rows())
+        if count != len(self.records):
+            raise BuildError(f"{self.staging}: journal has {count} of {len(self.records)} samples")
+        (folder / layout.LICENSE_FILE).write_text(self.license, encoding="utf-8")
+        for rel, content in self.extra_files.items():
+            (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+            data = content if isinstance(content, bytes) else content.read_bytes()
+            (folder / rel).write_bytes(data)
+        (folder / layout.INFO_FILE).write_text(self.info_text, encoding="utf-8", newline="\n")
+        sync_tree(folder)
+        if verify:
+            from medimeta.format.verify import verify_dataset
+
+            report = verify_dataset(folder)
+            if not report.ok:
+                raise BuildError(
+                    f"the finished folder fails verify; not published:\n{report.format()}"
+                )
+
+    def run(
+        self,
+        *,
+        workers: int,
+        chunksize: int | None,
+        overwrite: bool,
+        resume: bool,
+        verify: bool,
+        start_method: str | None,
+        progress: ProgressFn | None,
+    ) -> Path:
+        from filelock import FileLock
+
+        if workers < 1:
+            raise BuildError(f"workers must be at least 1, got {workers}")
+        self.root.mkdir(parents=True, exist_ok=True)
+        target = check_target(self.root, self.spec.id, overwrite=overwrite)
+        self.fp = self.fingerprint()
+        self.staging = staging_dir(self.root, self.spec.id, self.fp)
+        with FileLock(str(self.root / f".{self.spec.id}.lock")), terminate_as_interrupt():
+            for old in stale_staging(self.root, self.spec.id, self.staging):
+                remove_tree(old)  # an earlier build with other inputs: cannot be resumed
+            self.resumed_from = self._open_staging(resume)
+            try:
+                self._produce(self.resumed_from, workers, chunksize, start_method, progress)
+            finally:
+                self.journal.close()
+            self._finish(verify)
+            publish(self.staging, self.spec.id, target, overwrite=overwrite)
+        return target
+
+
+def _json_line(line: str) -> dict[str, Any]:
+    entry = json.loads(line)
+    if not isinstance(entry, dict):
+        raise BuildError(f"journal line is not an object: {line[:80]!r}")
+    return entry
+
+
+def default_workers() -> int:
+    """A sensible ``--workers`` default: the CPUs this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:
+        return max(1, os.cpu_count() or 1)

@@ -1,0 +1,157 @@
+"""Images and labels of one task split as tensors for training and evaluation.
+
+Images stay uint8 (N, C, S, S) at the training size ``S`` (resized once, with antialiasing
+when shrinking); a batch is turned into floats, optionally augmented in [0, 1] and then
+normalised with the backbone's mean and std. Splits that fit in ``max_preload_bytes`` are
+read into memory once; larger ones are read per batch from the image store.
+
+Labels come in the form the losses and :func:`medimeta.evaluate.compute_metrics` take:
+multi-class and ordinal as class indices 0..C-1 (ordinal keys mapped in rank order),
+binary 0/1 (N,), multi-label multi-hot (N, C).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from medimeta.catalog import TaskSpec, TaskTarget
+from medimeta.data.pixels import Normalization, to_uint8_tensor
+from medimeta.errors import ShapeError, SplitError
+from medimeta.evaluate.metrics import labels_to_indices
+from medimeta.format.images import ImageStore
+from medimeta.format.reader import DatasetFolder
+
+DEFAULT_MAX_PRELOAD_BYTES = 4 << 30
+RESIZE_MODES = ("bilinear", "bicubic", "nearest")
+
+
+def task_labels(folder: DatasetFolder, task: TaskSpec) -> np.ndarray:
+    """All labels of ``task`` (global order) in the metric/loss encoding of this module."""
+    raw = folder.labels(task.name)
+    if task.target is TaskTarget.BINARY_CLASSIFICATION:
+        return raw.reshape(-1).astype(np.int64)
+    if task.target is TaskTarget.MULTILABEL_CLASSIFICATION:
+        return raw.astype(np.int64)
+    return labels_to_indices(raw, task.keys)
+
+
+def resize_uint8(x: torch.Tensor, size: int | None, mode: str = "bilinear") -> torch.Tensor:
+    """(B, C, H, W) uint8 resized to (size, size); unchanged when already that size."""
+    if size is None or tuple(x.shape[-2:]) == (size, size):
+        return x
+    if mode not in RESIZE_MODES:
+        raise ValueError(f"resize mode must be one of {RESIZE_MODES}; got {mode!r}")
+    shrink = size < min(x.shape[-2:])
+    kwargs = {"antialias": shrink, "align_corners": False} if mode != "nearest" else {}
+    out = F.interpolate(x.float(), size=(size, size), mode=mode, **kwargs)
+    return out.round_().clamp_(0, 255).to(torch.uint8)
+
+
+@dataclass
+class Normalizer:
+    """``(x / 255 - mean) / std`` per channel for uint8 batches (a grey image uses the mean)."""
+
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+    def to_float(self, x: torch.Tensor) -> torch.Tensor:
+        """uint8 -> float32 in [0, 1]."""
+        return x.to(torch.float32).div_(255.0)
+
+    def __call__(self, x01: torch.Tensor) -> torch.Tensor:
+        """Normalise a float batch in [0, 1] (B, C, H, W)."""
+        mean, std = Normalization("custom", self.mean, self.std).for_channels(x01.shape[1])
+        m = torch.tensor(mean, dtype=x01.dtype, device=x01.device).view(1, -1, 1, 1)
+        s = torch.tensor(std, dtype=x01.dtype, device=x01.device).view(1, -1, 1, 1)
+        return (x01 - m) / s
+
+
+@dataclass
+class SplitData:
+    """The samples of one split: global indices, labels and a way to read image batches."""
+
+    folder: DatasetFolder
+    task: TaskSpec
+    split: str
+    indices: np.ndarray
+    labels: np.ndarray
+    image_size: int | None
+    channels: int
+    resize_mode: str = "bilinear"
+    images: torch.Tensor | None = None  # preloaded uint8 (N, C, S, S)
+    _store: ImageStore | None = field(default=None, repr=False)
+
+    def __len__(self) -> int:
+        return int(self.indices.size)
+
+    @property
+    def preloaded(self) -> bool:
+        return self.images is not None
+
+    def _read(self, global_indices: np.ndarray) -> torch.Tensor:
+        if self._store is None:
+            self._store = self.folder.image_store()
+        arr = self._store.read_batch(global_indices)
+        x = to_uint8_tensor(np.ascontiguousarray(arr), self.channels).contiguous()
+        return resize_uint8(x, self.image_size, self.resize_mode)
+
+    def preload(self, chunk: int = 256) -> None:
+        """Read every image once into memory (at the training size)."""
+        if self.images is not None or len(self) == 0:
+            return
+        parts = [self._read(self.indices[i : i + chunk]) for i in range(0, len(self), chunk)]
+        self.images = torch.cat(parts)
+
+    def batch(self, positions: np.ndarray | Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        """uint8 images (B, C, S, S) and label tensor at local ``positions``."""
+        pos = np.asarray(positions, dtype=np.int64)
+        if self.images is not None:
+            x = self.images[torch.from_numpy(pos)]
+        else:
+            x = self._read(self.indices[pos])
+        return x, torch.from_numpy(self.labels[pos])
+
+    def class_counts(self) -> dict[int, int]:
+        """Samples per class (multi-label: positives per label)."""
+        if self.labels.ndim == 2:
+            return {c: int(v) for c, v in enumerate(self.labels.sum(axis=0))}
+        values, counts = np.unique(self.labels, return_counts=True)
+        return {int(v): int(c) for v, c in zip(values, counts, strict=True)}
+
+
+def load_split(
+    folder: DatasetFolder,
+    task: TaskSpec,
+    split: str,
+    *,
+    image_size: int | None,
+    channels: int | None = None,
+    original: bool = False,
+    resize_mode: str = "bilinear",
+    max_preload_bytes: int = DEFAULT_MAX_PRELOAD_BYTES,
+) -> SplitData:
+    """The ``split`` of ``task`` (``original=True``: from original_splits/), preloaded if small."""
+    indices = folder.split_indices(split, original=original)
+    channels = channels or folder.num_channels
+    if channels not in (1, 3):
+        raise ShapeError(f"channels must be 1 or 3; got {channels}")
+    labels = task_labels(folder, task)[indices]
+    data = SplitData(folder, task, split, indices, labels, image_size, channels, resize_mode)
+    side = image_size or folder.spec.input_size[-1]
+    if indices.size * channels * side * side <= max_preload_bytes:
+        data.preload()
+    return data
+
+
+def require_nonempty(data: SplitData, purpose: str) -> None:
+    """SplitError naming the dataset and split when ``data`` has no samples."""
+    if len(data) == 0:
+        raise SplitError(
+            f"{data.folder.path}: split {data.split!r} of task {data.task.name!r} is empty; "
+            f"it is needed for {purpose}"
+        )
