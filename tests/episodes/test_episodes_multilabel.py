@@ -29,7 +29,9 @@ def test_guarantee_and_minimality(seed: int) -> None:
     assert got.size <= 2 * k * cols.size
     for u in got:  # no unit can be dropped without breaking the guarantee
         rest = got[got != u]
-        assert not ((pos[rest][:, cols].sum(0) >= k).all() and (neg[rest][:, cols].sum(0) >= k).all())
+        assert not (
+            (pos[rest][:, cols].sum(0) >= k).all() and (neg[rest][:, cols].sum(0) >= k).all()
+        )
 
 
 def test_excluded_units_are_never_used() -> None:

@@ -38,7 +38,10 @@ def test_single_label_counts_per_class(ep_root: Path, task: str) -> None:
         stored = check_common(ep, folder, "train")
         keys = np.array(ep.class_keys)
         assert list(keys) == sorted(keys), "classes keep key (ordinal) order"
-        for labels, rows, k in ((ep.support_labels, ep.support_indices, 2), (ep.query_labels, ep.query_indices, 3)):
+        for labels, rows, k in (
+            (ep.support_labels, ep.support_indices, 2),
+            (ep.query_labels, ep.query_indices, 3),
+        ):
             assert np.bincount(labels, minlength=ep.n_way).tolist() == [k] * ep.n_way
             assert np.array_equal(keys[labels], stored[rows]), "re-indexed labels map back to keys"
 
@@ -89,7 +92,9 @@ def test_multilabel_label_subset(ep_root: Path) -> None:
     ep = s[3]
     assert ep.n_way == 2 and ep.support_labels.shape[1] == 2
     cols = list(ep.class_keys)
-    assert np.array_equal(folder.labels("finding labels")[ep.query_indices][:, cols], ep.query_labels)
+    assert np.array_equal(
+        folder.labels("finding labels")[ep.query_indices][:, cols], ep.query_labels
+    )
 
 
 def test_sets_are_shuffled(ep_root: Path) -> None:
@@ -126,15 +131,21 @@ def test_small_class_excluded_with_warning(ep_root: Path) -> None:
 
 def test_small_class_error_rule(ep_root: Path) -> None:
     with pytest.raises(EpisodeError, match="g4"):
-        EpisodeSampler.from_root(ep_root, "ep_rgb:grade", "train", shots=2, queries=2, on_small_class="error")
+        EpisodeSampler.from_root(
+            ep_root, "ep_rgb:grade", "train", shots=2, queries=2, on_small_class="error"
+        )
 
 
 def test_min_class_units_raises_the_bar(ep_root: Path) -> None:
     with pytest.warns(SmallClassWarning):
-        s = EpisodeSampler.from_root(ep_root, "ep_rgb:grade", "train", shots=1, queries=1, min_class_units=4)
+        s = EpisodeSampler.from_root(
+            ep_root, "ep_rgb:grade", "train", shots=1, queries=1, min_class_units=4
+        )
     assert 4 in s.excluded
     with pytest.raises(EpisodeError, match="ways"), pytest.warns(SmallClassWarning):
-        EpisodeSampler.from_root(ep_root, "ep_rgb:grade", "train", shots=1, queries=1, min_class_units=100)
+        EpisodeSampler.from_root(
+            ep_root, "ep_rgb:grade", "train", shots=1, queries=1, min_class_units=100
+        )
 
 
 def test_multilabel_rare_label_excluded(ep_root: Path) -> None:
@@ -177,12 +188,19 @@ def test_per_subject_shots_multiclass(ep_root: Path) -> None:
         ep = s[i]
         check_common(ep, folder, None)
         sets = {}
-        for part, rows, ys in (("s", ep.support_indices, ep.support_labels), ("q", ep.query_indices, ep.query_labels)):
+        for part, rows, ys in (
+            ("s", ep.support_indices, ep.support_labels),
+            ("q", ep.query_indices, ep.query_labels),
+        ):
             for c in range(ep.n_way):
                 chosen = {subject_of[r] for r in rows[ys == c].tolist()}
                 assert len(chosen) == 2, "a shot is one subject"
                 # every image of a chosen subject with that class joins
-                everything = {g for g, subj in subject_of.items() if subj in chosen and labels[g] == ep.class_keys[c]}
+                everything = {
+                    g
+                    for g, subj in subject_of.items()
+                    if subj in chosen and labels[g] == ep.class_keys[c]
+                }
                 assert everything == set(rows[ys == c].tolist())
                 sets.setdefault(part, set()).update(chosen)
         assert not sets["s"] & sets["q"], "support and query share a subject"
@@ -193,12 +211,18 @@ def test_per_subject_multilabel(ep_root: Path) -> None:
     subject_of = _subjects(ep_root)
     for i in range(10):
         ep = s[i]
-        subjects = {p: [subject_of[r] for r in getattr(ep, f"{p}_indices").tolist()] for p in ("support", "query")}
+        subjects = {
+            p: [subject_of[r] for r in getattr(ep, f"{p}_indices").tolist()]
+            for p in ("support", "query")
+        }
         assert not set(subjects["support"]) & set(subjects["query"])
         for part, labels in (("support", ep.support_labels), ("query", ep.query_labels)):
             subj = np.array(subjects[part])
             for col in range(ep.n_way):
-                assert len(set(subj[labels[:, col] == 1])) >= 2 and len(set(subj[labels[:, col] == 0])) >= 2
+                assert (
+                    len(set(subj[labels[:, col] == 1])) >= 2
+                    and len(set(subj[labels[:, col] == 0])) >= 2
+                )
             # a chosen subject brings all its images
             all_images = {g for g, name in subject_of.items() if name in set(subj)}
             assert all_images == set(getattr(ep, f"{part}_indices").tolist())

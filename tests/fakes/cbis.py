@@ -183,22 +183,43 @@ def make_cbis_tree(
         common = {"patient_id": roi_case, "study_uid": roi_study}
         if ab.layout == "two-series":
             crop_series = _uid(roi_case, "crop-series")
-            write_dicom(study_dir / "1.000000-ROI mask images-2" / "1-1.dcm", mask,
-                        series_uid=mask_series, description="ROI mask images", **common)
-            write_dicom(study_dir / "1.000000-cropped images-3" / "1-1.dcm", cropped,
-                        series_uid=crop_series, description="cropped images", **common)
+            write_dicom(
+                study_dir / "1.000000-ROI mask images-2" / "1-1.dcm",
+                mask,
+                series_uid=mask_series,
+                description="ROI mask images",
+                **common,
+            )
+            write_dicom(
+                study_dir / "1.000000-cropped images-3" / "1-1.dcm",
+                cropped,
+                series_uid=crop_series,
+                description="cropped images",
+                **common,
+            )
             mask_name, crop_name = "000000.dcm", "000000.dcm"
             crop_uid = crop_series
         else:
             mask_first = ab.layout == "one-series-mask-first"
             folder = study_dir / "1.000000-ROI mask images-2"
-            write_dicom(folder / ("1-1.dcm" if mask_first else "1-2.dcm"), mask,
-                        series_uid=mask_series, description="ROI mask images", **common)
-            write_dicom(folder / ("1-2.dcm" if mask_first else "1-1.dcm"), cropped,
-                        series_uid=mask_series, description="ROI mask images", **common)
+            write_dicom(
+                folder / ("1-1.dcm" if mask_first else "1-2.dcm"),
+                mask,
+                series_uid=mask_series,
+                description="ROI mask images",
+                **common,
+            )
+            write_dicom(
+                folder / ("1-2.dcm" if mask_first else "1-1.dcm"),
+                cropped,
+                series_uid=mask_series,
+                description="ROI mask images",
+                **common,
+            )
             # The CSV's numbering is inconsistent in the real data too.
-            mask_name, crop_name = ("000000.dcm", "000001.dcm") if mask_first else (
-                "000001.dcm", "000000.dcm")
+            mask_name, crop_name = (
+                ("000000.dcm", "000001.dcm") if mask_first else ("000001.dcm", "000000.dcm")
+            )
             crop_uid = mask_series
         row = {
             "patient_id": ab.patient,

@@ -12,8 +12,8 @@ CLI: ``medimeta build bus --source ~/downloads/Dataset_BUSI.zip``. See
 
 from medimeta.builders.driver import BuildResult, plan_build, run_build
 from medimeta.builders.registry import (
-    BuildPlan,
     Builder,
+    BuildPlan,
     available_builders,
     build_dataset,
     builders_table,

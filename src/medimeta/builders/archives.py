@@ -18,12 +18,13 @@ copy), the file on disk wins. Hidden files (``.*``), ``__MACOSX/``, ``Thumbs.db`
 Nothing is extracted while scanning. :meth:`SourceFile.open` reads any file lazily (zip members
 of an archive on disk through a per-process cache of open ``ZipFile`` handles, so reading from
 worker processes is cheap); files inside tar archives or nested archives are best copied once
-with :func:`stage_files` before many are read.
+with :func:`medimeta.builders.staging.stage_files` before many are read.
 """
 
 from __future__ import annotations
 
 import bisect
+import functools
 import io
 import os
 import shutil
@@ -32,7 +33,7 @@ import tempfile
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from functools import cached_property
 from pathlib import Path
@@ -168,16 +169,21 @@ def _open_chain(origin: Path, members: Sequence[str]) -> Iterator[IO[bytes]]:
         yield fh
 
 
+def _seekable(stack: ExitStack, fh: IO[bytes]) -> IO[bytes]:
+    """``fh`` itself, or a spooled copy when it cannot seek (a zip read out of a tar stream)."""
+    if fh.seekable():
+        return fh
+    spool = stack.enter_context(tempfile.TemporaryFile())  # noqa: SIM115 - closed by the stack
+    shutil.copyfileobj(fh, spool)
+    spool.seek(0)
+    return spool
+
+
 def _open_member(stack: ExitStack, fh: IO[bytes], container: str, member: str) -> IO[bytes]:
     if archive_kind(container) == "zip":
-        if not fh.seekable():  # a zip read out of a tar stream: spool it to disk first
-            spool = stack.enter_context(tempfile.TemporaryFile())
-            shutil.copyfileobj(fh, spool)
-            spool.seek(0)
-            fh = spool
-        zf = stack.enter_context(zipfile.ZipFile(fh))
+        zf = stack.enter_context(zipfile.ZipFile(_seekable(stack, fh)))
         return stack.enter_context(zf.open(member))
-    tf = stack.enter_context(tarfile.open(fileobj=fh, mode="r|*"))
+    tf = stack.enter_context(tarfile.open(fileobj=fh, mode="r|*"))  # noqa: SIM115
     for info in tf:
         if info.name == member:
             extracted = tf.extractfile(info)
@@ -234,12 +240,8 @@ def _list_archive(
         with ExitStack() as stack:
             fh = stack.enter_context(opener())
             if kind == "zip":
-                if not fh.seekable():
-                    spool = stack.enter_context(tempfile.TemporaryFile())
-                    shutil.copyfileobj(fh, spool)
-                    spool.seek(0)
-                    fh = spool
-                _list_zip(out, stack.enter_context(zipfile.ZipFile(fh)), label, origin, chain, mount)
+                zf = stack.enter_context(zipfile.ZipFile(_seekable(stack, fh)))
+                _list_zip(out, zf, label, origin, chain, mount)
             else:
                 tf = stack.enter_context(tarfile.open(fileobj=fh, mode="r|*"))
                 _list_tar(out, tf, label, origin, chain, mount)
@@ -302,6 +304,10 @@ def _list_tar(
         _add_member(out, opener, parts, info.size, label, origin, (*chain, info.name), mount)
 
 
+def _file_opener(path: Path) -> Callable[[], IO[bytes]]:
+    return functools.partial(Path.open, path, "rb")  # type: ignore[return-value]
+
+
 def _walk_folder(out: _Collector, folder: Path, mount: str) -> None:
     seen: set[str] = set()
     for current, dirs, names in os.walk(folder, followlinks=True):
@@ -318,7 +324,7 @@ def _walk_folder(out: _Collector, folder: Path, mount: str) -> None:
                 continue
             path = Path(current) / name
             if archive_kind(name):
-                _list_archive(out, lambda p=path: open(p, "rb"), str(path), path, (), base)
+                _list_archive(out, _file_opener(path), str(path), path, (), base)
             else:
                 out.add(SourceFile(base + name, path))
 
@@ -404,7 +410,7 @@ def scan_sources(paths: Sequence[str | Path] | str | Path) -> SourceTree:
         if path.is_dir():
             _walk_folder(out, path, f"{path.resolve().name}/")
         elif archive_kind(path.name):
-            _list_archive(out, lambda p=path: open(p, "rb"), str(path), path, (), "")
+            _list_archive(out, _file_opener(path), str(path), path, (), "")
         else:
             out.add(SourceFile(path.name, path))
     notes = [
@@ -412,49 +418,3 @@ def scan_sources(paths: Sequence[str | Path] | str | Path) -> SourceTree:
         for where, n in sorted(out.shadowed.items())
     ]
     return SourceTree(out.files.values(), given=given, archives=out.archives, notes=notes)
-
-
-def stage_files(files: Sequence[SourceFile], workdir: Path) -> list[SourceFile]:
-    """Copy files that live in tar or nested archives to ``workdir``; return readable files.
-
-    Each archive is streamed once. Files that can be read directly are returned unchanged;
-    the order of ``files`` is kept.
-    """
-    groups: dict[tuple[Path, tuple[str, ...]], list[int]] = {}
-    for i, f in enumerate(files):
-        if f.needs_staging:
-            groups.setdefault((f.origin, f.members[:-1]), []).append(i)
-    out = list(files)
-    for (origin, chain), indices in groups.items():
-        wanted = {files[i].members[-1]: i for i in indices}
-        with _open_chain(origin, chain) if chain else open(origin, "rb") as fh:
-            container = chain[-1] if chain else origin.name
-            for member, data in _iter_members(fh, container, set(wanted)):
-                i = wanted[member]
-                target = workdir / files[i].path
-                target.parent.mkdir(parents=True, exist_ok=True)
-                with open(target, "wb") as dst:
-                    shutil.copyfileobj(data, dst)
-                out[i] = replace(files[i], origin=target, members=())
-    return out
-
-
-def _iter_members(fh: IO[bytes], container: str, wanted: set[str]) -> Iterator[tuple[str, IO]]:
-    with ExitStack() as stack:
-        if archive_kind(container) == "zip":
-            if not fh.seekable():
-                spool = stack.enter_context(tempfile.TemporaryFile())
-                shutil.copyfileobj(fh, spool)
-                spool.seek(0)
-                fh = spool
-            zf = stack.enter_context(zipfile.ZipFile(fh))
-            for name in sorted(wanted):
-                with zf.open(name) as data:
-                    yield name, data
-            return
-        tf = stack.enter_context(tarfile.open(fileobj=fh, mode="r|*"))
-        for info in tf:
-            if info.name in wanted:
-                data = tf.extractfile(info)
-                if data is not None:
-                    yield info.name, data

@@ -34,7 +34,7 @@ from medimeta.builders.common import (
     random_splits,
     split_manifest,
 )
-from medimeta.builders.registry import BuildPlan, Builder, register_builder
+from medimeta.builders.registry import Builder, BuildPlan, register_builder
 from medimeta.builders.source import Part, Require, locate_parts
 from medimeta.errors import PreprocessError
 from medimeta.format.writer_records import SampleRecord
@@ -88,7 +88,9 @@ class BusBuilder(Builder):
                 requires=tuple(
                     Require(f"{c}/{c} (*).png", f"{c} images ('{c} (k).png')") for c in CLASSES
                 ),
-                expected=tuple(p for c in CLASSES for p in (f"{c}/{c} (*).png", f"{c}/{c} (*)_mask*.png")),
+                expected=tuple(
+                    p for c in CLASSES for p in (f"{c}/{c} (*).png", f"{c}/{c} (*)_mask*.png")
+                ),
                 hint="folders benign/, malignant/, normal/ (Dataset_BUSI_with_GT/)",
             ),
         )
@@ -143,9 +145,20 @@ class BusBuilder(Builder):
         splits = random_splits(keys)
         records = [replace(r, split=str(s)) for r, s in zip(records, splits, strict=True)]
         manifest = split_manifest(
-            keys, list(splits), method="random", group_column="original_filepath",
-            ratios=(0.7, 0.1, 0.2), note="per image: BUSI has no patient ids",
+            keys,
+            list(splits),
+            method="random",
+            group_column="original_filepath",
+            ratios=(0.7, 0.1, 0.2),
+            note="per image: BUSI has no patient ids",
         )
-        return BuildPlan(self.dataset_id, records, process_bus, report,
-                         manifest, notes=list(NOTES), partial=partial,
-                         aux_columns={"masks": "mask_path"} if have_masks else {})
+        return BuildPlan(
+            self.dataset_id,
+            records,
+            process_bus,
+            report,
+            manifest,
+            notes=list(NOTES),
+            partial=partial,
+            aux_columns={"masks": "mask_path"} if have_masks else {},
+        )

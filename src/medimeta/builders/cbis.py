@@ -135,7 +135,8 @@ class CbisBuilder(Builder):
             full, roi = cases.get(row.full_folder), cases.get(row.roi_folder)
             if full is None or roi is None:
                 absent = [f for f, v in ((row.full_folder, full), (row.roi_folder, roi)) if not v]
-                report.miss(f"{where}: case folder(s) {absent} not in {DICOM_ROOT}/", partial=partial)
+                text = f"{where}: case folder(s) {absent} not in {DICOM_ROOT}/"
+                report.miss(text, partial=partial)
                 continue
             records.append(self._record(row, full, roi, where))
         report.raise_for_errors()
@@ -146,7 +147,7 @@ class CbisBuilder(Builder):
         records = [_with_split(r, s) for r, s in zip(records, splits, strict=True)]
         manifest = split_manifest(
             groups,
-            splits,
+            [str(s) for s in splits],
             method="source train -> 85/15 train/val by patient; source test -> test",
             group_column="patient_id",
             ratios=RESPLIT_RATIOS,

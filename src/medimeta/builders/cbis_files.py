@@ -31,7 +31,13 @@ from typing import Any
 import numpy as np
 
 from medimeta.builders.archives import SourceFile
-from medimeta.builders.dicom import DicomHeader, header_of, is_binary_mask, pixel_array, read_dataset
+from medimeta.builders.dicom import (
+    DicomHeader,
+    header_of,
+    is_binary_mask,
+    pixel_array,
+    read_dataset,
+)
 from medimeta.errors import SourceTreeError
 
 

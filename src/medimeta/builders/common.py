@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, Literal
@@ -114,8 +114,12 @@ def resplit_train(
     *,
     mapping: dict[str, str] | None = None,
     seed: int = SEED,
+    require_disjoint: bool = True,
 ) -> np.ndarray:
-    """Source train -> 85/15 train/val by group; other source splits mapped (default same)."""
+    """Source train -> 85/15 train/val by group; other source splits mapped (default same).
+
+    ``require_disjoint=False`` accepts groups that the source itself put into train and test.
+    """
     n = len({g for g, s in zip(groups, source_splits, strict=True) if s == "train"})
     return assign_splits_within(
         groups,
@@ -124,6 +128,7 @@ def resplit_train(
         ratios=_exact_ratios(n, RESPLIT_RATIOS),
         seed=seed,
         mapping=mapping,
+        require_disjoint=require_disjoint,
     )
 
 
@@ -192,7 +197,7 @@ def require_columns(
     return True
 
 
-def label_key(task_labels: dict[int, str], name: str, where: str) -> int:
+def label_key(task_labels: Mapping[int, str], name: str, where: str) -> int:
     """The key of label ``name`` in a task's label dict, or SourceTreeError."""
     for key, value in task_labels.items():
         if value == name:

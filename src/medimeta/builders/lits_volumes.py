@@ -15,14 +15,17 @@
 
 from __future__ import annotations
 
+import gzip
+import io
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
-from medimeta.errors import SourceTreeError
+from medimeta.builders.archives import SourceFile
+from medimeta.errors import MissingDependencyError, SourceTreeError
 
 #: Label names in the box files -> MedIMeta label names.
 ORGAN_NAMES = {
@@ -64,9 +67,9 @@ class OrganBox:
         return (a, b - 1, c, d - 1, e, f - 1)
 
 
-def volume_key(path: Path) -> tuple[str, int] | None:
+def volume_key(name: str) -> tuple[str, int] | None:
     """``("train", n)`` for ``volume-n.nii[.gz]``, ``("test", n)`` for ``test-volume-n``."""
-    found = _VOLUME_RE.match(path.name)
+    found = _VOLUME_RE.match(name)
     if found is None:
         return None
     return ("test" if found.group(1) else "train", int(found.group(2)))
@@ -77,29 +80,34 @@ def volume_stem(split: str, number: int) -> str:
     return f"{'test-' if split == 'test' else ''}volume-{number}"
 
 
-def box_file_number(path: Path) -> int:
+def box_file_number(name: str) -> int:
     """Volume number of a box file (the last integer in its name, e.g. segmentation-12.txt)."""
-    numbers = re.findall(r"\d+", path.stem)
+    numbers = re.findall(r"\d+", name.rsplit(".", 1)[0])
     if not numbers:
         raise SourceTreeError(
-            f"{path}: an organ box file name must contain the volume number "
+            f"{name}: an organ box file name must contain the volume number "
             "(e.g. segmentation-12.txt); rename it or remove it"
         )
     return int(numbers[-1])
 
 
 def parse_box_file(path: Path) -> list[OrganBox]:
-    """Read one box file (module rules); unknown organs and malformed lines are errors."""
+    """Read one box file on disk (see :func:`parse_box_file_text`)."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise SourceTreeError(f"{path}: cannot read the organ box file ({exc})") from exc
+    return parse_box_file_text(text, str(path))
+
+
+def parse_box_file_text(text: str, name: str) -> list[OrganBox]:
+    """Parse a box file (module rules); unknown organs and malformed lines are errors."""
     boxes = []
     for number, line in enumerate(text.splitlines(), start=1):
         fields = line.split()
         if not fields:
             continue
-        where = f"{path} line {number}"
+        where = f"{name} line {number}"
         if len(fields) != 8:
             raise SourceTreeError(
                 f"{where}: expected 8 fields 'label idx x1 x2 y1 y2 z1 z2'; got {line!r}"
@@ -129,44 +137,113 @@ def parse_box_file(path: Path) -> list[OrganBox]:
     return boxes
 
 
-class Volume:
-    """A lazily read CT volume: shape, spacing and single slices in the corrected axis order."""
+@dataclass(frozen=True)
+class VolumeHeader:
+    """Shape and voxel spacing (mm) of a volume, in the corrected axis order."""
 
-    def __init__(self, path: Path) -> None:
-        try:
-            import nibabel as nib
-        except ImportError as exc:  # pragma: no cover - nibabel is a core dependency
-            from medimeta.errors import MissingDependencyError
-
-            raise MissingDependencyError("reading NIfTI volumes needs nibabel") from exc
-        self.path = Path(path)
-        try:
-            self._img: Any = nib.load(str(self.path))
-        except Exception as exc:  # nibabel raises several unrelated types for broken files
-            raise SourceTreeError(f"{self.path}: not a readable NIfTI volume ({exc})") from exc
-        stem = self.path.name.split(".nii")[0]
-        self.perm = AXIS_PERMUTATIONS.get(stem, (0, 1, 2))
-        stored_shape = tuple(int(s) for s in self._img.shape[:3])
-        if len(self._img.shape) < 3:
-            raise SourceTreeError(f"{self.path}: expected a 3-D volume; got {self._img.shape}")
-        zooms = tuple(float(z) for z in self._img.header.get_zooms()[:3])
-        self.shape = tuple(stored_shape[p] for p in self.perm)
-        self.spacing = tuple(zooms[p] for p in self.perm)
+    shape: tuple[int, int, int]
+    spacing: tuple[float, float, float]
 
     def has_spacing(self) -> bool:
         """False when all three spacings are exactly 1.0 (no spacing in the header)."""
         return not all(s == 1.0 for s in self.spacing)
 
+
+def _nibabel() -> Any:
+    try:
+        import nibabel
+    except ImportError as exc:  # pragma: no cover - nibabel is a core dependency
+        raise MissingDependencyError("reading NIfTI volumes needs nibabel") from exc
+    return nibabel
+
+
+def _permutation(name: str) -> tuple[int, int, int]:
+    return AXIS_PERMUTATIONS.get(name.split(".nii")[0], (0, 1, 2))
+
+
+def _header(name: str, shape: Any, zooms: Any) -> VolumeHeader:
+    if len(shape) < 3:
+        raise SourceTreeError(f"{name}: expected a 3-D volume; got shape {tuple(shape)}")
+    perm = _permutation(name)
+    stored = tuple(int(v) for v in shape[:3])
+    mm = tuple(float(z) for z in zooms[:3])
+    return VolumeHeader(
+        shape=(stored[perm[0]], stored[perm[1]], stored[perm[2]]),
+        spacing=(mm[perm[0]], mm[perm[1]], mm[perm[2]]),
+    )
+
+
+def read_volume_header(source: SourceFile) -> VolumeHeader:
+    """Header of a raw volume (on disk or inside an archive) without reading its voxels."""
+    nib = _nibabel()
+    try:
+        if not source.members:
+            img = nib.load(str(source.origin))
+            return _header(source.name, img.shape, img.header.get_zooms())
+        with source.open() as raw:
+            fh: IO[bytes] | gzip.GzipFile = raw
+            if source.name.endswith(".gz"):
+                fh = gzip.GzipFile(fileobj=raw)
+            header = nib.Nifti1Header.from_fileobj(io.BytesIO(fh.read(348)))
+        return _header(source.name, header.get_data_shape(), header.get_zooms())
+    except SourceTreeError:
+        raise
+    except Exception as exc:  # nibabel raises several unrelated types for broken files
+        raise SourceTreeError(f"{source.location()}: not a readable NIfTI volume ({exc})") from exc
+
+
+class Volume:
+    """A lazily read CT volume: shape, spacing and single slices in the corrected axis order."""
+
+    def __init__(self, img: Any, name: str) -> None:
+        self.name = name
+        self._img = img
+        self.perm = _permutation(Path(name).name)
+        header = _header(name, img.shape, img.header.get_zooms())
+        self.shape = header.shape
+        self.spacing = header.spacing
+
+    @classmethod
+    def from_path(cls, path: str | Path) -> Volume:
+        """Open a volume file on disk (voxels are read slice by slice later)."""
+        nib = _nibabel()
+        try:
+            img = nib.load(str(path))
+        except Exception as exc:  # nibabel raises several unrelated types for broken files
+            raise SourceTreeError(f"{path}: not a readable NIfTI volume ({exc})") from exc
+        return cls(img, Path(path).name)
+
+    @classmethod
+    def from_source(cls, source: SourceFile) -> Volume:
+        """Open a raw volume: from disk lazily, from an archive member in memory."""
+        if not source.members:
+            return cls.from_path(source.origin)
+        nib = _nibabel()
+        try:
+            data = source.read_bytes()
+            if source.name.endswith(".gz"):
+                data = gzip.decompress(data)
+            img = nib.Nifti1Image.from_bytes(data)
+        except Exception as exc:  # nibabel raises several unrelated types for broken files
+            raise SourceTreeError(
+                f"{source.location()}: not a readable NIfTI volume ({exc})"
+            ) from exc
+        return cls(img, source.name)
+
+    def has_spacing(self) -> bool:
+        """False when all three spacings are exactly 1.0 (no spacing in the header)."""
+        return VolumeHeader(self.shape, self.spacing).has_spacing()
+
     def slice(self, axis: int, index: int) -> np.ndarray:
         """The 2-D slice at ``index`` along ``axis`` (remaining axes in increasing order)."""
         if not 0 <= index < self.shape[axis]:
             raise SourceTreeError(
-                f"{self.path}: slice {index} on axis {axis} is outside the volume of shape "
+                f"{self.name}: slice {index} on axis {axis} is outside the volume of shape "
                 f"{self.shape}; the organ box does not fit this volume"
             )
-        stored_axis = self.perm[axis]
         key: list[Any] = [slice(None)] * 3
-        key[stored_axis] = index
+        key[self.perm[axis]] = index
+        key += [0] * (len(self._img.shape) - 3)  # a trailing singleton time axis, if any
         data = np.asarray(self._img.dataobj[tuple(key)], dtype=np.float32)
         rest = [a for a in range(3) if a != axis]
         if self.perm[rest[0]] > self.perm[rest[1]]:

@@ -35,11 +35,11 @@ from typing import Any, ClassVar
 
 from medimeta.builders.source import Part, SourceReport, SourceTree
 from medimeta.catalog import DatasetSpec, get_dataset
-from medimeta.errors import DuplicateRegistrationError, UnknownNameError
+from medimeta.errors import DuplicateRegistrationError, MissingDependencyError, UnknownNameError
 from medimeta.format.writer_records import SampleRecord
 
 #: Modules of this package that hold infrastructure, not builders.
-INFRASTRUCTURE = frozenset({"registry", "source", "archives", "common", "driver"})
+INFRASTRUCTURE = frozenset({"registry", "source", "archives", "staging", "common", "driver"})
 
 
 @dataclass
@@ -100,6 +100,7 @@ class Builder(abc.ABC):
 
 
 _REGISTRY: dict[str, Builder] = {}
+_BROKEN: dict[str, str] = {}  # module name -> import error (e.g. a missing optional package)
 _LOADED = False
 
 
@@ -125,7 +126,10 @@ def _load_all() -> None:
     for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
         if info.name.startswith("_") or info.name in INFRASTRUCTURE:
             continue
-        importlib.import_module(f"{package.__name__}.{info.name}")
+        try:
+            importlib.import_module(f"{package.__name__}.{info.name}")
+        except ImportError as exc:  # one builder's missing extra must not disable the others
+            _BROKEN[info.name] = str(exc)
     _LOADED = True
 
 
@@ -141,6 +145,14 @@ def get_builder(dataset_id: str) -> Builder:
     try:
         return _REGISTRY[dataset_id]
     except KeyError:
+        from medimeta.catalog import get_catalog
+
+        if _BROKEN and dataset_id in get_catalog():
+            broken = "; ".join(f"{m}: {e}" for m, e in sorted(_BROKEN.items()))
+            raise MissingDependencyError(
+                f"no builder {dataset_id!r} is loaded; builder modules that failed to import: "
+                f"{broken}. Install the extra: pip install 'medimeta-toolkit[sources]'"
+            ) from None
         raise UnknownNameError("dataset builder", dataset_id, _REGISTRY) from None
 
 

@@ -36,8 +36,8 @@ from medimeta.builders.archives import (
     archive_kind,
     match_path,
     scan_sources,
-    stage_files,
 )
+from medimeta.builders.staging import stage_files
 from medimeta.errors import SourceTreeError
 
 __all__ = [
@@ -216,8 +216,16 @@ def locate_parts(
             text = f"{part.name}: not found (looked for {where})"
             if part.optional:
                 report.warnings.append(f"optional {text}")
-            else:
-                report.miss(text, partial=partial, essential=any(r.essential for r in part.requires))
+                continue
+            essential = any(r.essential for r in part.requires)
+            report.miss(text, partial=partial, essential=essential)
+            for req in part.requires:
+                if req.pattern not in part.anchors:  # already named by the line above
+                    report.miss(
+                        f"{part.name}: {req.pattern}: {req.describe()}",
+                        partial=partial,
+                        essential=req.essential,
+                    )
             continue
         for req in part.requires:
             n = len(tree.glob(req.pattern, loc.prefix or ""))

@@ -61,8 +61,10 @@ def load_image_file(options: ImageOptions, record: SampleRecord) -> tuple[Image.
 
 
 def is_image_file(path: Path) -> bool:
-    return path.is_file() and not path.name.startswith(".") and (
-        path.suffix.lower() in IMAGE_EXTENSIONS
+    return (
+        path.is_file()
+        and not path.name.startswith(".")
+        and (path.suffix.lower() in IMAGE_EXTENSIONS)
     )
 
 

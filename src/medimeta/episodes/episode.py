@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -86,7 +86,7 @@ class Episode:
 
     def bind(self, folder: Path | None) -> Episode:
         """The same episode reading its images from ``folder``."""
-        return Episode(**{**self.__dict__, "folder": folder})
+        return replace(self, folder=folder)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Episode):

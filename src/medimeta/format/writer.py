@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import multiprocessing
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -82,6 +83,8 @@ from medimeta.format.writer_stage import (
 )
 
 __all__ = ["SampleRecord", "write_dataset"]
+
+logger = logging.getLogger(__name__)
 
 ProgressFn = Callable[[int, int], None]
 
@@ -286,6 +289,11 @@ class _Build:
         n = len(self.records)
         hdf5 = self.folder / layout.HDF5_FILE
         items = ((i, self.records[i]) for i in range(start, n))
+        if start:
+            logger.info("%s: resuming an interrupted build at sample %d of %d", self.spec.id,
+                        start, n)  # fmt: skip
+        if progress:
+            progress(start, n)
         if workers <= 1:
             rows = RowWriter(hdf5, self.job)
             try:
@@ -386,7 +394,9 @@ class _Build:
         target = check_target(self.root, self.spec.id, overwrite=overwrite)
         self.fp = self.fingerprint()
         self.staging = staging_dir(self.root, self.spec.id, self.fp)
-        with FileLock(str(self.root / f".{self.spec.id}.lock")), terminate_as_interrupt():
+        lock = self.root / ".medimeta" / "locks" / f"build-{self.spec.id}.lock"
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(lock)), terminate_as_interrupt():
             for old in stale_staging(self.root, self.spec.id, self.staging):
                 remove_tree(old)  # an earlier build with other inputs: cannot be resumed
             self.resumed_from = self._open_staging(resume)

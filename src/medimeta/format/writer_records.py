@@ -194,6 +194,10 @@ def split_counts(records: Sequence[SampleRecord]) -> dict[str, Any]:
         ("original_splits_num_samples", "original_split"),
     ):
         values = [getattr(r, attr, None) for r in records]
+        for i, value in enumerate(values):
+            if value not in layout.SPLIT_NAMES:
+                where = _where(i, records[i]) if isinstance(records[i], SampleRecord) else i
+                raise SplitError(f"{where}: {attr} {value!r} is not one of {layout.SPLIT_NAMES}")
         counts[key] = {s: values.count(s) for s in layout.SPLIT_NAMES}
     return counts
 

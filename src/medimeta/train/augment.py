@@ -52,9 +52,7 @@ class AugmentConfig:
 
     @property
     def active(self) -> bool:
-        return bool(
-            self.hflip or self.vflip or (self.rotation and self.rotation_p) or self.crop_p
-        )
+        return bool(self.hflip or self.vflip or (self.rotation and self.rotation_p) or self.crop_p)
 
     def to_dict(self) -> dict[str, Any]:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
@@ -122,13 +120,16 @@ def affine_matrices(n: int, cfg: AugmentConfig, gen: torch.Generator) -> torch.T
     return theta
 
 
-def augment_batch(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> torch.Tensor:
-    """Augmented copy of a float batch (B, C, H, W); the input is not modified."""
+def apply_affine(x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+    """Resample each sample of (B, C, H, W) with its matrix of ``theta`` (B, 2, 3).
+
+    Samples whose matrix is the identity are copied unchanged (no resampling).
+    """
     if x.ndim != 4 or not x.is_floating_point():
         raise ShapeError(f"augmentation needs a float batch (B, C, H, W); got {x.dtype} {x.shape}")
-    if not cfg.active or x.shape[0] == 0:
-        return x
-    theta = affine_matrices(x.shape[0], cfg, gen).to(device=x.device, dtype=x.dtype)
+    if theta.shape != (x.shape[0], 2, 3):
+        raise ShapeError(f"need one 2x3 matrix per sample; got {tuple(theta.shape)} for {x.shape}")
+    theta = theta.to(device=x.device, dtype=x.dtype)
     identity = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], dtype=x.dtype, device=x.device)
     moved = ~(theta == identity).all(dim=2).all(dim=1)
     if not bool(moved.any()):
@@ -140,3 +141,10 @@ def augment_batch(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> 
         x[idx].contiguous(), grid, mode="bilinear", padding_mode="zeros", align_corners=False
     )
     return out
+
+
+def augment_batch(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> torch.Tensor:
+    """Augmented copy of a float batch (B, C, H, W); the input is not modified."""
+    if not cfg.active or x.shape[0] == 0:
+        return x
+    return apply_affine(x, affine_matrices(x.shape[0], cfg, gen))

@@ -40,6 +40,7 @@ class TrainConfig:
     ``min_delta`` (None: no early stopping). ``select`` picks the checkpoint evaluated on the
     test split: the best validation one or the last one. ``pretrained``: True/"imagenet" for
     the backbone's default weights, False for random init, or a weights file path.
+    ``channels_last`` None: channels-last memory layout on CPU for inputs >= 64 pixels.
     """
 
     epochs: int = 100
@@ -64,6 +65,7 @@ class TrainConfig:
     metrics_mode: str = "default"
     eval_batch_size: int = 256
     drop_last: bool = False
+    channels_last: bool | None = None
     preset: str | None = None
 
     def __post_init__(self) -> None:

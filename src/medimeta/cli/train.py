@@ -1,0 +1,202 @@
+"""``medimeta train``, ``medimeta fewshot``, ``medimeta evaluate`` and ``medimeta score``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from medimeta.cli.options import resolve, root_option
+from medimeta.errors import UnknownNameError
+
+
+def _pretrained(value: str | None) -> bool | str | None:
+    """"imagenet"/"default" -> True, "none"/"random" -> False, else a weights path."""
+    if value is None:
+        return None
+    low = value.lower()
+    if low in ("imagenet", "default", "true", "yes"):
+        return True
+    if low in ("none", "random", "false", "no"):
+        return False
+    return value
+
+
+def train_command(
+    dataset_id: str = typer.Argument(..., help="Dataset id, e.g. bus"),
+    task: str = typer.Argument(..., help='Task name, e.g. "case category"'),
+    root: Path | None = root_option(),
+    backbone: str = typer.Option("resnet18", help="Backbone name (see the model registry)."),
+    image_size: int | None = typer.Option(None, help="Train/evaluate at this size [stored size]."),
+    preset: str = typer.Option("paper", help="Protocol preset: paper or medmnist."),
+    out: Path | None = typer.Option(None, help="Output folder [runs/ID/TASK/BACKBONE]."),
+    seed: list[int] = typer.Option([0], help="Seed; repeat for several runs (seed_<s>/)."),
+    epochs: int | None = typer.Option(None, help="Maximum epochs [preset]."),
+    batch_size: int | None = typer.Option(None, help="Batch size [preset]."),
+    lr: float | None = typer.Option(None, help="Learning rate [preset]."),
+    patience: int | None = typer.Option(
+        None, help="Early-stopping patience in epochs; 0 turns it off [preset]."
+    ),
+    select: str | None = typer.Option(None, help="Test checkpoint: best or last [preset]."),
+    pretrained: str | None = typer.Option(
+        None, help="imagenet, none, or a weights file (.pth/.safetensors) [preset]."
+    ),
+    augment: bool | None = typer.Option(None, "--augment/--no-augment", help="[preset]"),
+    metrics_mode: str | None = typer.Option(None, help="default, medmnist or medfm [preset]."),
+    resume: bool = typer.Option(False, help="Continue from OUT/last.safetensors."),
+    device: str | None = typer.Option(None, help="cpu, cuda, cuda:1 [auto]."),
+    progress: bool = typer.Option(True, "--progress/--quiet", help="Progress bar and log."),
+) -> None:
+    """Supervised training with early stopping; writes logs, checkpoints, predictions, result."""
+    from medimeta.train import TrainConfig, preset as get_preset, summarize_seeds, train_supervised
+    from medimeta.train.augment import NO_AUGMENT, PAPER_AUGMENT
+    from medimeta.train.records import write_json
+
+    config: TrainConfig = get_preset(preset)
+    changes: dict[str, object] = {
+        "epochs": epochs, "batch_size": batch_size, "lr": lr, "select": select,
+        "image_size": image_size, "pretrained": _pretrained(pretrained),
+        "metrics_mode": metrics_mode,
+    }
+    if augment is not None:
+        changes["augment"] = PAPER_AUGMENT if augment else NO_AUGMENT
+    config = config.with_overrides(**changes)
+    if patience is not None:
+        config = TrainConfig.from_dict({**config.to_dict(), "patience": patience or None})
+    base = out or Path("runs") / dataset_id / task.replace(" ", "_") / backbone
+    results = []
+    for s in seed:
+        folder = base if len(seed) == 1 else base / f"seed_{s}"
+        result = train_supervised(
+            resolve(root), dataset_id, task, backbone=backbone, config=config, seed=s,
+            out_dir=folder, resume=resume, device=device, progress=progress,
+            log=typer.echo if progress else None,
+        )
+        results.append(result)
+        typer.echo(f"seed {s}: {folder / 'result.json'}")
+    if len(results) > 1 and results[0].record:
+        summary = summarize_seeds(results)
+        write_json(base / "summary.json", summary)
+        for name in ("auroc", "accuracy"):
+            if name in summary:
+                m = summary[name]
+                typer.echo(f"{name}: {m['mean']:.4f} ± {m['std'] or 0:.4f} (sd over seeds)")
+
+
+def fewshot_command(
+    root: Path | None = root_option(),
+    target: str | None = typer.Option(None, help='Target task "ID:TASK", e.g. "bus:case category".'),
+    method: str = typer.Option("im-pt", help="im-pt, mm-pt, mm-maml, protonet, linear-probe."),
+    episodes_file: Path | None = typer.Option(None, help="Saved episode file (same episodes for every method)."),
+    shots: int = typer.Option(5, help="Support samples per class (when sampling)."),
+    query: int = typer.Option(10, help="Query samples per class (when sampling)."),
+    episodes: int = typer.Option(100, help="Episodes to sample."),
+    seed: int = typer.Option(0, help="Episode seed (when sampling) and method seed."),
+    split: str = typer.Option("all", help="Split the target episodes come from (all, test, ...)."),
+    limit: int | None = typer.Option(None, help="Evaluate only the first N episodes."),
+    backbone: str = typer.Option("resnet18", help="Backbone name."),
+    pretrained: str = typer.Option("imagenet", help="imagenet, none or a weights file."),
+    image_size: int | None = typer.Option(None, help="Image size [stored size]."),
+    steps: int | None = typer.Option(None, help="Fine-tuning / probe steps per episode [100]."),
+    lr: float | None = typer.Option(None, help="Fine-tuning / probe learning rate [1e-2]."),
+    pretrain_steps: int | None = typer.Option(None, help="mm-pt pre-training steps [1000]."),
+    meta_steps: int | None = typer.Option(None, help="mm-maml meta-training steps [1000]."),
+    first_order: bool = typer.Option(False, help="First-order MAML."),
+    distance: str | None = typer.Option(None, help="ProtoNet distance [squared_euclidean]."),
+    backbone_checkpoint: Path | None = typer.Option(None, help="Use this trained backbone (skips mm-pt/mm-maml training)."),
+    out: Path | None = typer.Option(None, help="Output folder [runs/fewshot/TARGET/METHOD]."),
+    resume: bool = typer.Option(True, "--resume/--fresh", help="Reuse finished episodes."),
+    device: str | None = typer.Option(None, help="cpu, cuda, ... [auto]."),
+    progress: bool = typer.Option(True, "--progress/--quiet"),
+) -> None:
+    """Cross-domain few-shot evaluation; per-episode metrics and mean ± 95 % CI."""
+    from medimeta.train.fewshot import FewShotConfig, run_fewshot
+
+    config = FewShotConfig(method=method, backbone=backbone, seed=seed).with_overrides(
+        pretrained=_pretrained(pretrained), image_size=image_size, finetune_steps=steps,
+        probe_steps=steps, finetune_lr=lr, probe_lr=lr, pretrain_steps=pretrain_steps,
+        meta_steps=meta_steps, first_order=first_order or None, distance=distance,
+    )
+    name = (target or (episodes_file.stem if episodes_file else "episodes")).replace(":", "_")
+    folder = out or Path("runs") / "fewshot" / name.replace(" ", "_") / method
+    record = run_fewshot(
+        resolve(root), target, config, episodes_file=episodes_file, shots=shots,
+        queries=query, num_episodes=episodes, episode_seed=seed, split=split, limit=limit,
+        out_dir=folder, resume=resume, backbone_checkpoint=backbone_checkpoint,
+        device=device, progress=progress, log=typer.echo if progress else None,
+    )
+    if record:
+        typer.echo((folder / "results.md").read_text(encoding="utf-8"))
+
+
+def _parse_bins(values: list[str]) -> dict[str, list[float]]:
+    out: dict[str, list[float]] = {}
+    for item in values:
+        column, sep, edges = item.partition("=")
+        if not sep:
+            raise typer.BadParameter(f"--bins takes COLUMN=e1,e2,...; got {item!r}")
+        out[column.strip()] = [float(e) for e in edges.split(",") if e.strip()]
+    return out
+
+
+def evaluate_command(
+    predictions: Path = typer.Option(..., help="Prediction file (predictions_test.csv)."),
+    by: list[str] = typer.Option(..., help='Annotation column(s); "a+b" for intersections.'),
+    root: Path | None = root_option(),
+    annotations: Path | None = typer.Option(None, help="annotations.csv to use [ROOT/ID/]."),
+    bins: list[str] = typer.Option([], help='Bin edges, e.g. "age=0,40,60,80,120".'),
+    metric: str = typer.Option("auroc", help="Metric to rank groups by."),
+    mode: str = typer.Option("default", help="Metric definitions: default, medmnist, medfm."),
+    n_boot: int = typer.Option(1000, help="Bootstrap resamples for the CIs (0: none)."),
+    seed: int = typer.Option(0, help="Bootstrap seed."),
+    min_count: int = typer.Option(10, help="Smallest group that is ranked."),
+    out: Path | None = typer.Option(None, help="Output prefix [PREDICTIONS stem + _subgroups]."),
+) -> None:
+    """Subgroup (hidden stratification) report: metrics, counts, CIs and worst-group gap."""
+    import pandas as pd
+
+    from medimeta.evaluate.predictions import read_predictions
+    from medimeta.evaluate.subgroups import report_markdown, subgroup_report
+    from medimeta.format.reader import DatasetFolder
+    from medimeta.train.records import write_json, write_text_atomic
+
+    preds = read_predictions(predictions)
+    if annotations is not None:
+        frame = pd.read_csv(annotations, low_memory=False)
+    else:
+        if not preds.dataset_id:
+            raise UnknownNameError("dataset of the predictions", "", [])
+        frame = DatasetFolder.from_root(resolve(root), preds.dataset_id).annotations
+    report = subgroup_report(preds, frame, by, bins=_parse_bins(bins), metric=metric, mode=mode,
+                             n_boot=n_boot, seed=seed, min_count=min_count)
+    prefix = out or predictions.with_name(predictions.stem + "_subgroups")
+    write_json(prefix.with_suffix(".json"), report)
+    text = report_markdown(report)
+    write_text_atomic(prefix.with_suffix(".md"), text)
+    typer.echo(text)
+    typer.echo(f"wrote {prefix.with_suffix('.json')} and {prefix.with_suffix('.md')}")
+
+
+def score_command(
+    predictions: list[Path] = typer.Argument(..., help="Prediction file(s) to re-score."),
+    mode: str = typer.Option("default", help="Metric definitions: default, medmnist, medfm."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Recompute metrics from prediction files (few-shot files: per episode and mean ± CI)."""
+    from medimeta.evaluate.predictions import read_predictions, score_predictions
+    from medimeta.train.records import jsonable
+
+    for path in predictions:
+        result = score_predictions(read_predictions(path), mode=mode)
+        if as_json:
+            typer.echo(json.dumps(jsonable({"file": str(path), **result}), indent=2))
+            continue
+        typer.echo(f"{path}:")
+        if "metrics" in result:
+            for name, value in result["metrics"].items():
+                typer.echo(f"  {name}: {value:.6f}")
+        else:
+            for name, entry in result["summary"].items():
+                typer.echo(f"  {name}: {entry['mean']:.6f} ± {entry['ci']:.6f} "
+                           f"({entry['n']} of {result['n_episodes']} episodes)")

@@ -1,0 +1,135 @@
+"""Settings of the cross-domain few-shot methods (defaults: the MedIMeta paper's code).
+
+* ``im-pt``: ImageNet weights, then per episode a fresh zero-initialised head and the whole
+  network fine-tuned on the support set: Adam lr 1e-2, 100 full-batch steps.
+* ``mm-pt``: the backbone is first pre-trained on the leave-one-out source tasks (a random
+  source task per step, one zero-initialised head per task; Adam lr 1e-3, batch 64), then
+  fine-tuned per episode as ``im-pt``.
+* ``mm-maml``: MAML over source-task episodes with a fresh zero-initialised head per episode
+  (rows per class); inner SGD lr 0.1 x 4 steps (second order unless ``first_order``),
+  outer Adam lr 1e-3; evaluation adapts a copy with SGD lr 0.1 x 32 steps.
+* ``protonet``: nearest class prototype (mean support embedding) with softmax over negative
+  distances; no training on the target.
+* ``linear-probe``: frozen backbone features, a zero-initialised linear head trained on the
+  support features (Adam lr 1e-2, 100 full-batch steps).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+from medimeta.errors import check_choice
+
+METHODS = ("im-pt", "mm-pt", "mm-maml", "protonet", "linear-probe")
+DISTANCES = ("squared_euclidean", "euclidean", "cosine")
+PAPER_NAMES = {
+    "im-pt": "ImageNet",
+    "mm-pt": "MM-PFT",
+    "mm-maml": "MM-MAML",
+    "protonet": "ProtoNet",
+    "linear-probe": "ImageNet (linear probe)",
+}
+
+
+@dataclass(frozen=True)
+class FewShotConfig:
+    """Everything that determines a few-shot evaluation besides the episodes and the data."""
+
+    method: str = "im-pt"
+    backbone: str = "resnet18"
+    pretrained: bool | str = True
+    image_size: int | None = None
+    normalize: str = "auto"
+    channels_last: bool | None = None
+    ordinal: str = "nominal"
+    head_init: str = "zero"
+    seed: int = 0
+    # fine-tuning (im-pt, mm-pt) and linear probe
+    finetune_steps: int = 100
+    finetune_lr: float = 1e-2
+    probe_steps: int = 100
+    probe_lr: float = 1e-2
+    # protonet
+    distance: str = "squared_euclidean"
+    # mm-pt pre-training
+    pretrain_steps: int = 1000
+    pretrain_batch_size: int = 64
+    pretrain_lr: float = 1e-3
+    source_tasks: str = "first"
+    # mm-maml
+    meta_steps: int = 1000
+    meta_batch_size: int = 1
+    meta_lr: float = 1e-3
+    inner_lr: float = 0.1
+    inner_steps: int = 4
+    eval_inner_lr: float = 0.1
+    eval_inner_steps: int = 32
+    first_order: bool = False
+    meta_shots: int = 5
+    meta_queries: int = 10
+    transductive: bool = True
+
+    def __post_init__(self) -> None:
+        check_choice("few-shot method", self.method, METHODS)
+        check_choice("prototype distance", self.distance, DISTANCES)
+        check_choice("normalisation", self.normalize, ("auto", "half", "imagenet"))
+        for name in (
+            "finetune_steps",
+            "probe_steps",
+            "pretrain_steps",
+            "meta_steps",
+            "inner_steps",
+            "eval_inner_steps",
+        ):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0; got {getattr(self, name)}")
+        if self.meta_batch_size < 1 or self.pretrain_batch_size < 1:
+            raise ValueError("meta_batch_size and pretrain_batch_size must be >= 1")
+
+    def with_overrides(self, **changes: Any) -> FewShotConfig:
+        """A copy with the given fields changed (``None`` values are ignored)."""
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    def relevant(self) -> dict[str, Any]:
+        """The fields that matter for this method (what result files record)."""
+        common = [
+            "method",
+            "backbone",
+            "pretrained",
+            "image_size",
+            "normalize",
+            "ordinal",
+            "head_init",
+            "seed",
+            "channels_last",
+        ]
+        extra = {
+            "im-pt": ["finetune_steps", "finetune_lr"],
+            "mm-pt": [
+                "finetune_steps",
+                "finetune_lr",
+                "pretrain_steps",
+                "pretrain_batch_size",
+                "pretrain_lr",
+                "source_tasks",
+            ],
+            "mm-maml": [
+                "meta_steps",
+                "meta_batch_size",
+                "meta_lr",
+                "inner_lr",
+                "inner_steps",
+                "eval_inner_lr",
+                "eval_inner_steps",
+                "first_order",
+                "meta_shots",
+                "meta_queries",
+                "transductive",
+                "source_tasks",
+            ],
+            "protonet": ["distance"],
+            "linear-probe": ["probe_steps", "probe_lr"],
+        }[self.method]
+        data = asdict(self)
+        return {k: data[k] for k in common + extra}

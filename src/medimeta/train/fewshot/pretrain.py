@@ -1,0 +1,155 @@
+"""Source tasks and the training stages before few-shot evaluation (mm-PT, mm-MAML).
+
+Sources are chosen leave-one-out by :func:`medimeta.episodes.source_tasks` among the
+datasets present under the data root: every dataset except the target and those sharing
+domain or subjects with it, first task of each (the paper), or all tasks.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from medimeta.catalog import TaskSpec
+from medimeta.episodes import (
+    CrossDomainBatches,
+    EpisodeSampler,
+    MultiTaskEpisodes,
+    excluded_datasets,
+    source_tasks,
+)
+from medimeta.errors import EpisodeError, MedIMetaError
+from medimeta.format.reader import locate_dataset
+from medimeta.models import make_head, make_loss
+from medimeta.models.backbone import Backbone
+from medimeta.train.fewshot.config import FewShotConfig
+from medimeta.train.fewshot.tensors import EpisodeReader
+
+Log = Callable[[str], None]
+
+
+def choose_sources(root: str | Path, target: str, cfg: FewShotConfig) -> dict[str, Any]:
+    """Source task ids for ``target`` and the excluded datasets with reasons."""
+    tasks = source_tasks(target, datasets=root, tasks=cfg.source_tasks)
+    if not tasks:
+        raise EpisodeError(
+            f"no source tasks for {target!r} under {root}: every dataset there is the target or "
+            "overlaps with it; add datasets to the root (mm-pt and mm-maml need sources)"
+        )
+    return {
+        "tasks": [f"{t.dataset_id}:{t.name}" for t in tasks],
+        "excluded": excluded_datasets(target, datasets=root),
+        "selection": cfg.source_tasks,
+        "specs": tasks,
+    }
+
+
+def _head_key(task_id: str) -> str:
+    return re.sub(r"[^0-9A-Za-z_]", "_", task_id)  # ModuleDict keys: no dots
+
+
+def pretrain_multitask(
+    root: str | Path,
+    sources: list[TaskSpec],
+    backbone: Backbone,
+    reader: EpisodeReader,
+    cfg: FewShotConfig,
+    *,
+    log: Log | None = None,
+    progress: Any = None,
+) -> dict[str, Any]:
+    """mm-PT: ``cfg.pretrain_steps`` updates, each on a batch of one random source task.
+
+    Batches come from :class:`CrossDomainBatches` over the sources' train splits (uniform
+    task draw, a new order each pass); every task has its own zero-initialised head. Trains
+    ``backbone`` in place and returns a record (steps, passes, loss curve, heads).
+    """
+    device = reader.device
+    batches = CrossDomainBatches(
+        root,
+        [(t.dataset_id, t.name) for t in sources],
+        cfg.pretrain_batch_size,
+        split="train",
+        weights="uniform",
+        seed=cfg.seed,
+        channels=3,
+        dtype="uint8",
+        rank=0,
+        world_size=1,
+    )
+    heads = nn.ModuleDict()
+    losses: dict[str, nn.Module] = {}
+    for spec in sources:
+        key = _head_key(f"{spec.dataset_id}:{spec.name}")
+        heads[key] = make_head(
+            spec.target, len(spec.keys), backbone.num_features, "zero", ordinal=cfg.ordinal
+        )
+        losses[key] = make_loss(spec.target, ordinal=cfg.ordinal)
+    heads.to(device)
+    optimizer = torch.optim.Adam(
+        list(backbone.parameters()) + list(heads.parameters()), lr=cfg.pretrain_lr
+    )
+    backbone.train()
+    step, passes, curve = 0, 0, []
+    while step < cfg.pretrain_steps:
+        batches.set_epoch(passes)
+        for batch in batches:
+            key = _head_key(f"{batch.task.dataset_id}:{batch.task.task_name}")
+            x = reader.prepare(batch.x)
+            loss = losses[key](heads[key](backbone(x)), batch.y.to(device))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            curve.append(float(loss.detach()))
+            step += 1
+            if progress is not None:
+                progress.advance(curve[-1])
+            if log is not None and step % max(1, cfg.pretrain_steps // 10) == 0:
+                log(f"mm-pt step {step}/{cfg.pretrain_steps}: loss {curve[-1]:.4f}")
+            if step >= cfg.pretrain_steps:
+                break
+        passes += 1
+    return {
+        "steps": step,
+        "passes_started": passes,
+        "loss_curve": curve,
+        "heads": sorted(heads.keys()),
+    }
+
+
+def source_episodes(
+    root: str | Path, sources: list[TaskSpec], cfg: FewShotConfig
+) -> MultiTaskEpisodes:
+    """Unbounded source episodes (train splits, uniform over tasks) for mm-MAML.
+
+    Tasks whose train split cannot give an episode with these shots/queries are skipped with
+    a warning.
+    """
+    samplers = []
+    for spec in sources:
+        try:
+            samplers.append(
+                EpisodeSampler(
+                    locate_dataset(root, spec.dataset_id),
+                    spec.name,
+                    "train",
+                    shots=cfg.meta_shots,
+                    queries=cfg.meta_queries,
+                    seed=cfg.seed,
+                )
+            )
+        except MedIMetaError as exc:
+            warnings.warn(
+                f"source task {spec.dataset_id}:{spec.name} skipped: {exc}",
+                UserWarning,
+                stacklevel=2,
+            )
+    if not samplers:
+        raise EpisodeError("no source task can give meta-training episodes; see the warnings")
+    return MultiTaskEpisodes(samplers, weights="uniform", seed=cfg.seed)
