@@ -43,15 +43,18 @@ CONFIGS = {
 }
 
 
-def timed(fn: Callable[[], object], repeats: int) -> float:
-    """Median seconds of ``repeats`` calls after one warm-up call."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
+def timed(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
+    """Median seconds per function; one warm-up each, then the repeats round-robin, so that
+    load from other processes on the machine hits every variant alike."""
+    for fn in fns.values():
         fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def make_dataset(root: Path, name: str, channels: int, classes: int, samples: int) -> Path:
@@ -83,44 +86,40 @@ def bench_config(
 
         return loop
 
-    t_index = timed(run(sampler.episode, index_n), repeats)
     eps = [sampler.episode(i) for i in range(episodes)]
     rows = [np.concatenate([e.support_indices, e.query_indices]) for e in eps]
     per_episode = int(rows[0].size)
     uint8 = EpisodeLoader(dtype="uint8")
     floats = EpisodeLoader(dtype="float")
-    t_uint8 = timed(run(lambda i: uint8.load(eps[i]), episodes), repeats)
-    t_float = timed(run(lambda i: floats.load(eps[i]), episodes), repeats)
-    t_e2e = timed(run(lambda i: floats.load(sampler.episode(i)), episodes), repeats)
     stream = EpisodeStream(sampler, floats, num_episodes=episodes, rank=0, world_size=1)
     workers = DataLoader(stream, batch_size=None, num_workers=2, persistent_workers=True)
-    t_workers = timed(lambda: sum(1 for _ in workers), repeats)
-
-    with h5py.File(folder / "images.hdf5", "r") as fh:
-        dset = fh["images"]
-
-        def raw() -> None:
-            for r in rows:
-                for g in r.tolist():
-                    dset[g]
-
-        t_raw = timed(raw, repeats)
     data = MedIMeta(root, name, "class")
+    fh = h5py.File(folder / "images.hdf5", "r")
+    dset = fh["images"]
+
+    def raw() -> None:
+        for r in rows:
+            for g in r.tolist():
+                dset[g]
 
     def per_sample() -> None:
         for r in rows:
             torch.stack([data[int(g)][0] for g in r])
 
-    t_item = timed(per_sample, max(1, repeats // 2))
-    rate = {
-        "index_sampling": index_n / t_index,
-        "with_images_uint8": episodes / t_uint8,
-        "with_images_float": episodes / t_float,
-        "sample_and_load_float": episodes / t_e2e,
-        "sample_and_load_float_2_workers": episodes / t_workers,
-        "raw_h5py_per_row": episodes / t_raw,
-        "per_sample_dataset_path_float": episodes / t_item,
-    }
+    t = timed(
+        {
+            "index_sampling": run(sampler.episode, index_n),
+            "with_images_uint8": run(lambda i: uint8.load(eps[i]), episodes),
+            "with_images_float": run(lambda i: floats.load(eps[i]), episodes),
+            "sample_and_load_float": run(lambda i: floats.load(sampler.episode(i)), episodes),
+            "sample_and_load_float_2_workers": lambda: sum(1 for _ in workers),
+            "raw_h5py_per_row": raw,
+            "per_sample_dataset_path_float": per_sample,
+        },
+        repeats,
+    )
+    fh.close()
+    rate = {k: (index_n if k == "index_sampling" else episodes) / v for k, v in t.items()}
     raw_rate = rate["raw_h5py_per_row"]
     return {
         "dataset": {"samples": samples, "channels": cfg["channels"], "classes": cfg["classes"]},

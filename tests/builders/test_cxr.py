@@ -12,7 +12,7 @@ import medimeta.builders.cxr_stream as cxr_stream
 from builders.conftest import open_built
 from fakes import zip_folder
 from fakes.cxr import make_cxr_tree
-from medimeta.builders import build_dataset, get_builder
+from medimeta.builders import build_dataset, get_builder, plan_build
 from medimeta.builders.archives import scan_sources
 from medimeta.builders.cxr import disease_vector, process_cxr
 from medimeta.builders.cxr_stream import TarMember, close_cursors
@@ -162,3 +162,18 @@ def test_unlisted_image_is_a_problem(tmp_path: Path, fake):
     (root / "test_list.txt").write_text("\n".join(lines[1:]) + "\n")
     with pytest.raises(SourceTreeError, match="neither split list"):
         _plan(root)
+
+
+def test_parallel_build_matches_serial(tmp_path: Path, fake):
+    import h5py
+
+    serial = build_dataset("cxr", fake.root, root=tmp_path / "one", partial=True)
+    parallel = build_dataset("cxr", fake.root, root=tmp_path / "two", partial=True, workers=2)
+    with h5py.File(serial.path / "images.hdf5") as a, h5py.File(parallel.path / "images.hdf5") as b:
+        assert np.array_equal(a["images"][:], b["images"][:])
+
+
+def test_complete_tree_needs_no_partial(fake, release_counts):
+    release_counts("cxr", {"train": len(fake.findings) - len(fake.test), "test": len(fake.test)})
+    plan = plan_build(get_builder("cxr"), fake.root)
+    assert plan.report.ok and plan.num_samples == len(fake.findings)

@@ -24,7 +24,7 @@ from medimeta.format.reader import find_datasets
 from medimeta.format.verify import verify_dataset
 from medimeta.format.writer import write_dataset
 
-N = 300
+N = 240
 HERE = Path(__file__).resolve().parent
 SCRIPT = """
 import sys
@@ -87,8 +87,16 @@ def _assert_nothing_loadable(root: Path) -> None:
             assert loader.get_available_datasets(str(root)) == []
 
 
+@pytest.fixture(scope="module")
+def clean_build(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
+    root = tmp_path_factory.mktemp("clean")
+    return tree_bytes(write_dataset(root, SLOW_INFO, slow_records(N), slow_image, workers=2))
+
+
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM, signal.SIGINT])
-def test_interrupted_build_is_invisible_and_resumes(tmp_path: Path, sig: int) -> None:
+def test_interrupted_build_is_invisible_and_resumes(
+    tmp_path: Path, sig: int, clean_build: dict[str, bytes]
+) -> None:
     root = tmp_path / "root"
     proc = _start(root)
     reached = _wait_for_progress(proc, N // 3)
@@ -105,6 +113,5 @@ def test_interrupted_build_is_invisible_and_resumes(tmp_path: Path, sig: int) ->
                          progress=lambda done, total: starts.append(done))  # fmt: skip
     assert 0 < starts[0] <= reached + 8  # resumed, not restarted
     assert verify_dataset(path, deep=True).ok
-    clean = write_dataset(tmp_path / "clean", SLOW_INFO, slow_records(N), slow_image, workers=1)
-    assert tree_bytes(path) == tree_bytes(clean)
+    assert tree_bytes(path) == clean_build
     assert not list(root.glob(".killme.partial-*"))

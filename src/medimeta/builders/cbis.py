@@ -22,6 +22,7 @@ Only the two CSVs of the dataset being built are required.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any, ClassVar
 
 from medimeta.builders.archives import SourceFile, SourceTree
@@ -217,8 +218,6 @@ def index_case_folders(tree: SourceTree, prefix: str) -> dict[str, list[SourceFi
 
 
 def _with_split(record: SampleRecord, split: str) -> SampleRecord:
-    from dataclasses import replace
-
     return replace(record, split=str(split))
 
 

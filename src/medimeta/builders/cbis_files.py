@@ -50,9 +50,6 @@ class CbisSource:
     roi_series_uid: str
     row: str
 
-    def describe(self) -> str:
-        return self.row
-
 
 @dataclass
 class LoadedDicom:

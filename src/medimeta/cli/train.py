@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from medimeta.errors import UnknownNameError
 
 
 def _pretrained(value: str | None) -> bool | str | None:
-    """"imagenet"/"default" -> True, "none"/"random" -> False, else a weights path."""
+    """ "imagenet"/"default" -> True, "none"/"random" -> False, else a weights path."""
     if value is None:
         return None
     low = value.lower()
@@ -49,28 +50,41 @@ def train_command(
     progress: bool = typer.Option(True, "--progress/--quiet", help="Progress bar and log."),
 ) -> None:
     """Supervised training with early stopping; writes logs, checkpoints, predictions, result."""
-    from medimeta.train import TrainConfig, preset as get_preset, summarize_seeds, train_supervised
+    from medimeta.train import TrainConfig, summarize_seeds, train_supervised
+    from medimeta.train import preset as get_preset
     from medimeta.train.augment import NO_AUGMENT, PAPER_AUGMENT
     from medimeta.train.records import write_json
 
     config: TrainConfig = get_preset(preset)
     changes: dict[str, object] = {
-        "epochs": epochs, "batch_size": batch_size, "lr": lr, "select": select,
-        "image_size": image_size, "pretrained": _pretrained(pretrained),
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "lr": lr,
+        "select": select,
+        "image_size": image_size,
+        "pretrained": _pretrained(pretrained),
         "metrics_mode": metrics_mode,
     }
     if augment is not None:
         changes["augment"] = PAPER_AUGMENT if augment else NO_AUGMENT
     config = config.with_overrides(**changes)
     if patience is not None:
-        config = TrainConfig.from_dict({**config.to_dict(), "patience": patience or None})
+        config = dataclasses.replace(config, patience=patience or None)
     base = out or Path("runs") / dataset_id / task.replace(" ", "_") / backbone
     results = []
     for s in seed:
         folder = base if len(seed) == 1 else base / f"seed_{s}"
         result = train_supervised(
-            resolve(root), dataset_id, task, backbone=backbone, config=config, seed=s,
-            out_dir=folder, resume=resume, device=device, progress=progress,
+            resolve(root),
+            dataset_id,
+            task,
+            backbone=backbone,
+            config=config,
+            seed=s,
+            out_dir=folder,
+            resume=resume,
+            device=device,
+            progress=progress,
             log=typer.echo if progress else None,
         )
         results.append(result)
@@ -86,9 +100,13 @@ def train_command(
 
 def fewshot_command(
     root: Path | None = root_option(),
-    target: str | None = typer.Option(None, help='Target task "ID:TASK", e.g. "bus:case category".'),
+    target: str | None = typer.Option(
+        None, help='Target task "ID:TASK", e.g. "bus:case category".'
+    ),
     method: str = typer.Option("im-pt", help="im-pt, mm-pt, mm-maml, protonet, linear-probe."),
-    episodes_file: Path | None = typer.Option(None, help="Saved episode file (same episodes for every method)."),
+    episodes_file: Path | None = typer.Option(
+        None, help="Saved episode file (same episodes for every method)."
+    ),
     shots: int = typer.Option(5, help="Support samples per class (when sampling)."),
     query: int = typer.Option(10, help="Query samples per class (when sampling)."),
     episodes: int = typer.Option(100, help="Episodes to sample."),
@@ -104,7 +122,9 @@ def fewshot_command(
     meta_steps: int | None = typer.Option(None, help="mm-maml meta-training steps [1000]."),
     first_order: bool = typer.Option(False, help="First-order MAML."),
     distance: str | None = typer.Option(None, help="ProtoNet distance [squared_euclidean]."),
-    backbone_checkpoint: Path | None = typer.Option(None, help="Use this trained backbone (skips mm-pt/mm-maml training)."),
+    backbone_checkpoint: Path | None = typer.Option(
+        None, help="Use this trained backbone (skips mm-pt/mm-maml training)."
+    ),
     out: Path | None = typer.Option(None, help="Output folder [runs/fewshot/TARGET/METHOD]."),
     resume: bool = typer.Option(True, "--resume/--fresh", help="Reuse finished episodes."),
     device: str | None = typer.Option(None, help="cpu, cuda, ... [auto]."),
@@ -114,17 +134,36 @@ def fewshot_command(
     from medimeta.train.fewshot import FewShotConfig, run_fewshot
 
     config = FewShotConfig(method=method, backbone=backbone, seed=seed).with_overrides(
-        pretrained=_pretrained(pretrained), image_size=image_size, finetune_steps=steps,
-        probe_steps=steps, finetune_lr=lr, probe_lr=lr, pretrain_steps=pretrain_steps,
-        meta_steps=meta_steps, first_order=first_order or None, distance=distance,
+        pretrained=_pretrained(pretrained),
+        image_size=image_size,
+        finetune_steps=steps,
+        probe_steps=steps,
+        finetune_lr=lr,
+        probe_lr=lr,
+        pretrain_steps=pretrain_steps,
+        meta_steps=meta_steps,
+        first_order=first_order or None,
+        distance=distance,
     )
     name = (target or (episodes_file.stem if episodes_file else "episodes")).replace(":", "_")
     folder = out or Path("runs") / "fewshot" / name.replace(" ", "_") / method
     record = run_fewshot(
-        resolve(root), target, config, episodes_file=episodes_file, shots=shots,
-        queries=query, num_episodes=episodes, episode_seed=seed, split=split, limit=limit,
-        out_dir=folder, resume=resume, backbone_checkpoint=backbone_checkpoint,
-        device=device, progress=progress, log=typer.echo if progress else None,
+        resolve(root),
+        target,
+        config,
+        episodes_file=episodes_file,
+        shots=shots,
+        queries=query,
+        num_episodes=episodes,
+        episode_seed=seed,
+        split=split,
+        limit=limit,
+        out_dir=folder,
+        resume=resume,
+        backbone_checkpoint=backbone_checkpoint,
+        device=device,
+        progress=progress,
+        log=typer.echo if progress else None,
     )
     if record:
         typer.echo((folder / "results.md").read_text(encoding="utf-8"))
@@ -168,8 +207,17 @@ def evaluate_command(
         if not preds.dataset_id:
             raise UnknownNameError("dataset of the predictions", "", [])
         frame = DatasetFolder.from_root(resolve(root), preds.dataset_id).annotations
-    report = subgroup_report(preds, frame, by, bins=_parse_bins(bins), metric=metric, mode=mode,
-                             n_boot=n_boot, seed=seed, min_count=min_count)
+    report = subgroup_report(
+        preds,
+        frame,
+        by,
+        bins=_parse_bins(bins),
+        metric=metric,
+        mode=mode,
+        n_boot=n_boot,
+        seed=seed,
+        min_count=min_count,
+    )
     prefix = out or predictions.with_name(predictions.stem + "_subgroups")
     write_json(prefix.with_suffix(".json"), report)
     text = report_markdown(report)
@@ -198,5 +246,7 @@ def score_command(
                 typer.echo(f"  {name}: {value:.6f}")
         else:
             for name, entry in result["summary"].items():
-                typer.echo(f"  {name}: {entry['mean']:.6f} ± {entry['ci']:.6f} "
-                           f"({entry['n']} of {result['n_episodes']} episodes)")
+                typer.echo(
+                    f"  {name}: {entry['mean']:.6f} ± {entry['ci']:.6f} "
+                    f"({entry['n']} of {result['n_episodes']} episodes)"
+                )

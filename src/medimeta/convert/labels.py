@@ -91,6 +91,10 @@ def interpret(
             raise LabelError(f"{_where(task, i, row_names)}: label is empty")
     if task.classes is not None:
         names = list(task.classes)
+        if target is TaskTarget.BINARY_CLASSIFICATION and len(names) != 2:
+            raise LabelError(
+                f"task {task.name!r}: a binary task needs exactly two classes, got {names}"
+            )
         unknown = sorted(set(values) - set(names))
         if unknown:
             raise LabelError(

@@ -198,6 +198,8 @@ def produce(
     rows.write(index, data)
     for sub, aux_image in sorted(aux.items()):
         rel = f"{check_aux_folder(sub)}/{index:06d}.tiff"
+        if not folder.is_dir():  # the build was abandoned (its staging folder deleted)
+            raise BuildError(f"{folder}: the folder being built is gone")
         (folder / rel).parent.mkdir(parents=True, exist_ok=True)
         files[rel] = _write_file(folder / rel, tiff_bytes(aux_image))
     if not isinstance(annotations, Mapping):

@@ -27,7 +27,7 @@ from medimeta.format.images import ImageStore
 from medimeta.format.reader import DatasetFolder
 
 DEFAULT_MAX_PRELOAD_BYTES = 4 << 30
-RESIZE_MODES = ("bilinear", "bicubic", "nearest")
+RESIZE_MODES = ("auto", "area", "bilinear", "bicubic", "nearest")
 
 
 def task_labels(folder: DatasetFolder, task: TaskSpec) -> np.ndarray:
@@ -40,14 +40,24 @@ def task_labels(folder: DatasetFolder, task: TaskSpec) -> np.ndarray:
     return labels_to_indices(raw, task.keys)
 
 
-def resize_uint8(x: torch.Tensor, size: int | None, mode: str = "bilinear") -> torch.Tensor:
-    """(B, C, H, W) uint8 resized to (size, size); unchanged when already that size."""
+def resize_uint8(x: torch.Tensor, size: int | None, mode: str = "auto") -> torch.Tensor:
+    """(B, C, H, W) uint8 resized to (size, size); unchanged when already that size.
+
+    ``"auto"``: shrinking by a whole factor averages blocks ("area"; this exactly undoes a
+    nearest-neighbour enlargement such as MedMNIST 28 -> 224), other sizes use bilinear
+    interpolation, antialiased when shrinking.
+    """
     if size is None or tuple(x.shape[-2:]) == (size, size):
         return x
     if mode not in RESIZE_MODES:
         raise ValueError(f"resize mode must be one of {RESIZE_MODES}; got {mode!r}")
-    shrink = size < min(x.shape[-2:])
-    kwargs = {"antialias": shrink, "align_corners": False} if mode != "nearest" else {}
+    h, w = x.shape[-2:]
+    if mode == "auto":
+        whole = h % size == 0 and w % size == 0 and h >= size and w >= size
+        mode = "area" if whole else "bilinear"
+    kwargs: dict[str, bool] = {}
+    if mode in ("bilinear", "bicubic"):
+        kwargs = {"antialias": size < min(h, w), "align_corners": False}
     out = F.interpolate(x.float(), size=(size, size), mode=mode, **kwargs)
     return out.round_().clamp_(0, 255).to(torch.uint8)
 
@@ -99,7 +109,7 @@ class SplitData:
     labels: np.ndarray
     image_size: int | None
     channels: int
-    resize_mode: str = "bilinear"
+    resize_mode: str = "auto"
     images: torch.Tensor | None = None  # preloaded uint8 (N, C, S, S)
     _store: ImageStore | None = field(default=None, repr=False)
 
@@ -149,7 +159,7 @@ def load_split(
     image_size: int | None,
     channels: int | None = None,
     original: bool = False,
-    resize_mode: str = "bilinear",
+    resize_mode: str = "auto",
     max_preload_bytes: int = DEFAULT_MAX_PRELOAD_BYTES,
 ) -> SplitData:
     """The ``split`` of ``task`` (``original=True``: from original_splits/), preloaded if small."""

@@ -345,7 +345,7 @@ class _Run:
 
     def _resume(self, path: Path) -> None:
         record = load_checkpoint(path, self.model, self.optimizer)
-        stored = TrainConfig.from_dict(record.get("config", {}))
+        stored = TrainConfig.from_dict({**record.get("config", {}), "epochs": self.config.epochs})
         if (
             stored != self.config
             or record.get("seed") != self.seed
