@@ -40,36 +40,54 @@ MB = 1024 * 1024
 
 
 class TreeRSS:
-    """Samples the memory of this process and its children every ``interval`` seconds.
+    """Samples the memory of this process and its children while a build runs.
 
-    ``peak`` is the largest sum of PSS (proportional set size: pages shared by forked workers
-    are counted once in total, not once per process), ``peak_rss`` the largest sum of RSS.
+    ``peak_rss`` is the largest sum of RSS (every 50 ms; cheap). ``peak`` is the largest sum of
+    PSS (proportional set size: pages shared by forked workers count once in total), sampled
+    every 0.5 s because reading it costs ~4 ms per process.
     """
 
-    def __init__(self, interval: float = 0.05) -> None:
+    def __init__(self, interval: float = 0.05, pss_every: int = 10) -> None:
         self.interval = interval
+        self.pss_every = pss_every
         self.peak = 0
         self.peak_rss = 0
+        self._ticks = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def sample(self) -> int:
+    @staticmethod
+    def _tree() -> list[psutil.Process]:
         me = psutil.Process()
-        pss = rss = 0
-        for proc in [me, *me.children(recursive=True)]:
+        return [me, *me.children(recursive=True)]
+
+    def sample_rss(self) -> int:
+        total = 0
+        for proc in self._tree():
+            with contextlib.suppress(psutil.Error):
+                total += proc.memory_info().rss
+        self.peak_rss = max(self.peak_rss, total)
+        return total
+
+    def sample(self) -> int:
+        """Sum of PSS over the process tree now (also updates ``peak``)."""
+        total = 0
+        for proc in self._tree():
             with contextlib.suppress(psutil.Error):
                 info = proc.memory_full_info()
-                pss += getattr(info, "pss", info.rss)
-                rss += info.rss
-        self.peak = max(self.peak, pss)
-        self.peak_rss = max(self.peak_rss, rss)
-        return pss
+                total += getattr(info, "pss", info.rss)
+        self.peak = max(self.peak, total)
+        return total
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
-            self.sample()
+            self._ticks += 1
+            self.sample_rss()
+            if self._ticks % self.pss_every == 0:
+                self.sample()
 
     def __enter__(self) -> TreeRSS:
+        self.sample()
         self._thread.start()
         return self
 
@@ -82,6 +100,11 @@ def _maxrss_mb(who: int) -> float:
     # ru_maxrss is in KiB on Linux (bytes on macOS).
     scale = 1 if sys.platform == "darwin" else 1024
     return resource.getrusage(who).ru_maxrss * scale / MB
+
+
+def _cpu_s(who: int) -> float:
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
 
 
 def generated_image(record: Any) -> np.ndarray:
@@ -98,20 +121,29 @@ def child_busi(workdir: Path, workers: int) -> dict[str, Any]:
 
     from medimeta.convert import convert_folder
 
+    start_cpu = _cpu_s(resource.RUSAGE_SELF)
+
     marks: list[tuple[float, int]] = []
     out = workdir / f"busi-w{workers}"
     shutil.rmtree(out, ignore_errors=True)
     with TreeRSS() as rss:
         start = time.perf_counter()
         convert_folder(
-            REALDATA / "busi-256", out, "busi", "case category", channels=1, workers=workers,
+            REALDATA / "busi-256",
+            out,
+            "busi",
+            "case category",
+            channels=1,
+            workers=workers,
             progress=lambda done, n: marks.append((time.perf_counter(), done)),
-        )  # fmt: skip
+        )
         total = time.perf_counter() - start
     first, last = marks[0], marks[-1]
     shutil.rmtree(out, ignore_errors=True)
     return {
         "workers": workers,
+        "cpu_s_main": _cpu_s(resource.RUSAGE_SELF) - start_cpu,
+        "cpu_s_workers": _cpu_s(resource.RUSAGE_CHILDREN),
         "seconds": total,
         "images_per_s": 780 / total,
         "image_stage_images_per_s": (last[1] - first[1]) / (last[0] - first[0]),
@@ -127,11 +159,20 @@ def child_large(workdir: Path, n: int, workers: int) -> dict[str, Any]:
     from medimeta.format.writer import SampleRecord, write_dataset
 
     info = {
-        "id": "generated", "name": "Generated", "summary": "benchmark", "domain": "Benchmark",
-        "tasks": [{"task_name": "class", "task_target": "MULTICLASS_CLASSIFICATION",
-                   "labels": {0: "a", 1: "b", 2: "c"}}],
-        "input_size": [1, 224, 224], "license": "CC BY 4.0",
-    }  # fmt: skip
+        "id": "generated",
+        "name": "Generated",
+        "summary": "benchmark",
+        "domain": "Benchmark",
+        "tasks": [
+            {
+                "task_name": "class",
+                "task_target": "MULTICLASS_CLASSIFICATION",
+                "labels": {0: "a", 1: "b", 2: "c"},
+            }
+        ],
+        "input_size": [1, 224, 224],
+        "license": "CC BY 4.0",
+    }
     records = [
         SampleRecord(i, {"class": i % 3}, ("train", "val", "test")[i % 3], "train", f"gen/{i}")
         for i in range(n)
@@ -145,8 +186,13 @@ def child_large(workdir: Path, n: int, workers: int) -> dict[str, Any]:
         def progress(done: int, total: int) -> None:
             if checkpoints and done >= checkpoints[0]:
                 checkpoints.pop(0)
-                curve.append({"done": done, "tree_pss_mb": rss.sample() / MB,
-                              "main_rss_mb": psutil.Process().memory_info().rss / MB})  # fmt: skip
+                curve.append(
+                    {
+                        "done": done,
+                        "tree_pss_mb": rss.sample() / MB,
+                        "main_rss_mb": psutil.Process().memory_info().rss / MB,
+                    }
+                )
 
         start = time.perf_counter()
         write_dataset(out, info, records, generated_image, workers=workers, progress=progress)
@@ -166,8 +212,9 @@ def child_large(workdir: Path, n: int, workers: int) -> dict[str, Any]:
 
 
 def run_child(*args: str) -> dict[str, Any]:
-    out = subprocess.run([sys.executable, __file__, "--child", *args], capture_output=True,
-                         text=True, check=True)  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", *args], capture_output=True, text=True, check=True
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -181,8 +228,11 @@ def main() -> None:
     args = parser.parse_args()
     if args.child:
         kind, workdir, *rest = args.child
-        result = (child_busi(Path(workdir), int(rest[0])) if kind == "busi"
-                  else child_large(Path(workdir), int(rest[0]), int(rest[1])))  # fmt: skip
+        result = (
+            child_busi(Path(workdir), int(rest[0]))
+            if kind == "busi"
+            else child_large(Path(workdir), int(rest[0]), int(rest[1]))
+        )
         print(json.dumps(result))
         return
     if not (REALDATA / "busi-256").is_dir():
@@ -213,29 +263,37 @@ def main() -> None:
             "runs": results,
         }
         report["busi"].append(summary)
-        print(f"BUSI 780 PNG, {workers} worker(s): {summary['images_per_s']:.0f} images/s "
-              f"(image stage {summary['image_stage_images_per_s']:.0f}/s), peak RSS main "
-              f"{summary['peak_rss_main_mb']:.0f} MB, worker {summary['peak_rss_worker_mb']:.0f}"
-              f" MB, tree (PSS) {summary['peak_pss_tree_mb']:.0f} MB")  # fmt: skip
+        print(
+            f"BUSI 780 PNG, {workers} worker(s): {summary['images_per_s']:.0f} images/s "
+            f"(image stage {summary['image_stage_images_per_s']:.0f}/s), peak RSS main "
+            f"{summary['peak_rss_main_mb']:.0f} MB, worker {summary['peak_rss_worker_mb']:.0f}"
+            f" MB, tree (PSS) {summary['peak_pss_tree_mb']:.0f} MB"
+        )
     one, two = report["busi"]
     report["speedup_2_workers"] = two["images_per_s"] / one["images_per_s"]
     report["speedup_2_workers_image_stage"] = (
         two["image_stage_images_per_s"] / one["image_stage_images_per_s"]
     )
-    print(f"2 workers / 1 worker: {report['speedup_2_workers']:.2f}x whole build, "
-          f"{report['speedup_2_workers_image_stage']:.2f}x image stage")  # fmt: skip
+    print(
+        f"2 workers / 1 worker: {report['speedup_2_workers']:.2f}x whole build, "
+        f"{report['speedup_2_workers_image_stage']:.2f}x image stage"
+    )
     if not args.skip_large:
         small = run_child("large", str(workdir), str(max(1, args.large // 10)), "2")
         large = run_child("large", str(workdir), str(args.large), "2")
         report["flatness"] = {"small": small, "large": large}
         growth = large["peak_pss_tree_mb"] - small["peak_pss_tree_mb"]
         report["flatness"]["peak_growth_mb"] = growth
-        print(f"generated {small['n']}: peak tree PSS {small['peak_pss_tree_mb']:.0f} MB; "
-              f"{large['n']}: {large['peak_pss_tree_mb']:.0f} MB (growth {growth:+.0f} MB), "
-              f"{large['images_per_s']:.0f} images/s")  # fmt: skip
+        print(
+            f"generated {small['n']}: peak tree PSS {small['peak_pss_tree_mb']:.0f} MB; "
+            f"{large['n']}: {large['peak_pss_tree_mb']:.0f} MB (growth {growth:+.0f} MB), "
+            f"{large['images_per_s']:.0f} images/s"
+        )
         for point in large["rss_curve"]:
-            print(f"  after {point['done']:>6} images: tree PSS {point['tree_pss_mb']:.0f} MB, "
-                  f"main {point['main_rss_mb']:.0f} MB")  # fmt: skip
+            print(
+                f"  after {point['done']:>6} images: tree PSS {point['tree_pss_mb']:.0f} MB, "
+                f"main {point['main_rss_mb']:.0f} MB"
+            )
     report["machine"]["load_after"] = os.getloadavg()
     if args.workdir is None:
         shutil.rmtree(workdir, ignore_errors=True)

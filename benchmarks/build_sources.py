@@ -3,8 +3,11 @@
 Each repeat builds ``bus`` from ``../shared/realdata/busi-256`` into a fresh temporary root
 (780 images: decode PNG, grey, pad, bicubic resize, TIFF + HDF5 row, annotations, verify).
 Also timed: the planning phase alone (scan the tree, validate it, read labels, assign splits).
-Prints medians and writes ``benchmarks/results/build_sources.json``.
+``--synthetic`` instead writes a BUSI-like tree (780 speckled 256x256 RGB PNGs in the BUSI
+class folders and proportions) for machines without the real data.
+Prints medians and writes ``benchmarks/results/build_sources.json`` (or ``--out``).
 Usage: python benchmarks/build_sources.py [--repeats 3] [--source PATH] [--workers 1 2]
+       [--synthetic] [--out FILE]
 """
 
 from __future__ import annotations
@@ -28,6 +31,23 @@ DEFAULT_SOURCE = (
 )
 
 
+def synthetic_busi(folder: Path) -> Path:
+    """780 speckled 256x256 RGB PNGs named and split like BUSI (437 / 210 / 133)."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    x = np.mgrid[0:256, 0:256][1]
+    for cls, n in (("benign", 437), ("malignant", 210), ("normal", 133)):
+        (folder / cls).mkdir(parents=True, exist_ok=True)
+        for k in range(1, n + 1):
+            speckle = rng.gamma(2.0, 30.0, (256, 256)) + 40 * np.sin((x + k) / 17.0)
+            grey = np.clip(speckle, 0, 255).astype(np.uint8)
+            rgb = np.repeat(grey[..., None], 3, axis=2)
+            Image.fromarray(rgb).save(folder / cls / f"{cls} ({k}).png")
+    return folder
+
+
 def time_build(source: Path, workers: int, workdir: Path) -> tuple[float, int]:
     root = Path(tempfile.mkdtemp(prefix=f"bus-w{workers}-", dir=workdir))
     try:
@@ -44,10 +64,14 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument("--synthetic", action="store_true")
+    parser.add_argument("--out", type=Path, default=RESULTS / "build_sources.json")
     args = parser.parse_args()
+    workdir = args.workdir or Path(tempfile.gettempdir())
+    if args.synthetic:
+        args.source = synthetic_busi(Path(tempfile.mkdtemp(dir=workdir)) / "busi-synthetic")
     if not args.source.is_dir():
         raise SystemExit(f"{args.source} not found (set MEDIMETA_REALDATA)")
-    workdir = args.workdir or Path(tempfile.gettempdir())
 
     plan_times = []
     for _ in range(args.repeats):
@@ -76,7 +100,9 @@ def main() -> None:
     plan_median = statistics.median(plan_times)
     print(f"plan only (scan + validate + splits): median {plan_median:.3f} s")
     out = {
-        "benchmark": "build bus from busi-256 (780 PNG, 256x256 RGB)",
+        "benchmark": "build bus from "
+        + ("a synthetic BUSI-like tree" if args.synthetic else "busi-256")
+        + " (780 PNG, 256x256 RGB)",
         "dataset": "bus",
         "images": plan.num_samples,
         "repeats": args.repeats,
@@ -89,12 +115,13 @@ def main() -> None:
             else None,
             "python": platform.python_version(),
             "platform": platform.platform(),
+            "load_average_1min_at_end": round(os.getloadavg()[0], 2),
         },
         "notes": "wall time of build_dataset: scan, validate, decode, preprocess, TIFF + HDF5, "
         "annotations.csv, fsync and verify; page cache warm (one untimed build first)",
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    target = RESULTS / "build_sources.json"
+    target = args.out
+    target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
     os.replace(tmp, target)

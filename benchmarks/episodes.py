@@ -5,7 +5,7 @@ Generates release-format datasets in a temporary folder (RGB and grey, 224x224),
 
 * index sampling: episodes/s of ``EpisodeSampler.episode(i)`` (labels only);
 * with images: episodes/s of ``EpisodeLoader.load`` (uint8, and float normalised), of
-  sampling plus float loading together, and of that through a 2-worker DataLoader;
+  sampling plus loading together, and of that through a 2-worker DataLoader;
 * raw read: the same global rows read one by one with h5py (``dset[i]``), in the same run;
 * per-sample dataset path: ``MedIMeta[i]`` per row, the way per-item samplers load episodes.
 
@@ -93,6 +93,8 @@ def bench_config(
     floats = EpisodeLoader(dtype="float")
     stream = EpisodeStream(sampler, floats, num_episodes=episodes, rank=0, world_size=1)
     workers = DataLoader(stream, batch_size=None, num_workers=2, persistent_workers=True)
+    stream8 = EpisodeStream(sampler, uint8, num_episodes=episodes, rank=0, world_size=1)
+    workers8 = DataLoader(stream8, batch_size=None, num_workers=2, persistent_workers=True)
     data = MedIMeta(root, name, "class")
     fh = h5py.File(folder / "images.hdf5", "r")
     dset = fh["images"]
@@ -113,6 +115,7 @@ def bench_config(
             "with_images_float": run(lambda i: floats.load(eps[i]), episodes),
             "sample_and_load_float": run(lambda i: floats.load(sampler.episode(i)), episodes),
             "sample_and_load_float_2_workers": lambda: sum(1 for _ in workers),
+            "sample_and_load_uint8_2_workers": lambda: sum(1 for _ in workers8),
             "raw_h5py_per_row": raw,
             "per_sample_dataset_path_float": per_sample,
         },

@@ -9,7 +9,7 @@ import typer
 from typer.testing import CliRunner
 
 from fakes.bus import make_busi
-from medimeta.builders import available_builders, builders_table, get_builder
+from medimeta.builders import available_builders, build_dataset, builders_table, get_builder
 from medimeta.cli.build import build_command
 from medimeta.errors import SourceTreeError, UnknownNameError
 
@@ -55,8 +55,26 @@ def test_cli_builds_checks_and_refuses(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "partial build of 9 images" in result.output
     assert (tmp_path / "out" / "bus" / "info.yaml").is_file()
+    result = runner.invoke(_app(), [*args, "--check"])
+    assert result.exit_code == 1 and "FAILED" in result.output
+    assert "9 samples found; the release has 780" in result.output
     result = runner.invoke(_app(), args)
     assert isinstance(result.exception, SourceTreeError)
     assert "the release has 780" in str(result.exception)
     result = runner.invoke(_app(), ["build", "--list"])
     assert result.exit_code == 0 and "pneumonia" in result.output
+
+
+@pytest.mark.parametrize("dataset_id", sorted(MINE))
+def test_wrong_tree_fails_before_writing(dataset_id: str, tmp_path: Path) -> None:
+    if dataset_id != "bus":  # a real-looking tree of another source
+        make_busi(tmp_path / "src", per_class=1)
+    (tmp_path / "src" / "notes").mkdir(parents=True, exist_ok=True)
+    (tmp_path / "src" / "notes" / "readme.txt").write_text("not a dataset")
+    out = tmp_path / "out"
+    with pytest.raises(SourceTreeError) as err:
+        build_dataset(dataset_id, tmp_path / "src", root=out)
+    assert "missing:" in str(err.value) and "not found" in str(err.value)
+    with pytest.raises(SourceTreeError, match=f"no {dataset_id} samples found"):
+        build_dataset(dataset_id, tmp_path / "src", root=out, partial=True)
+    assert not out.exists() or not any(out.iterdir())

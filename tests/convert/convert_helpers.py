@@ -71,15 +71,27 @@ def wrong_mode(record: SampleRecord) -> Image.Image:
 
 
 TASKS = [
-    {"task_name": "case category", "task_target": "MULTICLASS_CLASSIFICATION",
-     "labels": {0: "normal", 1: "benign", 2: "malignant"}},
-    {"task_name": "Malignancy", "task_target": "BINARY_CLASSIFICATION",
-     "labels": {0: "no malignant finding", 1: "malignant finding"}},
-    {"task_name": "finding labels", "task_target": "MULTILABEL_CLASSIFICATION",
-     "labels": {0: "A", 1: "B", 2: "C"}},
-    {"task_name": "DR level", "task_target": "ORDINAL_REGRESSION",
-     "labels": {0: "none", 1: "a", 4: "b", 6: "c"}},
-]  # fmt: skip
+    {
+        "task_name": "case category",
+        "task_target": "MULTICLASS_CLASSIFICATION",
+        "labels": {0: "normal", 1: "benign", 2: "malignant"},
+    },
+    {
+        "task_name": "Malignancy",
+        "task_target": "BINARY_CLASSIFICATION",
+        "labels": {0: "no malignant finding", 1: "malignant finding"},
+    },
+    {
+        "task_name": "finding labels",
+        "task_target": "MULTILABEL_CLASSIFICATION",
+        "labels": {0: "A", 1: "B", 2: "C"},
+    },
+    {
+        "task_name": "DR level",
+        "task_target": "ORDINAL_REGRESSION",
+        "labels": {0: "none", 1: "a", 4: "b", 6: "c"},
+    },
+]
 
 
 def toy_info(dataset_id: str = "toyw", channels: int = 1) -> dict[str, Any]:
@@ -241,8 +253,12 @@ def original_loader(source: str) -> Iterator[Any]:
     package.__path__ = []  # type: ignore[attr-defined]
     logger_mod = types.ModuleType("medimeta006.logger")
     logger_mod.logger = logging.getLogger("medimeta006")  # type: ignore[attr-defined]
-    stubs = {**_torchvision_stub(), **_torchcross_stub(), "medimeta006": package,
-             "medimeta006.logger": logger_mod}  # fmt: skip
+    stubs = {
+        **_torchvision_stub(),
+        **_torchcross_stub(),
+        "medimeta006": package,
+        "medimeta006.logger": logger_mod,
+    }
     saved = {name: sys.modules.get(name) for name in [*stubs, "medimeta006.medimeta"]}
     sys.modules.update(stubs)
     try:
@@ -287,8 +303,13 @@ SLOW_INFO = {
     "name": "Interrupted build",
     "summary": "Built by the signal tests.",
     "domain": "Toy domain",
-    "tasks": [{"task_name": "finding", "task_target": "BINARY_CLASSIFICATION",
-               "labels": {0: "absent", 1: "present"}}],
+    "tasks": [
+        {
+            "task_name": "finding",
+            "task_target": "BINARY_CLASSIFICATION",
+            "labels": {0: "absent", 1: "present"},
+        }
+    ],
     "input_size": [1, 224, 224],
     "license": "CC BY 4.0",
-}  # fmt: skip
+}

@@ -30,8 +30,18 @@ def test_medmnist_command(realdata: Path, tmp_path: Path) -> None:
     assert "780 samples {'train': 546, 'val': 78, 'test': 156}" in out
     code, out, err = _run("medmnist", npz, "--root", str(tmp_path), "--id", "bm", "-q")
     assert code == 1 and "already exists" in err and "--overwrite" in err
-    code, out, err = _run("medmnist", npz, "--root", str(tmp_path), "--id", "bm", "-q",
-                          "--overwrite", "--resample", "bicubic")  # fmt: skip
+    code, out, err = _run(
+        "medmnist",
+        npz,
+        "--root",
+        str(tmp_path),
+        "--id",
+        "bm",
+        "-q",
+        "--overwrite",
+        "--resample",
+        "bicubic",
+    )
     assert code == 0, err
     assert DatasetFolder(tmp_path / "bm").info["converted_from"]["resample"] == "bicubic"
 
@@ -41,8 +51,15 @@ def test_medmnist_command_reports_bad_input(tmp_path: Path) -> None:
     code, _, err = _run("medmnist", str(tmp_path / "mystery.npz"), "--root", str(tmp_path))
     assert code == 1 and "error: unknown MedMNIST 2D flag" in err
     with pytest.warns(UserWarning):
-        code, _, err = _run("medmnist", str(tmp_path / "mystery.npz"), "--root",
-                            str(tmp_path / "out"), "--flag", "octmnist", "-q")  # fmt: skip
+        code, _, err = _run(
+            "medmnist",
+            str(tmp_path / "mystery.npz"),
+            "--root",
+            str(tmp_path / "out"),
+            "--flag",
+            "octmnist",
+            "-q",
+        )
     assert code == 0, err
     assert verify_dataset(tmp_path / "out" / "octmnist").ok
 
@@ -55,10 +72,24 @@ def test_folder_and_csv_commands(tmp_path: Path) -> None:
         rows.append(f"{cls}/p{i // 2} img{i}.png,{i % 3},P{i // 2}")
     (tmp_path / "src" / "list.csv").write_text("\n".join(rows) + "\n")
     code, _, err = _run(
-        "folder", str(tmp_path / "src"), "--root", str(tmp_path / "out"), "--id", "f",
-        "--task", "grade", "--target", "binary", "--classes", "low,high", "--channels", "1",
-        "--subject-pattern", r"/(p\d+) ", "-q",
-    )  # fmt: skip
+        "folder",
+        str(tmp_path / "src"),
+        "--root",
+        str(tmp_path / "out"),
+        "--id",
+        "f",
+        "--task",
+        "grade",
+        "--target",
+        "binary",
+        "--classes",
+        "low,high",
+        "--channels",
+        "1",
+        "--subject-pattern",
+        r"/(p\d+) ",
+        "-q",
+    )
     assert code == 0, err
     folder = DatasetFolder(tmp_path / "out" / "f")
     assert dict(folder.task("grade").labels) == {0: "low", 1: "high"}
@@ -66,10 +97,26 @@ def test_folder_and_csv_commands(tmp_path: Path) -> None:
         f"p{i}" for i in range(6)
     }
     code, _, err = _run(
-        "csv", str(tmp_path / "src" / "list.csv"), "--root", str(tmp_path / "out"), "--id", "c",
-        "--label", "grade", "--target", "ordinal", "--subject-column", "patient",
-        "--ratios", "0.5,0.25,0.25", "--license", "CC BY 4.0", "--domain", "Toy", "-q",
-    )  # fmt: skip
+        "csv",
+        str(tmp_path / "src" / "list.csv"),
+        "--root",
+        str(tmp_path / "out"),
+        "--id",
+        "c",
+        "--label",
+        "grade",
+        "--target",
+        "ordinal",
+        "--subject-column",
+        "patient",
+        "--ratios",
+        "0.5,0.25,0.25",
+        "--license",
+        "CC BY 4.0",
+        "--domain",
+        "Toy",
+        "-q",
+    )
     assert code == 0, err
     folder = DatasetFolder(tmp_path / "out" / "c")
     assert folder.task("grade").keys == (0, 1, 2) and folder.num_channels == 3
@@ -79,8 +126,17 @@ def test_folder_and_csv_commands(tmp_path: Path) -> None:
         .startswith("This dataset is made available under the Creative Commons Attribution 4.0")
     )
     assert verify_dataset(tmp_path / "out" / "c").ok
-    code, _, err = _run("csv", str(tmp_path / "src" / "list.csv"), "--root", str(tmp_path),
-                        "--id", "bad", "--label", "nope", "-q")  # fmt: skip
+    code, _, err = _run(
+        "csv",
+        str(tmp_path / "src" / "list.csv"),
+        "--root",
+        str(tmp_path),
+        "--id",
+        "bad",
+        "--label",
+        "nope",
+        "-q",
+    )
     assert code == 1 and "'nope'" in err and "not found" in err
 
 

@@ -112,8 +112,14 @@ def test_source_splits_are_kept_or_completed_by_subject(tmp_path: Path) -> None:
     assert (kept.annotations["split"] == kept.annotations["original_split"]).all()
     rows = [[n, y, s, "testing" if p == "test" else "training"] for n, y, s, p in rows]
     table = _write_csv(tmp_path / "t.csv", ["path", "y", "subj", "part"], rows)
-    made = convert_csv(table, tmp_path / "o", "made", [TaskColumns("y")],
-                       split_options=SplitOptions(holdout=0.25), **kw)  # fmt: skip
+    made = convert_csv(
+        table,
+        tmp_path / "o",
+        "made",
+        [TaskColumns("y")],
+        split_options=SplitOptions(holdout=0.25),
+        **kw,
+    )
     frame = DatasetFolder(made).annotations
     assert set(frame.loc[frame["original_split"] == "test", "split"]) == {"test"}
     assert (frame["split"] == "val").sum() == 4  # 25 % of the 8 training subjects, 2 rows each
@@ -130,8 +136,14 @@ def test_folder_with_subjects_and_excludes(tmp_path: Path) -> None:
         for i in range(count):
             write_image(tmp_path / "src" / cls / f"pat{i % 3}_img{i}.png", (50, 40), "L", i)
             write_image(tmp_path / "src" / cls / f"pat{i % 3}_img{i}_mask.png", (50, 40), "L", i)
-    path = convert_folder(tmp_path / "src", tmp_path / "out", "f", "case", exclude=["*_mask.png"],
-                          subject_pattern=r"^\w+/(pat\d)_")  # fmt: skip
+    path = convert_folder(
+        tmp_path / "src",
+        tmp_path / "out",
+        "f",
+        "case",
+        exclude=["*_mask.png"],
+        subject_pattern=r"^\w+/(pat\d)_",
+    )
     folder = DatasetFolder(path)
     assert folder.num_samples == 10 and verify_dataset(path).ok
     assert dict(folder.task("case").labels) == {0: "benign", 1: "malignant", 2: "normal"}
@@ -141,15 +153,25 @@ def test_folder_with_subjects_and_excludes(tmp_path: Path) -> None:
 
 @pytest.mark.realdata
 def test_busi_folder_conversion(realdata: Path, tmp_path: Path) -> None:
-    path = convert_folder(realdata / "busi-256", tmp_path, "busi", "case category", channels=1,
-                          workers=2, domain="Breast ultrasound", license="CC BY 4.0")  # fmt: skip
+    path = convert_folder(
+        realdata / "busi-256",
+        tmp_path,
+        "busi",
+        "case category",
+        channels=1,
+        workers=2,
+        domain="Breast ultrasound",
+        license="CC BY 4.0",
+    )
     assert verify_dataset(path).ok
     folder = DatasetFolder(path)
     assert folder.num_samples == 780
     counts = np.bincount(folder.labels("case category"))
     assert dict(zip(folder.task("case category").class_names, counts.tolist(), strict=True)) == {
-        "benign": 437, "malignant": 210, "normal": 133,
-    }  # fmt: skip
+        "benign": 437,
+        "malignant": 210,
+        "normal": 133,
+    }
     assert dict(folder.spec.splits) == {"train": 546, "val": 78, "test": 156}
     frame = folder.annotations
     assert frame["original_filepath"][0] == "benign/benign (1).png"

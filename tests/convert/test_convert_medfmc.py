@@ -52,8 +52,9 @@ def test_colon_names_with_spaces_binary_and_slide_ids(tmp_path: Path) -> None:
 
 def test_chest_comma_lists_and_endo_space_lists_are_multilabel(tmp_path: Path) -> None:
     chest = [(f"p{i}.png", ",".join(map(str, _hot(i * 37, 19)))) for i in range(8)]
-    path = convert_medfmc(_medfmc(tmp_path, "chest", chest[:6], chest[6:], mode="L"),
-                          tmp_path / "out", workers=2)  # fmt: skip
+    path = convert_medfmc(
+        _medfmc(tmp_path, "chest", chest[:6], chest[6:], mode="L"), tmp_path / "out", workers=2
+    )
     folder = DatasetFolder(path)
     assert folder.num_channels == 1
     labels = folder.labels("thoracic findings")

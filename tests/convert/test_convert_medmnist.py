@@ -90,11 +90,11 @@ def test_modified_pneumoniamnist_needs_its_flag_and_is_flagged(
 
 
 def test_rgb_64px_bicubic_keeps_three_channels(tmp_path: Path) -> None:
-    arrays = make_npz(tmp_path / "pathmnist_64.npz", size=64, channels=3, counts=(5, 2, 3),
-                      classes=9)  # fmt: skip
+    arrays = make_npz(
+        tmp_path / "pathmnist_64.npz", size=64, channels=3, counts=(5, 2, 3), classes=9
+    )
     with pytest.warns(UserWarning, match="counts differ"):
-        path = convert_medmnist(tmp_path / "pathmnist_64.npz", tmp_path / "out",
-                                resample="bicubic")  # fmt: skip
+        path = convert_medmnist(tmp_path / "pathmnist_64.npz", tmp_path / "out", resample="bicubic")
     folder = DatasetFolder(path)
     assert folder.id == "pathmnist_64" and folder.num_channels == 3
     assert folder.image_store().read(0).shape == (224, 224, 3)
@@ -106,14 +106,17 @@ def test_rgb_64px_bicubic_keeps_three_channels(tmp_path: Path) -> None:
 
 
 def test_multilabel_ordinal_and_224px(tmp_path: Path) -> None:
-    chest = make_npz(tmp_path / "chestmnist.npz", size=28, channels=1, counts=(4, 2, 2),
-                     label_width=14)  # fmt: skip
-    retina = make_npz(tmp_path / "retinamnist_224.npz", size=224, channels=3, counts=(3, 1, 2),
-                      classes=5)  # fmt: skip
+    chest = make_npz(
+        tmp_path / "chestmnist.npz", size=28, channels=1, counts=(4, 2, 2), label_width=14
+    )
+    retina = make_npz(
+        tmp_path / "retinamnist_224.npz", size=224, channels=3, counts=(3, 1, 2), classes=5
+    )
     with pytest.warns(UserWarning):
         chest_path = convert_medmnist(tmp_path / "chestmnist.npz", tmp_path / "out")
-        retina_path = convert_medmnist(tmp_path / "retinamnist_224.npz", tmp_path / "out",
-                                       workers=2)  # fmt: skip
+        retina_path = convert_medmnist(
+            tmp_path / "retinamnist_224.npz", tmp_path / "out", workers=2
+        )
     labels = DatasetFolder(chest_path).labels("disease labels")
     assert labels.shape == (8, 14)
     assert np.array_equal(labels[:4], chest["train_labels"])

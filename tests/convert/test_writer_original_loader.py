@@ -37,8 +37,13 @@ pytestmark = pytest.mark.skipif(
 def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("written-for-0.0.6")
     write_dataset(root, toy_info("grey"), toy_records(24), synthetic_image)
-    write_dataset(root, toy_info("colour", channels=3), toy_records(12, patient=False),
-                  synthetic_rgb, workers=2)  # fmt: skip
+    write_dataset(
+        root,
+        toy_info("colour", channels=3),
+        toy_records(12, patient=False),
+        synthetic_rgb,
+        workers=2,
+    )
     return root
 
 
@@ -63,8 +68,13 @@ def test_original_loader_reads_labels_splits_and_pixels(root: Path, dataset_id: 
                 pixels = pixels[None] if pixels.ndim == 2 else pixels.transpose(2, 0, 1)
                 assert torch.allclose(image, torch.from_numpy((pixels - 0.5) / 0.5))
                 assert torch.equal(label, torch.as_tensor(expected[-1]))
-        originals = medimeta006(str(root), dataset_id, folder.spec.tasks[0].name,
-                                original_split=["train", "test"], use_hdf5=False)  # fmt: skip
+        originals = medimeta006(
+            str(root),
+            dataset_id,
+            folder.spec.tasks[0].name,
+            original_split=["train", "test"],
+            use_hdf5=False,
+        )
         assert len(originals) == folder.num_samples
         image, _ = originals[3]
         pixels = store.read(3).astype(np.float32) / 255.0

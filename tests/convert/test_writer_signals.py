@@ -44,8 +44,10 @@ def _start(root: Path) -> subprocess.Popen[str]:
     code = SCRIPT.format(here=str(HERE), n=N)
     return subprocess.Popen(
         [sys.executable, "-c", code, str(root), "medimeta-signal-test"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _wait_for_progress(proc: subprocess.Popen[str], at_least: int) -> int:
@@ -109,8 +111,14 @@ def test_interrupted_build_is_invisible_and_resumes(
     staging = list(root.glob(".killme.partial-*"))
     assert len(staging) == 1 and (staging[0] / "journal.jsonl").is_file()
     starts: list[int] = []
-    path = write_dataset(root, SLOW_INFO, slow_records(N), slow_image, workers=2,
-                         progress=lambda done, total: starts.append(done))  # fmt: skip
+    path = write_dataset(
+        root,
+        SLOW_INFO,
+        slow_records(N),
+        slow_image,
+        workers=2,
+        progress=lambda done, total: starts.append(done),
+    )
     assert 0 < starts[0] <= reached + 8  # resumed, not restarted
     assert verify_dataset(path, deep=True).ok
     assert tree_bytes(path) == clean_build

@@ -61,6 +61,18 @@ def test_label_shapes_and_uint8(ep_root: Path) -> None:
     assert sx.shape[1:] == qx.shape[1:] == (3, 224, 224) and sy.dtype == qy.dtype == torch.int64
 
 
+def test_normalise_after_moving(ep_root: Path) -> None:
+    ep = make(ep_root, "case category")[2]
+    small = EpisodeLoader(dtype="uint8").load(ep)
+    moved = small.to("cpu", normalize="imagenet")
+    direct = EpisodeLoader(normalize="imagenet").load(ep)
+    for a, b in ((moved.support_x, direct.support_x), (moved.query_x, direct.query_x)):
+        torch.testing.assert_close(a, b, rtol=0, atol=5e-7)
+    assert torch.equal(moved.query_y, direct.query_y)
+    with pytest.raises(EpisodeError, match="uint8"):
+        direct.to("cpu", normalize="half")
+
+
 def test_transform_path(ep_root: Path) -> None:
     def transform(img: object) -> torch.Tensor:
         return torch.from_numpy(np.asarray(img, dtype=np.float32)).permute(2, 0, 1) / 255

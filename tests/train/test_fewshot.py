@@ -50,8 +50,9 @@ class BNNet(Backbone):
 
 
 def _reader() -> EpisodeReader:
-    return EpisodeReader(image_size=16, normalizer=Normalizer((0.5,), (0.5,)),
-                         device=torch.device("cpu"))
+    return EpisodeReader(
+        image_size=16, normalizer=Normalizer((0.5,), (0.5,)), device=torch.device("cpu")
+    )
 
 
 def _episodes(root: Path, task: str = "case category", n: int = 3) -> list:
@@ -63,14 +64,21 @@ def test_prototype_scores_by_hand() -> None:
     support = torch.tensor([[0.0, 0.0], [0.0, 2.0], [4.0, 0.0], [4.0, 2.0]])
     labels = torch.tensor([0, 0, 1, 1])
     query = torch.tensor([[1.0, 1.0]])
-    scores = prototype_scores(support, labels, query, "MULTICLASS_CLASSIFICATION", 2,
-                              "squared_euclidean")
+    scores = prototype_scores(
+        support, labels, query, "MULTICLASS_CLASSIFICATION", 2, "squared_euclidean"
+    )
     expected = torch.softmax(torch.tensor([[-1.0, -9.0]]), dim=1)
     torch.testing.assert_close(scores, expected)
     binary = prototype_scores(support, labels, query, "BINARY_CLASSIFICATION", 2, "euclidean")
     torch.testing.assert_close(binary, torch.softmax(torch.tensor([-1.0, -3.0]), 0)[1:].view(1, 1))
-    multi = prototype_scores(support, torch.tensor([[1], [1], [0], [0]]), query,
-                             "MULTILABEL_CLASSIFICATION", 1, "squared_euclidean")
+    multi = prototype_scores(
+        support,
+        torch.tensor([[1], [1], [0], [0]]),
+        query,
+        "MULTILABEL_CLASSIFICATION",
+        1,
+        "squared_euclidean",
+    )
     torch.testing.assert_close(multi, torch.sigmoid(torch.tensor([[9.0 - 1.0]])))
 
 
@@ -136,8 +144,9 @@ def test_second_order_meta_gradient_matches_autograd_and_differs_from_first_orde
 
 def test_meta_training_updates_the_backbone_reproducibly(fewshot_root: Path) -> None:
     episodes = _episodes(fewshot_root, n=4)
-    cfg = FewShotConfig(method="mm-maml", meta_steps=2, meta_batch_size=2, inner_steps=1,
-                        first_order=True, **TINY)
+    cfg = FewShotConfig(
+        method="mm-maml", meta_steps=2, meta_batch_size=2, inner_steps=1, first_order=True, **TINY
+    )
     states = []
     for _ in range(2):
         backbone = build_backbone("tiny_cnn", seed=0)
@@ -150,14 +159,23 @@ def test_meta_training_updates_the_backbone_reproducibly(fewshot_root: Path) -> 
 
 
 def _run(root: Path, out: Path, method: str, target: str = "target:case category", **kw: object):
-    cfg = FewShotConfig(method=method, finetune_steps=3, probe_steps=5, pretrain_steps=3,
-                        pretrain_batch_size=8, meta_steps=2, inner_steps=1, eval_inner_steps=2,
-                        **TINY)
+    cfg = FewShotConfig(
+        method=method,
+        finetune_steps=3,
+        probe_steps=5,
+        pretrain_steps=3,
+        pretrain_batch_size=8,
+        meta_steps=2,
+        inner_steps=1,
+        eval_inner_steps=2,
+        **TINY,
+    )
     options = {"shots": 2, "queries": 3, "num_episodes": 4, "split": "all", **kw}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UndefinedMetricWarning)
-        return run_fewshot(root, None if "episodes_file" in kw else target, cfg,
-                           out_dir=out, **options)  # type: ignore[arg-type]
+        return run_fewshot(
+            root, None if "episodes_file" in kw else target, cfg, out_dir=out, **options
+        )  # type: ignore[arg-type]
 
 
 def test_runner_writes_results_rescoreable_predictions_and_resumes(
@@ -171,15 +189,18 @@ def test_runner_writes_results_rescoreable_predictions_and_resumes(
     assert (out / "results.md").read_text().startswith("# Few-shot: linear-probe")
     assert "| ImageNet (linear probe) | tiny_cnn |" in (out / "results.md").read_text()
     rescored = score_predictions(read_predictions(out / "predictions_query.csv"))
-    assert [e["metrics"] for e in rescored["episodes"]] == [e["metrics"] for e in record["per_episode"]]
+    assert [e["metrics"] for e in rescored["episodes"]] == [
+        e["metrics"] for e in record["per_episode"]
+    ]
     assert rescored["summary"]["auroc"]["mean"] == pytest.approx(record["summary"]["auroc"]["mean"])
     stamps = {p.name: p.stat().st_mtime_ns for p in (out / "episodes").iterdir()}
     again = _run(fewshot_root, out, "linear-probe")
     assert {p.name: p.stat().st_mtime_ns for p in (out / "episodes").iterdir()} == stamps
     assert again["summary"] == record["summary"]
     # the same episode file drives another method and a limited run
-    other = _run(fewshot_root, tmp_path / "proto", "protonet",
-                 episodes_file=out / "episodes.json", limit=2)
+    other = _run(
+        fewshot_root, tmp_path / "proto", "protonet", episodes_file=out / "episodes.json", limit=2
+    )
     assert other["episodes"]["file_sha256"] == record["episodes"]["file_sha256"]
     assert other["episodes"]["indices"] == [0, 1]
 
@@ -193,13 +214,18 @@ def test_episodes_shared_over_two_ranks_give_the_single_process_result(
     assert _run(fewshot_root, shared, "im-pt", episodes_file=file, env=DistEnv(1, 2)) == {}
     assert len(list((shared / "episodes").iterdir())) == 2  # positions 1 and 3
     merged = _run(fewshot_root, shared, "im-pt", episodes_file=file, env=DistEnv(0, 2))
-    assert [e["metrics"] for e in merged["per_episode"]] == [e["metrics"] for e in single["per_episode"]]
+    assert [e["metrics"] for e in merged["per_episode"]] == [
+        e["metrics"] for e in single["per_episode"]
+    ]
     ranks = {json.loads(p.read_text())["rank"] for p in (shared / "episodes").iterdir()}
     assert ranks == {0, 1}
 
 
-@pytest.mark.parametrize(("method", "task"), [("mm-pt", "Malignancy"), ("mm-maml", "finding labels"),
-                                               ("protonet", "DR level")])
+@pytest.mark.filterwarnings("ignore::medimeta.episodes.SmallClassWarning")
+@pytest.mark.parametrize(
+    ("method", "task"),
+    [("mm-pt", "Malignancy"), ("mm-maml", "finding labels"), ("protonet", "DR level")],
+)
 def test_methods_with_source_training_run_on_every_target(
     fewshot_root: Path, tmp_path: Path, method: str, task: str
 ) -> None:
@@ -215,10 +241,16 @@ def test_methods_with_source_training_run_on_every_target(
 def test_episode_file_of_another_task_is_refused(fewshot_root: Path, tmp_path: Path) -> None:
     from medimeta.errors import EpisodeError
 
-    sampler = EpisodeSampler.from_root(fewshot_root, "target:Malignancy", None, shots=2,
-                                       queries=3, seed=0, num_episodes=2)
+    sampler = EpisodeSampler.from_root(
+        fewshot_root, "target:Malignancy", None, shots=2, queries=3, seed=0, num_episodes=2
+    )
     path = sampler.sample().save(tmp_path / "e.json")
     assert len(EpisodeSet.load(path)) == 2
     with pytest.raises(EpisodeError, match="not 'target:case category'"):
-        run_fewshot(fewshot_root, "target:case category", FewShotConfig(**TINY),
-                    episodes_file=path, out_dir=tmp_path / "o")
+        run_fewshot(
+            fewshot_root,
+            "target:case category",
+            FewShotConfig(**TINY),
+            episodes_file=path,
+            out_dir=tmp_path / "o",
+        )

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from medimeta.errors import FormatError, ShapeError
-from medimeta.evaluate.compute import compute_metrics
 from medimeta.evaluate.ci import mean_ci
+from medimeta.evaluate.compute import compute_metrics
 from medimeta.evaluate.predictions import (
     Predictions,
     read_predictions,
@@ -32,12 +32,29 @@ def _preds(target: str, n: int = 40, c: int = 3) -> Predictions:
         labels = np.arange(n) % c
         raw = RNG.random((n, c))
         scores = raw / raw.sum(1, keepdims=True)
-    return Predictions(np.arange(n) * 3, labels, scores, target, "ds", "task", "test",
-                       [f"c{i}" for i in range(c)], list(range(c)), info={"seed": 1})
+    return Predictions(
+        np.arange(n) * 3,
+        labels,
+        scores,
+        target,
+        "ds",
+        "task",
+        "test",
+        [f"c{i}" for i in range(c)],
+        list(range(c)),
+        info={"seed": 1},
+    )
 
 
-@pytest.mark.parametrize("target", ["BINARY_CLASSIFICATION", "MULTICLASS_CLASSIFICATION",
-                                    "MULTILABEL_CLASSIFICATION", "ORDINAL_REGRESSION"])
+@pytest.mark.parametrize(
+    "target",
+    [
+        "BINARY_CLASSIFICATION",
+        "MULTICLASS_CLASSIFICATION",
+        "MULTILABEL_CLASSIFICATION",
+        "ORDINAL_REGRESSION",
+    ],
+)
 def test_round_trip_is_exact_and_rescores(tmp_path: Path, target: str) -> None:
     p = _preds(target)
     path = write_predictions(tmp_path / "p.csv", p)
@@ -57,8 +74,10 @@ def test_episode_files_give_per_episode_metrics_and_ci(tmp_path: Path) -> None:
     q = read_predictions(write_predictions(tmp_path / "e.csv", p))
     out = score_predictions(q)
     assert out["n_episodes"] == 4
-    per = [compute_metrics(p.target, p.labels[p.episodes == e], p.scores[p.episodes == e])["auroc"]
-           for e in range(4)]
+    per = [
+        compute_metrics(p.target, p.labels[p.episodes == e], p.scores[p.episodes == e])["auroc"]
+        for e in range(4)
+    ]
     assert [e["metrics"]["auroc"] for e in out["episodes"]] == pytest.approx(per)
     mean, half = mean_ci(per)
     assert out["summary"]["auroc"]["mean"] == pytest.approx(mean)

@@ -21,10 +21,14 @@ def _case() -> tuple[Predictions, pd.DataFrame]:
     s = np.where(y == 1, 0.7, 0.3) + rng.normal(0, 0.05, n)
     s[site == "B"] = 1.0 - s[site == "B"]
     idx = rng.permutation(200)[:n]
-    frame = pd.DataFrame({
-        "filepath": [f"images/{i:06d}.tiff" for i in range(200)],
-        "site": ["?"] * 200, "age": np.nan, "sex": "F",
-    })
+    frame = pd.DataFrame(
+        {
+            "filepath": [f"images/{i:06d}.tiff" for i in range(200)],
+            "site": ["?"] * 200,
+            "age": np.nan,
+            "sex": "F",
+        }
+    )
     frame.loc[idx, "site"] = site
     frame.loc[idx, "age"] = rng.integers(20, 90, n)
     frame.loc[idx[:10], "sex"] = "M"
@@ -55,8 +59,9 @@ def test_groups_match_metrics_on_subsets_and_flag_the_failing_site() -> None:
 
 def test_numeric_bins_missing_values_and_intersections() -> None:
     preds, frame = _case()
-    report = subgroup_report(preds, frame, ["age", "site+sex"], bins={"age": [0, 50, 120]},
-                             n_boot=0, min_count=5)
+    report = subgroup_report(
+        preds, frame, ["age", "site+sex"], bins={"age": [0, 50, 120]}, n_boot=0, min_count=5
+    )
     age, inter = report["groupings"]
     names = {g["group"]: g["n"] for g in age["groups"]}
     assert names["<missing>"] == 3 and sum(names.values()) == 120

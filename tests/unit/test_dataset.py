@@ -85,7 +85,7 @@ def test_channel_policy(toy_root: Path, ds: str, channels: int) -> None:
     data = MedIMeta(toy_root, ds, "Malignancy", channels=channels, dtype="uint8")
     x, _ = data[1]
     assert x.shape == (channels, 224, 224) and x.dtype == torch.uint8
-    ref = np.asarray(data.pil_image(1))
+    ref = np.array(data.pil_image(1)).copy()
     ref_t = torch.from_numpy(ref)
     ref_t = ref_t.unsqueeze(0) if ref_t.ndim == 2 else ref_t.permute(2, 0, 1)
     assert torch.equal(x, ref_t)  # identical to PIL's L<->RGB conversion

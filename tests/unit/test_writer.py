@@ -36,9 +36,13 @@ RELEASE_FILES = {"info.yaml", "LICENSE", "images.hdf5", "annotations.csv"}
 def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("written")
     return write_dataset(
-        root, toy_info(), toy_records(), synthetic_image, aux_columns={"masks": "mask_path"},
+        root,
+        toy_info(),
+        toy_records(),
+        synthetic_image,
+        aux_columns={"masks": "mask_path"},
         extra_info={"partial": False, "notes": "made by a test"},
-    )  # fmt: skip
+    )
 
 
 def test_layout_matches_the_release_file_by_file(built: Path, tmp_path: Path) -> None:
@@ -85,13 +89,27 @@ def test_annotations_column_order_and_text(built: Path) -> None:
         rows = list(csv.reader(fh))
     header = rows[0]
     assert header[:8] == [
-        "filepath", "split", "tasks/case category", "tasks/Malignancy", "tasks/finding labels",
-        "tasks/DR level", "original_filepath", "original_split",
-    ]  # fmt: skip
+        "filepath",
+        "split",
+        "tasks/case category",
+        "tasks/Malignancy",
+        "tasks/finding labels",
+        "tasks/DR level",
+        "original_filepath",
+        "original_split",
+    ]
     assert header[8] == "patient_id"
     assert header[9:] == sorted(header[9:])
-    assert set(header[9:]) >= {"DR level", "Malignancy", "case category", "finding labels",
-                               "mask_path", "original_image_size", "score", "zeta"}  # fmt: skip
+    assert set(header[9:]) >= {
+        "DR level",
+        "Malignancy",
+        "case category",
+        "finding labels",
+        "mask_path",
+        "original_image_size",
+        "score",
+        "zeta",
+    }
     row = dict(zip(header, rows[4], strict=True))  # sample 3
     assert row["filepath"] == "images/000003.tiff"
     assert row["tasks/finding labels"] == "[1, 1, 0]" and row["finding labels"] == "A|B"
@@ -152,8 +170,9 @@ def test_bad_labels_fail_before_any_file(
 ) -> None:
     records = toy_records(8)
     bad = records[5]
-    records[5] = SampleRecord(bad.source, {**bad.labels, **change}, bad.split, bad.original_split,
-                              bad.original_filepath)  # fmt: skip
+    records[5] = SampleRecord(
+        bad.source, {**bad.labels, **change}, bad.split, bad.original_split, bad.original_filepath
+    )
     with pytest.raises(error, match=match):
         write_dataset(tmp_path, toy_info(), records, synthetic_image)
     assert list(tmp_path.iterdir()) == []
@@ -186,8 +205,10 @@ def test_wrong_images_name_the_record(tmp_path: Path, process, match: str) -> No
 
 def test_info_counts_must_match_unless_partial(tmp_path: Path) -> None:
     spec = get_catalog().get("bus")
-    records = [SampleRecord(i, {"case category": 0, "malignancy": 0}, "train", "train", f"{i}")
-               for i in range(3)]  # fmt: skip
+    records = [
+        SampleRecord(i, {"case category": 0, "malignancy": 0}, "train", "train", f"{i}")
+        for i in range(3)
+    ]
     with pytest.raises(FormatError, match="counts differ"):
         write_dataset(tmp_path, spec, records, _zeros)
     path = write_dataset(tmp_path, spec, records, _zeros, extra_info={"partial": True})
@@ -222,8 +243,13 @@ def test_failed_build_resumes_where_it_stopped(
         write_dataset(tmp_path / "r", info, records, fail_on_marker, workers=2, chunksize=2)
     assert find_datasets(tmp_path / "r") == {}
     monkeypatch.delenv("MEDIMETA_TEST_FAIL_AT")
-    resumed = write_dataset(tmp_path / "r", info, records, fail_on_marker,
-                            progress=lambda done, n: seen.append((done, n)))  # fmt: skip
+    resumed = write_dataset(
+        tmp_path / "r",
+        info,
+        records,
+        fail_on_marker,
+        progress=lambda done, n: seen.append((done, n)),
+    )
     assert 0 < seen[0][0] <= 17 and seen[-1] == (30, 30)
     clean = write_dataset(tmp_path / "c", info, records, fail_on_marker, resume=False)
     assert tree_bytes(resumed) == tree_bytes(clean)
@@ -242,8 +268,9 @@ def test_resume_redoes_damaged_samples_and_new_inputs_start_clean(
     monkeypatch.setenv("MEDIMETA_TEST_FAIL_AT", "18")
     starts: list[int] = []
     with pytest.raises(BuildError):
-        write_dataset(tmp_path, info, records, fail_on_marker,
-                      progress=lambda d, n: starts.append(d))  # fmt: skip
+        write_dataset(
+            tmp_path, info, records, fail_on_marker, progress=lambda d, n: starts.append(d)
+        )
     assert starts[0] == 6  # sample 6 failed its CRC check, so 0..5 were kept
     changed = [*records[:-1], SampleRecord(99, records[-1].labels, "train", "train", "new")]
     monkeypatch.delenv("MEDIMETA_TEST_FAIL_AT")
@@ -262,3 +289,41 @@ def test_license_notice_wording() -> None:
     assert license_text("my own terms") == "Licence: my own terms\n"
     with pytest.raises(BuildError, match="no licence"):
         license_text("")
+
+
+def test_info_file_is_copied_byte_for_byte_with_extra_keys(tmp_path: Path) -> None:
+    info = toy_info("copied")
+    info.update(
+        total_num_samples=8,
+        splits_num_samples={"train": 4, "val": 2, "test": 2},
+        original_splits_num_samples={"train": 4, "val": 0, "test": 4},
+    )
+    text = "# kept comment\n" + yaml.safe_dump(info, sort_keys=False)
+    source = tmp_path / "info source.yaml"
+    source.write_text(text)
+    records = toy_records(8)
+    extra = {"docs/readme.txt": b"hello", "copy.yaml": source}
+    path = write_dataset(
+        tmp_path / "out",
+        source,
+        records,
+        synthetic_image,
+        extra_info={"notes": "from a file"},
+        extra_files=extra,
+    )
+    written = (path / "info.yaml").read_text()
+    assert written.startswith(text) and written[len(text) :] == "notes: from a file\n"
+    assert (path / "docs" / "readme.txt").read_bytes() == b"hello"
+    assert (path / "copy.yaml").read_text() == text and verify_dataset(path).ok
+    bad = dict(info, total_num_samples=9)
+    source.write_text(yaml.safe_dump(bad))
+    with pytest.raises(FormatError, match="counts differ"):
+        write_dataset(tmp_path / "out2", source, records, synthetic_image)
+    with pytest.raises(BuildError, match="replace a file of the format"):
+        write_dataset(
+            tmp_path / "out2", info, records, synthetic_image, extra_files={"annotations.csv": b""}
+        )
+    with pytest.raises(BuildError, match="relative path"):
+        write_dataset(
+            tmp_path / "out2", info, records, synthetic_image, extra_files={"../escape.txt": b""}
+        )

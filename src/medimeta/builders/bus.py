@@ -44,9 +44,12 @@ CLASSES = ("benign", "malignant", "normal")
 _NAME = re.compile(r"^(?P<stem>.+ \(\d+\))(?P<mask>_mask(?:_(?P<k>\d+))?)?\.png$", re.IGNORECASE)
 RECIPE = ImageRecipe(mode="L", square="pad", method="resize", allow_upscale=True)
 
-NOTES = [
+MASK_NOTE = (
     "bus: every lesion mask of an image (_mask, _mask_1, _mask_2, ...) is united into "
-    "masks/NNNNNN.tiff; the original pipeline kept only the first mask.",
+    "masks/NNNNNN.tiff; the original pipeline kept only the first mask."
+)
+NO_MASK_NOTE = "bus: the source tree had no lesion masks, so this build has no masks/ folder."
+NOTES = [
     "bus: split is random by image (70/10/20, seed 42, SHA-256 order): BUSI has no patient "
     "ids, so images of one patient may fall into different splits (as in the release).",
 ]
@@ -158,7 +161,7 @@ class BusBuilder(Builder):
             process_bus,
             report,
             manifest,
-            notes=list(NOTES),
+            notes=[MASK_NOTE if have_masks else NO_MASK_NOTE, *NOTES],
             partial=partial,
             aux_columns={"masks": "mask_path"} if have_masks else {},
         )

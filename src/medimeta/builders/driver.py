@@ -80,9 +80,17 @@ def check_counts(builder: Builder, plan: BuildPlan) -> None:
 
 
 def plan_build(
-    builder: Builder, source: str | Path | Sequence[str | Path], *, partial: bool = False
+    builder: Builder,
+    source: str | Path | Sequence[str | Path],
+    *,
+    partial: bool = False,
+    raise_errors: bool = True,
 ) -> BuildPlan:
-    """Steps 1-3: the validated plan (raises SourceTreeError listing every problem)."""
+    """Steps 1-3: the validated plan.
+
+    Raises SourceTreeError listing every problem, unless ``raise_errors`` is False (then the
+    plan's ``report`` holds them; used by ``medimeta build --check``).
+    """
     tree = scan_sources(source)
     plan = builder.plan(tree, partial=partial)
     if plan.records:
@@ -92,8 +100,9 @@ def plan_build(
             f"no {builder.dataset_id} samples found in {tree.describe()} "
             f"(expected: {builder.source_help})"
         )
-    plan.report.raise_for_errors()
-    plan.report.log_warnings()
+    if raise_errors:
+        plan.report.raise_for_errors()
+        plan.report.log_warnings()
     return plan
 
 

@@ -31,12 +31,15 @@ import pkgutil
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from medimeta.builders.source import Part, SourceReport, SourceTree
 from medimeta.catalog import DatasetSpec, get_dataset
 from medimeta.errors import DuplicateRegistrationError, MissingDependencyError, UnknownNameError
 from medimeta.format.writer_records import SampleRecord
+
+if TYPE_CHECKING:
+    from medimeta.builders.driver import BuildResult
 
 #: Modules of this package that hold infrastructure, not builders.
 INFRASTRUCTURE = frozenset({"registry", "source", "archives", "staging", "common", "driver"})
@@ -177,7 +180,7 @@ def build_dataset(
     partial: bool = False,
     overwrite: bool = False,
     progress: bool = False,
-) -> Any:
+) -> BuildResult:
     """Build ``dataset_id`` from its raw ``source`` into ``<root>/<dataset_id>``.
 
     ``source`` is the publisher's archive(s), the folder holding them, or the extracted tree

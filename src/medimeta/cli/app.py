@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from medimeta.cli import core
+from medimeta.cli import core, episodes
 from medimeta.cli.download import download_command
 from medimeta.errors import MedIMetaError
 
@@ -21,6 +21,7 @@ app.command("list")(core.list_command)
 app.command("info")(core.info_command)
 app.command("verify")(core.verify_command)
 app.command("download")(download_command)
+app.add_typer(episodes.app, name="episodes")
 
 
 def main() -> None:

@@ -54,7 +54,9 @@ def build_command(
     ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing dataset"),
     check: bool = typer.Option(
-        False, "--check", help="Only validate the source tree and report; write nothing"
+        False,
+        "--check",
+        help="Only validate the source tree; list every finding; write nothing (exit 1 on errors)",
     ),
     list_builders: bool = typer.Option(False, "--list", help="List the available builders"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only warnings and the summary"),
@@ -74,9 +76,13 @@ def build_command(
     builder = get_builder(dataset_id)
     with _builder_logging(quiet):
         if check:
-            plan = plan_build(builder, source, partial=partial)
-            typer.echo(plan.report.format())
+            plan = plan_build(builder, source, partial=partial, raise_errors=False)
+            report = plan.report
+            entries = len(report.missing) + len(report.problems) + len(report.unexpected)
+            typer.echo(report.format(limit=entries + len(report.warnings)))
             typer.echo(f"{plan.num_samples} samples; splits {plan.counts()}")
+            if not report.ok:
+                raise typer.Exit(code=1)
             return
         result = run_build(
             builder,

@@ -105,10 +105,17 @@ def medmnist_command(
 
     with _running(quiet) as progress:
         path = convert_medmnist(
-            npz, resolve(root), dataset_id=dataset_id, flag=flag, resample=resample,
-            check_md5=md5_check, workers=workers, overwrite=overwrite, resume=not restart,
+            npz,
+            resolve(root),
+            dataset_id=dataset_id,
+            flag=flag,
+            resample=resample,
+            check_md5=md5_check,
+            workers=workers,
+            overwrite=overwrite,
+            resume=not restart,
             progress=progress,
-        )  # fmt: skip
+        )
     _done(path, quiet)
 
 
@@ -138,11 +145,22 @@ def medfmc_command(
 
     with _running(quiet) as progress:
         path = convert_medfmc(
-            src, resolve(root), dataset=dataset, dataset_id=dataset_id, image_dir=images,
-            holdout=holdout, seed=seed,
-            **_common(fit=fit, license=license, workers=workers, overwrite=overwrite,
-                      resume=not restart, progress=progress),
-        )  # fmt: skip
+            src,
+            resolve(root),
+            dataset=dataset,
+            dataset_id=dataset_id,
+            image_dir=images,
+            holdout=holdout,
+            seed=seed,
+            **_common(
+                fit=fit,
+                license=license,
+                workers=workers,
+                overwrite=overwrite,
+                resume=not restart,
+                progress=progress,
+            ),
+        )
     _done(path, quiet)
 
 
@@ -164,11 +182,17 @@ def _table_options(
     from medimeta.convert.table import SplitOptions
 
     return {
-        "channels": _channels(channels), "fit": fit, "name": name, "domain": domain,
-        "license": license, "workers": workers, "overwrite": overwrite, "resume": not restart,
+        "channels": _channels(channels),
+        "fit": fit,
+        "name": name,
+        "domain": domain,
+        "license": license,
+        "workers": workers,
+        "overwrite": overwrite,
+        "resume": not restart,
         "progress": progress,
         "split_options": SplitOptions(_ratios(ratios), holdout, seed, stratify),
-    }  # fmt: skip
+    }
 
 
 _CHANNELS = typer.Option("auto", help="1 (grey), 3 (RGB) or auto (from the files' modes).")
@@ -212,12 +236,32 @@ def folder_command(
     from medimeta.convert.generic import convert_folder
 
     with _running(quiet) as progress:
-        options = _table_options(channels, fit, ratios, holdout, seed, stratify, name, domain,
-                                 license, workers, overwrite, restart, progress)  # fmt: skip
+        options = _table_options(
+            channels,
+            fit,
+            ratios,
+            holdout,
+            seed,
+            stratify,
+            name,
+            domain,
+            license,
+            workers,
+            overwrite,
+            restart,
+            progress,
+        )
         path = convert_folder(
-            src, resolve(root), dataset_id, task, target=target, classes=_split_list(classes),
-            exclude=exclude, subject_pattern=subject_pattern, **options,
-        )  # fmt: skip
+            src,
+            resolve(root),
+            dataset_id,
+            task,
+            target=target,
+            classes=_split_list(classes),
+            exclude=exclude,
+            subject_pattern=subject_pattern,
+            **options,
+        )
     _done(path, quiet)
 
 
@@ -259,11 +303,31 @@ def csv_command(
     columns = tuple(label)
     spec = TaskColumns(task or columns[0], target, columns, _split_list(classes), separator)
     with _running(quiet) as progress:
-        options = _table_options(channels, fit, ratios, holdout, seed, stratify, name, domain,
-                                 license, workers, overwrite, restart, progress)  # fmt: skip
+        options = _table_options(
+            channels,
+            fit,
+            ratios,
+            holdout,
+            seed,
+            stratify,
+            name,
+            domain,
+            license,
+            workers,
+            overwrite,
+            restart,
+            progress,
+        )
         path = convert_csv(
-            csv_file, resolve(root), dataset_id, [spec], path_column=path_column,
-            subject_column=subject_column, split_column=split_column, image_dir=images,
-            keep_columns=keep_columns, **options,
-        )  # fmt: skip
+            csv_file,
+            resolve(root),
+            dataset_id,
+            [spec],
+            path_column=path_column,
+            subject_column=subject_column,
+            split_column=split_column,
+            image_dir=images,
+            keep_columns=keep_columns,
+            **options,
+        )
     _done(path, quiet)

@@ -163,7 +163,10 @@ def convert_csv(
         origin=path.name,
         description=f"Images listed in {path.name}.",
         kind="csv",
-        details={"path_column": path_column, "subject_column": subject_column,
-                 "split_column": split_column},
-    )  # fmt: skip
+        details={
+            "path_column": path_column,
+            "subject_column": subject_column,
+            "split_column": split_column,
+        },
+    )
     return write_table(source, root, dataset_id, **options)

@@ -47,10 +47,16 @@ from medimeta.splitting import (
 
 #: Source split names understood in a split column.
 SPLIT_SYNONYMS = {
-    "train": "train", "training": "train", "trainval": "train",
-    "val": "val", "valid": "val", "validation": "val", "dev": "val",
-    "test": "test", "testing": "test",
-}  # fmt: skip
+    "train": "train",
+    "training": "train",
+    "trainval": "train",
+    "val": "val",
+    "valid": "val",
+    "validation": "val",
+    "dev": "val",
+    "test": "test",
+    "testing": "test",
+}
 
 
 @dataclass
@@ -116,10 +122,17 @@ def _sorted(source: TableSource) -> TableSource:
         for t in source.tasks
     ]
     return TableSource(
-        source.base_dir, [source.paths[i] for i in order], tasks, pick(source.subjects),
-        pick(source.source_splits), pick(source.annotations), source.origin,
-        source.description, source.kind, source.details,
-    )  # fmt: skip
+        source.base_dir,
+        [source.paths[i] for i in order],
+        tasks,
+        pick(source.subjects),
+        pick(source.source_splits),
+        pick(source.annotations),
+        source.origin,
+        source.description,
+        source.kind,
+        source.details,
+    )
 
 
 def make_splits(
@@ -178,9 +191,14 @@ def write_table(
     splits, method, ratios = make_splits(groups, originals, strata, options)
     group_column = "patient_id" if source.subjects is not None else "original_filepath"
     manifest = build_split_manifest(
-        groups, splits, method=method, seed=options.seed, ratios=ratios,
-        group_column=group_column, stratify_column=single[0].name if strata else None,
-    )  # fmt: skip
+        groups,
+        splits,
+        method=method,
+        seed=options.seed,
+        ratios=ratios,
+        group_column=group_column,
+        stratify_column=single[0].name if strata else None,
+    )
     if channels is None:
         channels = detect_channels(source.base_dir / p for p in source.paths)
     records = [
@@ -196,15 +214,26 @@ def write_table(
         for i, path in enumerate(source.paths)
     ]
     info = user_info(
-        dataset_id, name=name, domain=domain, channels=channels, license=license,
+        dataset_id,
+        name=name,
+        domain=domain,
+        channels=channels,
+        license=license,
         tasks=[t.info_entry() for t in source.tasks],
         summary=summary or source.description or f"Converted from {source.kind} with medimeta.",
-    )  # fmt: skip
+    )
     extra = provenance(source.kind, source.origin, **source.details, fit=fit)
     extra["split_manifest"] = SPLIT_MANIFEST
     process = functools.partial(load_image_file, ImageOptions(str(source.base_dir), channels, fit))
     return write_dataset(
-        root, info, records, process, workers=workers, extra_info=extra,
-        extra_files={SPLIT_MANIFEST: manifest_bytes(manifest)}, overwrite=overwrite,
-        resume=resume, progress=progress,
-    )  # fmt: skip
+        root,
+        info,
+        records,
+        process,
+        workers=workers,
+        extra_info=extra,
+        extra_files={SPLIT_MANIFEST: manifest_bytes(manifest)},
+        overwrite=overwrite,
+        resume=resume,
+        progress=progress,
+    )

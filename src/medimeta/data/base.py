@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler
 
-from medimeta.data.pixels import DTYPES, BatchNormalizer, get_normalization, to_uint8_tensor
+from medimeta.data.pixels import DTYPES, BatchNormalizer, get_normalization, load_images
 from medimeta.errors import DatasetNotFoundError, SplitError, UnknownNameError, check_choice
 from medimeta.format.layout import default_root
 from medimeta.format.reader import DatasetFolder, locate_dataset
@@ -128,13 +128,7 @@ class ImageDatasetBase(torch.utils.data.Dataset):
     def read_pixels(self, positions: np.ndarray) -> torch.Tensor:
         """(B, C, H, W) uint8 or normalised float32 images at local ``positions``."""
         glob = self.global_indices(positions)
-        # RGB: convert and normalise each image while it is in cache. Grey batches are small
-        # enough that one conversion of the whole batch is faster than per-row calls.
-        if self.dtype == "float" and self._out_channels == self.folder.num_channels == 3:
-            rows = self.store.rows(glob)
-            return self._normalizer.normalize_rows(rows, glob.size, self.store.sample_shape)
-        x = to_uint8_tensor(self.store.read_batch(glob), self._out_channels)
-        return x if self.dtype == "uint8" else self._normalizer(x)
+        return load_images(self.store, glob, self._out_channels, self.dtype, self._normalizer)
 
     def pil_image(self, global_index: int) -> Any:
         """One image as a PIL image in the output channel mode (for PIL-based transforms)."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -10,6 +9,7 @@ import numpy as np
 import torch
 
 from medimeta.errors import check_choice
+from medimeta.format.images import ImageStore
 
 DTYPES = ("float", "uint8")
 
@@ -64,68 +64,72 @@ def to_uint8_tensor(images: np.ndarray, channels: int) -> torch.Tensor:
 
 
 class BatchNormalizer:
-    """Turns (B, C, H, W) uint8 batches into normalised float32: ``x * scale + shift``.
+    """uint8 images -> normalised float32, ``x * scale + shift`` per channel.
 
-    ``scale = 1 / (255 std)`` and ``shift = -mean / std`` per channel. They are expanded once to
-    the full pixel pattern of one image in the batch's memory layout, so the fused multiply-add
-    runs as a plain contiguous loop (a (1, C, 1, 1) broadcast over a channels-last batch does not
-    vectorise and costs a third of the throughput).
+    ``scale = 1 / (255 std)`` and ``shift = -mean / std``. CPU work runs in single-threaded
+    numpy ufuncs rather than torch ops: torch's intra-op threads stall whenever the cores are
+    shared (DataLoader workers, other jobs), which made per-image calls up to 100x slower here.
     """
 
     def __init__(self, normalization: Normalization, channels: int) -> None:
         mean, std = normalization.for_channels(channels)
-        m = torch.tensor(mean, dtype=torch.float32).expand(channels)
-        s = torch.tensor(std, dtype=torch.float32).expand(channels)
+        m = np.broadcast_to(np.asarray(mean, dtype=np.float64), (channels,))
+        s = np.broadcast_to(np.asarray(std, dtype=np.float64), (channels,))
         self.channels = channels
-        self.scale = 1.0 / (255.0 * s)
-        self.shift = -m / s
-        self._patterns: dict[tuple[bool, int, int], tuple[torch.Tensor, torch.Tensor]] = {}
+        self.scale = (1.0 / (255.0 * s)).astype(np.float32)
+        self.shift = (-m / s).astype(np.float32)
+        self._patterns: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]] = {}
 
-    def _pattern(self, channels_last: bool, h: int, w: int) -> tuple[torch.Tensor, torch.Tensor]:
-        key = (channels_last, h, w)
-        if key not in self._patterns:
-            shape = (1, h, w, self.channels) if channels_last else (1, self.channels, h, w)
-            view = (1, 1, 1, self.channels) if channels_last else (1, self.channels, 1, 1)
-            self._patterns[key] = (
-                self.scale.view(view).expand(shape).contiguous(),
-                self.shift.view(view).expand(shape).contiguous(),
+    def _pattern(self, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+        """Scale and shift expanded to one channels-last image, so the ufuncs run contiguously."""
+        if shape not in self._patterns:
+            self._patterns[shape] = (
+                np.ascontiguousarray(np.broadcast_to(self.scale, shape)),
+                np.ascontiguousarray(np.broadcast_to(self.shift, shape)),
             )
-        return self._patterns[key]
+        return self._patterns[shape]
 
     def normalize_rows(
         self, rows: Iterable[tuple[int, np.ndarray]], count: int, shape: tuple[int, ...]
     ) -> torch.Tensor:
-        """Float (B, C, H, W) batch from ``(position, uint8 image)`` pairs in stored layout.
+        """Float (B, C, H, W) batch from ``(position, uint8 image)`` pairs in stored layout
+        ((H, W) grey or (H, W, C)); the stored channel count must equal ``channels``.
 
-        Each image is converted and normalised while it is still in cache, which keeps the
-        cost close to a bare uint8 -> float32 conversion. Needs matching channel counts.
+        Each image is converted and normalised while it is still in cache, so the whole batch
+        costs about one uint8 -> float32 conversion.
         """
-        out = torch.empty((count, *shape), dtype=torch.float32)
-        h, w = shape[0], shape[1]
-        scale, shift = self._pattern(True, h, w)
-        scale, shift = scale.view(shape), shift.view(shape)
-        with warnings.catch_warnings():
-            # memory-mapped rows are read-only; they are only ever read here
-            warnings.simplefilter("ignore", UserWarning)
+        out = np.empty((count, *shape), dtype=np.float32)
+        if len(shape) == 2:
+            scale, shift = self.scale[0], self.shift[0]  # scalars: the fastest ufunc loop
             for pos, row in rows:
-                o = out[pos]
-                o.copy_(torch.from_numpy(row))
-                torch.addcmul(shift, o, scale, out=o)
-        return out.unsqueeze(1) if len(shape) == 2 else out.permute(0, 3, 1, 2)
+                np.multiply(row, scale, out=out[pos])
+                out[pos] += shift
+            return torch.from_numpy(out).unsqueeze(1)
+        pscale, pshift = self._pattern(shape)
+        for pos, row in rows:
+            np.multiply(row, pscale, out=out[pos])
+            out[pos] += pshift
+        return torch.from_numpy(out).permute(0, 3, 1, 2)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        squeeze = x.ndim == 3
-        if squeeze:
-            x = x.unsqueeze(0)
-        if self.channels == 1:  # scalar affine: two in-place passes beat a pattern multiply-add
-            out = x.to(torch.float32).mul_(float(self.scale[0])).add_(float(self.shift[0]))
-            return out[0] if squeeze else out
-        h, w = x.shape[-2:]
-        channels_last = x.shape[1] > 1 and x.is_contiguous(memory_format=torch.channels_last)
-        src = x.permute(0, 2, 3, 1) if channels_last else x.contiguous()
-        out = src.to(torch.float32)
-        scale, shift = self._pattern(channels_last, h, w)
-        torch.addcmul(shift, out, scale, out=out)
-        if channels_last:
-            out = out.permute(0, 3, 1, 2)
-        return out[0] if squeeze else out
+        """(B, C, H, W) or (C, H, W) uint8 -> float32 on the same device (contiguous on CPU)."""
+        view = (1, -1, 1, 1) if x.ndim == 4 else (-1, 1, 1)
+        if x.device.type != "cpu":
+            scale = torch.from_numpy(self.scale).to(x.device).view(view)
+            shift = torch.from_numpy(self.shift).to(x.device).view(view)
+            return torch.addcmul(shift, x.to(torch.float32), scale)
+        src = x.numpy()
+        out = np.empty(src.shape, dtype=np.float32)
+        np.multiply(src, self.scale.reshape(view), out=out)
+        out += self.shift.reshape(view)
+        return torch.from_numpy(out)
+
+
+def load_images(
+    store: ImageStore, indices: np.ndarray, channels: int, dtype: str, normalizer: BatchNormalizer
+) -> torch.Tensor:
+    """(B, C, H, W) uint8 or normalised float32 images at global ``indices`` of ``store``."""
+    if dtype == "float" and channels == store.num_channels:
+        return normalizer.normalize_rows(store.rows(indices), indices.size, store.sample_shape)
+    x = to_uint8_tensor(store.read_batch(indices), channels)
+    return x if dtype == "uint8" else normalizer(x)

@@ -19,7 +19,7 @@ from torch.utils.data import Dataset, IterableDataset
 
 from medimeta.catalog import TaskTarget
 from medimeta.data import TaskDescription
-from medimeta.data.pixels import DTYPES, BatchNormalizer, get_normalization, to_uint8_tensor
+from medimeta.data.pixels import DTYPES, BatchNormalizer, get_normalization, load_images
 from medimeta.episodes.episode import Episode
 from medimeta.episodes.seeding import current_shard, resolve_rank
 from medimeta.errors import EpisodeError, check_choice
@@ -65,6 +65,26 @@ class LoadedEpisode:
     @property
     def index(self) -> int:
         return self.episode.index
+
+    def to(self, device: str | torch.device, *, normalize: str | None = None) -> LoadedEpisode:
+        """The episode on ``device``; with ``normalize``, uint8 images become normalised float
+        there (moving uint8 and converting on the accelerator moves 4x fewer bytes)."""
+
+        def images(x: torch.Tensor) -> torch.Tensor:
+            x = x.to(device, non_blocking=True)
+            if normalize is None:
+                return x
+            if x.dtype != torch.uint8:
+                raise EpisodeError(f"normalize={normalize!r} needs uint8 images; got {x.dtype}")
+            return BatchNormalizer(get_normalization(normalize), x.shape[1])(x)
+
+        return LoadedEpisode(
+            images(self.support_x),
+            self.support_y.to(device),
+            images(self.query_x),
+            self.query_y.to(device),
+            self.episode,
+        )
 
 
 def label_tensor(labels: np.ndarray, target: TaskTarget) -> torch.Tensor:
@@ -117,28 +137,7 @@ class EpisodeLoader:
         channels = self.channels or store.num_channels
         if self.transform is not None:
             return torch.stack([self.transform(_pil(store.read(int(g)), channels)) for g in rows])
-        x = to_uint8_tensor(store.read_batch(rows), channels)
-        return x if self.dtype == "uint8" else self._to_float(x)
-
-    def _to_float(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, C, H, W) uint8 -> contiguous normalised float32, ``x * scale + shift`` per channel.
-
-        Same statistics as ``MedIMeta`` (equal within one float32 ulp). The output comes from
-        numpy, which asks the kernel for huge pages on large arrays: allocating a fresh 45 MB
-        episode through torch costs more page faults than the conversion itself. Working plane by
-        plane keeps each multiply-add in cache.
-        """
-        norm = self._normalizer(x.shape[1])
-        scale = norm.scale.numpy().astype(np.float32)
-        shift = norm.shift.numpy().astype(np.float32)
-        src = x.numpy()
-        out = np.empty(src.shape, dtype=np.float32)
-        for b in range(src.shape[0]):
-            for c in range(src.shape[1]):
-                plane = out[b, c]
-                np.multiply(src[b, c], scale[c], out=plane)
-                plane += shift[c]
-        return torch.from_numpy(out)
+        return load_images(store, rows, channels, self.dtype, self._normalizer(channels))
 
     def load(self, episode: Episode) -> LoadedEpisode:
         """Support and query tensors of ``episode``, read together in one batched read."""

@@ -290,8 +290,9 @@ class _Build:
         hdf5 = self.folder / layout.HDF5_FILE
         items = ((i, self.records[i]) for i in range(start, n))
         if start:
-            logger.info("%s: resuming an interrupted build at sample %d of %d", self.spec.id,
-                        start, n)  # fmt: skip
+            logger.info(
+                "%s: resuming an interrupted build at sample %d of %d", self.spec.id, start, n
+            )
         if progress:
             progress(start, n)
         if workers <= 1:

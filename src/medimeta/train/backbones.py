@@ -26,7 +26,6 @@ _RANDOM_INIT = PretrainedCfg(
     source="random initialisation (no pretrained weights)",
     mean=(0.5, 0.5, 0.5),
     std=(0.5, 0.5, 0.5),
-    input_size=(3, 28, 28),
 )
 
 

@@ -22,17 +22,17 @@ import torch
 
 from medimeta.episodes import EpisodeSampler, EpisodeSet
 from medimeta.errors import EpisodeError
-from medimeta.evaluate.predictions import Predictions, summarize_episodes, write_predictions
 from medimeta.train import distributed as D
-from medimeta.train.checkpoint import load_checkpoint, save_checkpoint
 from medimeta.train.data import Normalizer, channels_last_default
-from medimeta.train.fewshot import maml, methods, pretrain
-from medimeta.train.fewshot.config import PAPER_NAMES, FewShotConfig
+from medimeta.train.fewshot import maml, methods
+from medimeta.train.fewshot.collect import collect_results, sha256_file
+from medimeta.train.fewshot.config import FewShotConfig
 from medimeta.train.fewshot.report import result_markdown
+from medimeta.train.fewshot.stage import matches, prepare_stage, wait_for
 from medimeta.train.fewshot.tensors import EpisodeReader, episode_metrics
 from medimeta.train.model import build_backbone, seeded
 from medimeta.train.progress import Progress
-from medimeta.train.records import environment, read_json, write_json
+from medimeta.train.records import read_json, write_json
 
 Log = Callable[[str], None]
 LEARNERS = {
@@ -42,10 +42,6 @@ LEARNERS = {
     "protonet": methods.protonet_episode,
     "mm-maml": maml.maml_episode,
 }
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _episode_seed(seed: int, index: int) -> int:
@@ -88,27 +84,6 @@ def load_or_sample_episodes(
         eps.save(path)
     D.barrier(env)
     return EpisodeSet.load(path, root)
-
-
-def _wait_for(
-    path: Path, check: Callable[[], bool], what: str, timeout: float = 7 * 24 * 3600
-) -> None:
-    """Poll for a file another rank writes (no collective, so no process-group timeout)."""
-    start = time.monotonic()
-    while not (path.is_file() and check()):
-        if time.monotonic() - start > timeout:
-            raise TimeoutError(f"waited {timeout:.0f} s for {what} at {path}")
-        time.sleep(2.0)
-
-
-def _matches(path: Path, run_hash: str) -> Callable[[], bool]:
-    def check() -> bool:
-        try:
-            return bool(read_json(path).get("run") == run_hash)
-        except (OSError, ValueError):
-            return False
-
-    return check
 
 
 def run_fewshot(
@@ -218,11 +193,11 @@ def _run(
     )
     run_key = {
         "config": cfg.relevant(),
-        "episodes_sha256": _sha256(Path(file)),
+        "episodes_sha256": sha256_file(Path(file)),
         "backbone_checkpoint": str(backbone_checkpoint) if backbone_checkpoint else None,
     }
     run_hash = hashlib.sha256(json.dumps(run_key, sort_keys=True).encode()).hexdigest()
-    stage = _prepare(
+    stage = prepare_stage(
         root,
         target_id,
         cfg,
@@ -281,8 +256,8 @@ def _run(
         return {}
     for ep in chosen:  # other ranks' episodes
         path = ep_dir / f"episode_{ep.index:05d}.json"
-        _wait_for(path, _matches(path, run_hash), f"episode {ep.index}")
-    record = _collect(
+        wait_for(path, matches(path, run_hash), f"episode {ep.index}")
+    record = collect_results(
         eps,
         chosen,
         cfg,
@@ -310,157 +285,3 @@ def _side(root: str | Path, eps: EpisodeSet) -> int:
     from medimeta.format.reader import DatasetFolder, locate_dataset
 
     return int(DatasetFolder(locate_dataset(root, eps.header["dataset"]["id"])).spec.input_size[-1])
-
-
-def _prepare(
-    root: str | Path,
-    target: str,
-    cfg: FewShotConfig,
-    backbone: Any,
-    reader: EpisodeReader,
-    out: Path,
-    run_hash: str,
-    resume: bool,
-    checkpoint: str | Path | None,
-    env: D.DistEnv,
-    say: Log,
-    progress: bool,
-) -> dict[str, Any]:
-    """Run (or load) the method's training stage; returns its record."""
-    if checkpoint is not None:
-        record = load_checkpoint(checkpoint, backbone)
-        return {"loaded": str(checkpoint), "record": record}
-    if cfg.method not in ("mm-pt", "mm-maml"):
-        return {}
-    path = out / f"{cfg.method.replace('-', '_')}_backbone.safetensors"
-    sources = pretrain.choose_sources(root, target, cfg)
-
-    def done() -> bool:
-        try:
-            return load_checkpoint(path).get("run") == run_hash
-        except Exception:
-            return False
-
-    if not (resume and path.is_file() and done()):
-        if env.is_main:
-            t0 = time.perf_counter()
-            say(f"{cfg.method}: training on {len(sources['tasks'])} source tasks")
-            steps = cfg.pretrain_steps if cfg.method == "mm-pt" else cfg.meta_steps
-            with seeded(cfg.seed), Progress(progress, steps, cfg.method) as bar:
-                if cfg.method == "mm-pt":
-                    rec = pretrain.pretrain_multitask(
-                        root, sources["specs"], backbone, reader, cfg, log=say, progress=bar
-                    )
-                else:
-                    episodes = pretrain.source_episodes(root, sources["specs"], cfg)
-                    rec = maml.meta_train(backbone, episodes, reader, cfg, log=say, progress=bar)
-            rec["seconds"] = time.perf_counter() - t0
-            save_checkpoint(
-                path, backbone, record={"run": run_hash, "stage": rec, "sources": sources["tasks"]}
-            )
-        else:
-            _wait_for(path, done, f"the {cfg.method} backbone")
-    record = load_checkpoint(path, backbone)
-    return {
-        "file": str(path),
-        "sources": sources["tasks"],
-        "excluded": sources["excluded"],
-        "stage": {k: v for k, v in record.get("stage", {}).items() if "curve" not in k},
-        "loss_curve_tail": (
-            record.get("stage", {}).get("loss_curve")
-            or record.get("stage", {}).get("query_loss_curve")
-            or []
-        )[-20:],
-    }
-
-
-def _collect(
-    eps: EpisodeSet,
-    chosen: list[Any],
-    cfg: FewShotConfig,
-    backbone: Any,
-    stage: dict[str, Any],
-    file: Path,
-    ep_dir: Path,
-    run_hash: str,
-    target_id: str,
-    prepare_s: float,
-    total_s: float,
-    env: D.DistEnv,
-) -> dict[str, Any]:
-    rows = [read_json(ep_dir / f"episode_{ep.index:05d}.json") for ep in chosen]
-    h = eps.header
-    preds = []
-    for ep, row in zip(chosen, rows, strict=True):
-        p = row["predictions"]
-        preds.append(
-            Predictions(
-                p["indices"],
-                p["labels"],
-                p["scores"],
-                h["task"]["target"],
-                h["dataset"]["id"],
-                h["task"]["name"],
-                h["split_label"],
-                [c.name for c in ep.classes],
-                list(ep.class_keys),
-                np.full(len(p["indices"]), ep.index),
-            )
-        )
-    if preds:
-        from medimeta.evaluate.predictions import concat_predictions
-
-        merged = concat_predictions(preds)
-        merged.info = {
-            "method": cfg.method,
-            "backbone": cfg.backbone,
-            "run": run_hash,
-            "note": "labels and score columns follow each episode's classes",
-        }
-        write_predictions(ep_dir.parent / "predictions_query.csv", merged)
-    seconds = [r["seconds"] for r in rows]
-    return {
-        "kind": "fewshot",
-        "method": cfg.method,
-        "paper_name": PAPER_NAMES[cfg.method],
-        "target": {
-            "dataset_id": h["dataset"]["id"],
-            "task": h["task"]["name"],
-            "target": h["task"]["target"],
-            "dataset_name": h["dataset"]["name"],
-        },
-        "episodes": {
-            "file": str(file),
-            "file_sha256": _sha256(Path(file)),
-            "fingerprint": h["fingerprint"]["value"],
-            "seed": h["seed"],
-            "split": h["split_label"],
-            "settings": h["settings"],
-            "in_file": len(eps),
-            "evaluated": len(chosen),
-            "indices": [ep.index for ep in chosen],
-        },
-        "config": cfg.relevant(),
-        "backbone": backbone.describe(),
-        "stage": stage,
-        "confidence": 0.95,
-        "summary": summarize_episodes([r["metrics"] for r in rows]),
-        "per_episode": [
-            {
-                "episode": r["episode"],
-                "metrics": r["metrics"],
-                "seconds": r["seconds"],
-                "support_loss": r.get("support_loss"),
-            }
-            for r in rows
-        ],
-        "timings": {
-            "total_s": total_s,
-            "prepare_s": prepare_s,
-            "episode_mean_s": float(np.mean(seconds)) if seconds else float("nan"),
-            "episode_sum_s": float(np.sum(seconds)),
-            "world_size": env.world_size,
-        },
-        "run": run_hash,
-        "environment": environment(),
-    }

@@ -1,0 +1,309 @@
+"""Reproductions of published baselines on the real data in ../shared/realdata.
+
+Usage (from the repository root; each step is resumable and writes
+``benchmarks/results/repro_<step>.json``)::
+
+    python benchmarks/repro.py prepare          # convert BreastMNIST, build bus and pbc
+    python benchmarks/repro.py episodes         # 100 5-shot/10-query episodes per target
+    python benchmarks/repro.py fewshot-probe    # linear probe, 100 episodes, bus and pbc
+    python benchmarks/repro.py bus-supervised   # efficientnet_lite0 @224, paper preset
+    python benchmarks/repro.py breastmnist      # ResNet-18 (28), MedMNIST preset, 3 seeds
+    python benchmarks/repro.py fewshot-finetune # IM-PT fine-tuning, first 20 episodes
+    python benchmarks/repro.py all              # everything above, in this order
+
+Options: ``--data`` (dataset root, default /work/repro/data), ``--runs`` (run folders,
+default /work/repro/runs), ``--realdata`` (default ../shared/realdata), ``--epochs`` (bus
+maximum epochs), ``--finetune-episodes``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "src"))
+
+from medimeta.evaluate.metrics import UndefinedMetricWarning  # noqa: E402
+from medimeta.train import load_checkpoint, preset, train_supervised  # noqa: E402
+from medimeta.train.records import environment, jsonable, write_json  # noqa: E402
+
+RESULTS = REPO / "benchmarks" / "results"
+TARGETS = {"bus": "bus:case category", "pbc": "pbc:cell class"}
+PUBLISHED = {
+    "breastmnist": {
+        "source": "MedMNIST v2 (Yang et al. 2023, Sci Data), ResNet-18 (28)",
+        "auc": 0.901,
+        "acc": 0.863,
+    },
+    "bus-supervised": {
+        "source": "MedIMeta Table 3 (AUROC %, test)",
+        "resnet18": 96.0,
+        "resnet50": 96.6,
+    },
+    "fewshot": {
+        "source": "MedIMeta Table 4, ImageNet ResNet18, AUROC % over 100 5-shot episodes",
+        "bus": "71.4 ± 1.8",
+        "pbc": "89.6 ± 0.6",
+        "resnet50": {"bus": "72.9 ± 1.7", "pbc": "94.4 ± 0.5"},
+    },
+}
+
+
+def _log(msg: str) -> None:
+    print(time.strftime("%H:%M:%S"), msg, flush=True)
+
+
+def _save(step: str, record: dict[str, Any]) -> None:
+    record = {
+        "step": step,
+        "environment": environment(),
+        "torch_threads": torch.get_num_threads(),
+        **record,
+    }
+    path = write_json(RESULTS / f"repro_{step}.json", jsonable(record))
+    _log(f"wrote {path}")
+
+
+def prepare(args: argparse.Namespace) -> None:
+    from medimeta.builders import build_dataset
+    from medimeta.convert import convert_medmnist
+
+    t0 = time.perf_counter()
+    real = Path(args.realdata)
+    out: dict[str, Any] = {}
+    if not (args.data / "breastmnist").is_dir():
+        convert_medmnist(real / "medmnist-v2-28" / "breastmnist.npz", args.data)
+    out["breastmnist"] = str(args.data / "breastmnist")
+    for ds, src, partial in (("bus", "busi-256", False), ("pbc", "pbc-subset", True)):
+        if not (args.data / ds).is_dir():
+            build_dataset(ds, real / src, root=args.data, partial=partial)
+        out[ds] = str(args.data / ds)
+    _save("prepare", {"datasets": out, "wall_s": time.perf_counter() - t0})
+
+
+def episodes(args: argparse.Namespace) -> dict[str, Path]:
+    from medimeta.episodes import EpisodeSampler
+
+    paths = {}
+    for name, target in TARGETS.items():
+        path = args.runs / "episodes" / f"{name}_5shot_10query_100_seed0.json"
+        if not path.is_file():
+            sampler = EpisodeSampler.from_root(
+                args.data, target, None, shots=5, queries=10, seed=0, num_episodes=100
+            )
+            sampler.sample().save(path)
+        paths[name] = path
+    return paths
+
+
+def _fewshot(args: argparse.Namespace, method: str, limit: int | None) -> dict[str, Any]:
+    from medimeta.train.fewshot import FewShotConfig, fewshot_table, run_fewshot
+
+    files = episodes(args)
+    records = {}
+    for name, file in files.items():
+        cfg = FewShotConfig(method=method, backbone="efficientnet_lite0", pretrained=True)
+        _log(f"{method} on {name} ({limit or 100} episodes)")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UndefinedMetricWarning)
+            rec = run_fewshot(
+                args.data,
+                None,
+                cfg,
+                episodes_file=file,
+                limit=limit,
+                out_dir=args.runs / "fewshot" / name / method,
+                log=_log,
+            )
+        records[name] = rec
+    table = fewshot_table(list(records.values()))
+    _log("\n" + table)
+    return {
+        "published": PUBLISHED["fewshot"],
+        "table": table,
+        "results": {
+            n: {
+                "summary": r["summary"],
+                "episodes": r["episodes"],
+                "config": r["config"],
+                "timings": r["timings"],
+                "backbone_weights": r["backbone"]["weights"],
+                "per_episode_auroc": [e["metrics"]["auroc"] for e in r["per_episode"]],
+            }
+            for n, r in records.items()
+        },
+        "commands": [
+            f"medimeta fewshot --root {args.data} --episodes-file {files[n]} "
+            f"--method {method} --backbone efficientnet_lite0"
+            + (f" --limit {limit}" if limit else "")
+            for n in files
+        ],
+    }
+
+
+def fewshot_probe(args: argparse.Namespace) -> None:
+    t0 = time.perf_counter()
+    rec = _fewshot(args, "linear-probe", None)
+    _save("fewshot_probe", {**rec, "wall_s": time.perf_counter() - t0})
+
+
+def fewshot_finetune(args: argparse.Namespace) -> None:
+    t0 = time.perf_counter()
+    rec = _fewshot(args, "im-pt", args.finetune_episodes)
+    _save("fewshot_finetune", {**rec, "wall_s": time.perf_counter() - t0})
+
+
+def bus_supervised(args: argparse.Namespace) -> None:
+    t0 = time.perf_counter()
+    config = preset("paper").with_overrides(epochs=args.epochs, image_size=224)
+    out = args.runs / "bus-supervised" / "efficientnet_lite0"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UndefinedMetricWarning)
+        result = train_supervised(
+            args.data,
+            "bus",
+            "case category",
+            backbone="efficientnet_lite0",
+            config=config,
+            seed=0,
+            out_dir=out,
+            resume=True,
+            log=_log,
+        )
+    r = result.record
+    _save(
+        "bus_supervised",
+        {
+            "published": PUBLISHED["bus-supervised"],
+            "test": r["test"],
+            "val": r.get("val"),
+            "best_epoch": r["best_epoch"],
+            "epochs_run": r["epochs_run"],
+            "stopped_early": r["stopped_early"],
+            "config": r["config"],
+            "data": r["data"],
+            "backbone": r["backbone"],
+            "history": result.history,
+            "timings": r["timings"],
+            "run_dir": str(out),
+            "command": f"medimeta train bus 'case category' --root {args.data} "
+            f"--backbone efficientnet_lite0 --image-size 224 --preset paper "
+            f"--epochs {args.epochs} --out {out}",
+            "wall_s": time.perf_counter() - t0,
+        },
+    )
+
+
+def _last_epoch_test(args: argparse.Namespace, run: Path) -> dict[str, float]:
+    """Test metrics of the final-epoch model (what the published MedMNIST script reports)."""
+    from medimeta.format.reader import DatasetFolder
+    from medimeta.train.data import load_split
+    from medimeta.train.evaluation import predict
+    from medimeta.train.model import build_classifier
+    from medimeta.train.supervised import make_normalizer
+
+    folder = DatasetFolder(args.data / "breastmnist")
+    task = folder.task("malignancy")
+    model = build_classifier("resnet18_cifar", task, pretrained=False)
+    load_checkpoint(run / "last.safetensors", model)
+    test = load_split(folder, task, "test", image_size=28)
+    config = preset("medmnist")
+    return predict(
+        model, test, make_normalizer(config, model.backbone), metrics_mode="medmnist"
+    ).metrics
+
+
+def breastmnist(args: argparse.Namespace) -> None:
+    t0 = time.perf_counter()
+    config = preset("medmnist").with_overrides(image_size=28)
+    runs = []
+    for seed in (0, 1, 2):
+        out = args.runs / "breastmnist" / f"seed_{seed}"
+        _log(f"BreastMNIST seed {seed}")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UndefinedMetricWarning)
+            result = train_supervised(
+                args.data,
+                "breastmnist",
+                "malignancy",
+                backbone="resnet18_cifar",
+                config=config,
+                seed=seed,
+                out_dir=out,
+                resume=True,
+                log=_log,
+            )
+        r = result.record
+        runs.append(
+            {
+                "seed": seed,
+                "best_epoch": r["best_epoch"],
+                "test_best_val": r["test"],
+                "test_last_epoch": _last_epoch_test(args, out),
+                "train_s": r["timings"]["train_s"],
+                "run_dir": str(out),
+            }
+        )
+    summary = {}
+    for key in ("test_best_val", "test_last_epoch"):
+        for metric in ("auroc", "accuracy"):
+            values = [
+                (run[key]["metrics"] if "metrics" in run[key] else run[key])[metric] for run in runs
+            ]
+            summary[f"{key}_{metric}"] = {"mean": sum(values) / len(values), "values": values}
+    _save(
+        "breastmnist",
+        {
+            "published": PUBLISHED["breastmnist"],
+            "summary": summary,
+            "runs": runs,
+            "config": config.to_dict(),
+            "backbone": "resnet18_cifar",
+            "data": {
+                "file": str(Path(args.realdata) / "medmnist-v2-28" / "breastmnist.npz"),
+                "converted": str(args.data / "breastmnist"),
+                "splits": "official train/val/test",
+            },
+            "command": f"medimeta train breastmnist malignancy --root {args.data} "
+            "--backbone resnet18_cifar --image-size 28 --preset medmnist "
+            "--seed 0 --seed 1 --seed 2",
+            "wall_s": time.perf_counter() - t0,
+        },
+    )
+
+
+STEPS = {
+    "prepare": prepare,
+    "episodes": lambda a: episodes(a),
+    "fewshot-probe": fewshot_probe,
+    "bus-supervised": bus_supervised,
+    "breastmnist": breastmnist,
+    "fewshot-finetune": fewshot_finetune,
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("step", choices=[*STEPS, "all"])
+    parser.add_argument("--data", type=Path, default=Path("/work/repro/data"))
+    parser.add_argument("--runs", type=Path, default=Path("/work/repro/runs"))
+    parser.add_argument("--realdata", type=Path, default=REPO.parent / "shared" / "realdata")
+    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--finetune-episodes", type=int, default=20)
+    args = parser.parse_args()
+    for name in list(STEPS) if args.step == "all" else [args.step]:
+        _log(f"== {name}")
+        STEPS[name](args)
+    print(json.dumps({"done": args.step}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,106 @@
+"""The training stage of mm-pt / mm-maml before few-shot evaluation, shared by ranks.
+
+Rank 0 trains and saves the backbone (with the run's hash); other ranks poll for the file
+instead of waiting in a collective, so a long stage cannot hit a process-group timeout.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from medimeta.train import distributed as D
+from medimeta.train.checkpoint import load_checkpoint, save_checkpoint
+from medimeta.train.fewshot import maml, pretrain
+from medimeta.train.fewshot.config import FewShotConfig
+from medimeta.train.fewshot.tensors import EpisodeReader
+from medimeta.train.model import seeded
+from medimeta.train.progress import Progress
+from medimeta.train.records import read_json
+
+Log = Callable[[str], None]
+
+
+def wait_for(
+    path: Path, check: Callable[[], bool], what: str, timeout: float = 7 * 24 * 3600
+) -> None:
+    """Poll for a file another rank writes (no collective, so no process-group timeout)."""
+    start = time.monotonic()
+    while not (path.is_file() and check()):
+        if time.monotonic() - start > timeout:
+            raise TimeoutError(f"waited {timeout:.0f} s for {what} at {path}")
+        time.sleep(2.0)
+
+
+def matches(path: Path, run_hash: str) -> Callable[[], bool]:
+    def check() -> bool:
+        try:
+            return bool(read_json(path).get("run") == run_hash)
+        except (OSError, ValueError):
+            return False
+
+    return check
+
+
+def prepare_stage(
+    root: str | Path,
+    target: str,
+    cfg: FewShotConfig,
+    backbone: Any,
+    reader: EpisodeReader,
+    out: Path,
+    run_hash: str,
+    resume: bool,
+    checkpoint: str | Path | None,
+    env: D.DistEnv,
+    say: Log,
+    progress: bool,
+) -> dict[str, Any]:
+    """Run (or load) the method's training stage; returns its record."""
+    if checkpoint is not None:
+        record = load_checkpoint(checkpoint, backbone)
+        return {"loaded": str(checkpoint), "record": record}
+    if cfg.method not in ("mm-pt", "mm-maml"):
+        return {}
+    path = out / f"{cfg.method.replace('-', '_')}_backbone.safetensors"
+    sources = pretrain.choose_sources(root, target, cfg)
+
+    def done() -> bool:
+        try:
+            return load_checkpoint(path).get("run") == run_hash
+        except Exception:
+            return False
+
+    if not (resume and path.is_file() and done()):
+        if env.is_main:
+            t0 = time.perf_counter()
+            say(f"{cfg.method}: training on {len(sources['tasks'])} source tasks")
+            steps = cfg.pretrain_steps if cfg.method == "mm-pt" else cfg.meta_steps
+            with seeded(cfg.seed), Progress(progress, steps, cfg.method) as bar:
+                if cfg.method == "mm-pt":
+                    rec = pretrain.pretrain_multitask(
+                        root, sources["specs"], backbone, reader, cfg, log=say, progress=bar
+                    )
+                else:
+                    episodes = pretrain.source_episodes(root, sources["specs"], cfg)
+                    rec = maml.meta_train(backbone, episodes, reader, cfg, log=say, progress=bar)
+            rec["seconds"] = time.perf_counter() - t0
+            save_checkpoint(
+                path, backbone, record={"run": run_hash, "stage": rec, "sources": sources["tasks"]}
+            )
+        else:
+            wait_for(path, done, f"the {cfg.method} backbone")
+    record = load_checkpoint(path, backbone)
+    return {
+        "file": str(path),
+        "sources": sources["tasks"],
+        "excluded": sources["excluded"],
+        "stage": {k: v for k, v in record.get("stage", {}).items() if "curve" not in k},
+        "loss_curve_tail": (
+            record.get("stage", {}).get("loss_curve")
+            or record.get("stage", {}).get("query_loss_curve")
+            or []
+        )[-20:],
+    }
