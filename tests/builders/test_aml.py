@@ -54,3 +54,14 @@ def test_annotations_dat_is_required_and_listed_images_must_exist(tmp_path: Path
     (tmp_path / "annotations.dat").unlink()
     with pytest.raises(SourceTreeError, match="annotations.dat: not found"):
         plan_build(get_builder("aml"), tmp_path, partial=True)  # essential even when partial
+
+
+def test_annotation_paths_with_a_leading_folder_are_matched(tmp_path: Path) -> None:
+    facts = make_aml(tmp_path)
+    dat = tmp_path / "annotations.dat"
+    dat.write_text(
+        "".join(f"AML-Cytomorphology/{line}\n" for line in dat.read_text().split("\n") if line)
+    )
+    plan = plan_build(get_builder("aml"), tmp_path, partial=True)
+    got = {r.original_filepath: r.annotations["annotation"] for r in plan.records}
+    assert got == {f"AML-Cytomorphology/{rel}": v[0] for rel, v in facts.items()}

@@ -47,7 +47,7 @@ def class_codes(labels: dict[int, str]) -> dict[str, int]:
 
 
 def parse_annotations(source: SourceFile, report: SourceReport) -> dict[str, tuple[str, ...]]:
-    """``annotations.dat`` -> relative image path -> (annotation, re-annotation 1, 2)."""
+    """``annotations.dat`` -> ``CLASS/NAME.tiff`` -> (annotation, re-annotation 1, 2)."""
     out: dict[str, tuple[str, ...]] = {}
     text = io.TextIOWrapper(source.open(), encoding="utf-8-sig", errors="replace")
     with text:
@@ -62,7 +62,9 @@ def parse_annotations(source: SourceFile, report: SourceReport) -> dict[str, tup
                 )
                 continue
             values = [v if v.lower() != "nan" else "" for v in fields[1:]]
-            out[fields[0].replace("\\", "/")] = tuple([*values, "", "", ""][:3])
+            # Keyed by CLASS/NAME: tolerates a leading folder such as AML-Cytomorphology/.
+            key = "/".join(fields[0].replace("\\", "/").split("/")[-2:])
+            out[key] = tuple([*values, "", "", ""][:3])
     return out
 
 
@@ -112,7 +114,7 @@ class AmlBuilder(Builder):
         for code, key in codes.items():
             for f in sorted(image_files(tree, f"{prefix}{code}/"), key=lambda x: x.path):
                 rel = f.relative_to(prefix)
-                values = annotations.pop(rel, None)
+                values = annotations.pop("/".join(rel.split("/")[-2:]), None)
                 if values is None:
                     unannotated += 1
                     values = ("", "", "")

@@ -6,6 +6,7 @@ import sys
 
 import typer
 
+from medimeta.cli import build as build_cli
 from medimeta.cli import core, episodes
 from medimeta.cli.download import download_command
 from medimeta.errors import MedIMetaError
@@ -22,6 +23,7 @@ app.command("info")(core.info_command)
 app.command("verify")(core.verify_command)
 app.command("download")(download_command)
 app.add_typer(episodes.app, name="episodes")
+app.command("build")(build_cli.build_command)
 
 
 def main() -> None:

@@ -20,6 +20,7 @@ that. An existing ``<root>/<id>`` is never replaced without ``overwrite=True``.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import logging
@@ -315,7 +316,14 @@ class _Build:
         size = chunksize or max(1, min(16, (n - start) // (workers * 4)))
         ctx = multiprocessing.get_context(start_method)
         initargs = (self.job, str(hdf5), self.process)
-        with ctx.Pool(workers, initializer=init_worker, initargs=initargs) as pool:
+        # Objects that exist now are moved out of the collector's reach before forking, so a
+        # worker's garbage collection does not touch (and copy) every page it inherited.
+        gc.freeze()
+        try:
+            pool = ctx.Pool(workers, initializer=init_worker, initargs=initargs)
+        finally:
+            gc.unfreeze()
+        with pool:
             for outcome in pool.imap(run_item, items, chunksize=size):
                 self._accept(outcome)
                 if progress:
