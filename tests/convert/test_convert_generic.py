@@ -149,6 +149,10 @@ def test_folder_with_subjects_and_excludes(tmp_path: Path) -> None:
     assert dict(folder.task("case").labels) == {0: "benign", 1: "malignant", 2: "normal"}
     assert set(folder.annotations["patient_id"]) == {"pat0", "pat1", "pat2"}
     assert folder.annotations.groupby("patient_id")["split"].nunique().max() == 1
+    with pytest.raises(LabelError, match="need their order"):
+        convert_folder(tmp_path / "src", tmp_path / "out", "g", "case", target="ordinal")
+    with pytest.raises(LabelError, match="exactly two classes"):
+        convert_folder(tmp_path / "src", tmp_path / "out", "g", "case", target="binary")
 
 
 @pytest.mark.realdata

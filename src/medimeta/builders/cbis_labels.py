@@ -22,6 +22,7 @@ import io
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 from medimeta.errors import LabelError, SourceTreeError
 
@@ -206,8 +207,7 @@ def label_counts(rows: Sequence[CbisRow], task: str, names: Sequence[str]) -> di
         return {"benign": len(rows) - malignant, "malignant": malignant}
     counts = dict.fromkeys(names, 0)
     for row in rows:
-        vector = row.labels[task]
-        assert isinstance(vector, list)  # attribute tasks are always multi-hot lists
+        vector = cast(list[int], row.labels[task])  # attribute tasks are multi-hot lists
         for name, bit in zip(names, vector, strict=True):
             counts[name] += bit
     return counts
@@ -219,9 +219,8 @@ def substring_disagreements(
     """Per label, how many rows the original substring rule labels differently."""
     diff = dict.fromkeys(names, 0)
     for row in rows:
-        exact = row.labels[task]
+        exact = cast(list[int], row.labels[task])
         legacy = substring_multi_hot(row.raw_values[task], names)
-        assert isinstance(exact, list)
         for name, a, b in zip(names, exact, legacy, strict=True):
             diff[name] += int(a != b)
     return {k: v for k, v in diff.items() if v}

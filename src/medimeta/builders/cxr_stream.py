@@ -92,23 +92,24 @@ class _Cursor:
         self._tar: tarfile.TarFile | None = None
         self.position = -1
 
-    def _open(self) -> None:
+    def _open(self) -> tarfile.TarFile:
         self.close()
         self._stack = ExitStack()
         self._tar = _open_tar(self._stack, self.origin, self.chain)
         self._iter = iter(self._tar)
         self.position = -1
+        return self._tar
 
     def read(self, member: str, position: int) -> bytes:
-        if self._tar is None or position <= self.position:
-            self._open()
-        assert self._tar is not None  # opened just above
+        tar = self._tar
+        if tar is None or position <= self.position:
+            tar = self._open()
         for info in self._iter:
             if not info.isfile():
                 continue
             self.position += 1
             if info.name == member:
-                data = self._tar.extractfile(info)
+                data = tar.extractfile(info)
                 if data is None:  # pragma: no cover - regular files always have data
                     break
                 return data.read()

@@ -78,8 +78,9 @@ def convert_folder(
             paths.append(rel)
             values.append(folder.name)
     task = TaskColumns(task_name, target, ("class folder",), tuple(classes) if classes else None)
-    if task.classes is None and not all(v.isdigit() for v in values):
-        # Empty class folders still define a class.
+    ordinal = task.task_target is TaskTarget.ORDINAL_REGRESSION
+    if task.classes is None and not ordinal and not all(v.isdigit() for v in values):
+        # Empty class folders still define a class (an ordinal order must be given explicitly).
         task = TaskColumns(task_name, target, ("class folder",), tuple(f.name for f in folders))
     interpreted = interpret(task, {"class folder": values}, paths)
     pattern = re.compile(subject_pattern) if subject_pattern else None

@@ -8,6 +8,7 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from typing import cast
 
 import numpy as np
 
@@ -175,8 +176,7 @@ class TaskPool:
             return Units(self.indices, self.indices), positive, ~positive
         units = _group(self.indices, self.subjects)
         order = np.lexsort((self.indices, self.subjects))
-        assert units.starts is not None  # set by _group
-        heads = units.starts[:-1]
+        heads = cast(np.ndarray, units.starts)[:-1]  # always set by _group
         pos = np.logical_or.reduceat(positive[order], heads, axis=0)
         neg = np.logical_or.reduceat(~positive[order], heads, axis=0)
         return units, pos, neg
