@@ -2,36 +2,16 @@
 
 from __future__ import annotations
 
-import logging
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import typer
 
-from medimeta.cli.options import resolve, root_option
+from medimeta.cli.options import log_to_stderr, resolve, root_option
 
 SOURCE_HELP = (
     "The publisher's archive, the folder holding it, or the extracted tree (any level). "
     "Repeat for sources in several places."
 )
-
-
-@contextmanager
-def _builder_logging(quiet: bool) -> Iterator[None]:
-    """Show the builders' warnings (and progress unless quiet) on stderr."""
-    logger = logging.getLogger("medimeta.builders")
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
-    old_level = logger.level
-    logger.setLevel(logging.WARNING if quiet else logging.INFO)
-    logger.addHandler(handler)
-    try:
-        yield
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(old_level)
 
 
 def _print_builders() -> None:
@@ -74,7 +54,7 @@ def build_command(
     if not dataset_id or not source:
         raise typer.BadParameter("give a dataset id and --source (or --list)")
     builder = get_builder(dataset_id)
-    with _builder_logging(quiet):
+    with log_to_stderr("medimeta.builders", quiet=quiet, fmt="%(levelname)s: %(message)s"):
         if check:
             plan = plan_build(builder, source, partial=partial, raise_errors=False)
             report = plan.report

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import logging
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from medimeta.cli.options import resolve, root_option
+from medimeta.cli.options import log_to_stderr, resolve, root_option
 from medimeta.errors import MedIMetaError
 from medimeta.fetch import (
     FetchOptions,
@@ -36,22 +32,6 @@ def human_bytes(n: int | None) -> str:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1000
     return f"{value:.1f} TB"  # unreachable; keeps type checkers content
-
-
-@contextmanager
-def _fetch_logging(quiet: bool) -> Iterator[None]:
-    """Show the fetch module's progress lines on stderr (warnings only when quiet)."""
-    logger = logging.getLogger("medimeta.fetch")
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    old_level = logger.level
-    logger.setLevel(logging.WARNING if quiet else logging.INFO)
-    logger.addHandler(handler)
-    try:
-        yield
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(old_level)
 
 
 def _print_plan(items: list[PlanItem]) -> None:
@@ -114,7 +94,7 @@ def download_command(
     if all_datasets == bool(wanted):
         typer.echo("error: give dataset ids or --all (not both)", err=True)
         raise typer.Exit(2)
-    with _fetch_logging(quiet):
+    with log_to_stderr("medimeta.fetch", quiet=quiet):
         try:
             if all_datasets:
                 wanted = available_datasets(data_root, options=options, write_cache=not dry_run)

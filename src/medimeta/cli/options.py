@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import typer
@@ -20,3 +24,19 @@ def root_option() -> Path | None:
 def resolve(root: Path | None) -> Path:
     """The --root value, else $MEDIMETA_ROOT, else ./data/MedIMeta."""
     return root if root is not None else default_root()
+
+
+@contextmanager
+def log_to_stderr(logger_name: str, *, quiet: bool, fmt: str = "%(message)s") -> Iterator[None]:
+    """Show a library logger's messages on stderr for one command (warnings only when quiet)."""
+    logger = logging.getLogger(logger_name)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(fmt))
+    old_level = logger.level
+    logger.setLevel(logging.WARNING if quiet else logging.INFO)
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(old_level)
