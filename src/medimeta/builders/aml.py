@@ -19,15 +19,13 @@ from __future__ import annotations
 import functools
 import io
 import re
-from dataclasses import replace
 
 from medimeta.builders.archives import SourceFile, SourceTree
 from medimeta.builders.common import (
     ImageRecipe,
     image_files,
     process_image,
-    random_splits,
-    split_manifest,
+    split_by_image,
 )
 from medimeta.builders.registry import Builder, BuildPlan, register_builder
 from medimeta.builders.source import IMAGE_PATTERNS, Part, Require, SourceReport, locate_parts
@@ -139,17 +137,7 @@ class AmlBuilder(Builder):
                 f"{len(disagree)} images lie in another class folder than their annotation "
                 f"(folder used as label), e.g. {disagree[:3]}"
             )
-        keys = [r.original_filepath for r in records]
-        splits = random_splits(keys)
-        records = [replace(r, split=str(s)) for r, s in zip(records, splits, strict=True)]
-        manifest = split_manifest(
-            keys,
-            list(splits),
-            method="random",
-            group_column="original_filepath",
-            ratios=(0.7, 0.1, 0.2),
-            note="per image: no patient ids in the source",
-        )
+        records, manifest = split_by_image(records, note="per image: no patient ids in the source")
         process = functools.partial(process_image, recipe=RECIPE)
         return BuildPlan(
             self.dataset_id, records, process, report, manifest, notes=list(NOTES), partial=partial

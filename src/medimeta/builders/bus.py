@@ -20,7 +20,6 @@ A tree without any masks (e.g. a copy that dropped them) builds without ``masks/
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -31,8 +30,7 @@ from medimeta.builders.common import (
     ImageRecipe,
     label_key,
     open_image,
-    random_splits,
-    split_manifest,
+    split_by_image,
 )
 from medimeta.builders.registry import Builder, BuildPlan, register_builder
 from medimeta.builders.source import Part, Require, locate_parts
@@ -144,17 +142,7 @@ class BusBuilder(Builder):
         for key, orphans in sorted(masks.items()):
             for f in orphans:
                 report.unexpected.append(f"{f.path} (mask without image {key}.png)")
-        keys = [r.original_filepath for r in records]
-        splits = random_splits(keys)
-        records = [replace(r, split=str(s)) for r, s in zip(records, splits, strict=True)]
-        manifest = split_manifest(
-            keys,
-            list(splits),
-            method="random",
-            group_column="original_filepath",
-            ratios=(0.7, 0.1, 0.2),
-            note="per image: BUSI has no patient ids",
-        )
+        records, manifest = split_by_image(records, note="per image: BUSI has no patient ids")
         return BuildPlan(
             self.dataset_id,
             records,

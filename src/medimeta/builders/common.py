@@ -13,7 +13,7 @@ from __future__ import annotations
 import io
 import math
 from collections.abc import Hashable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from typing import Any, Literal
 
@@ -106,6 +106,24 @@ def random_splits(keys: Sequence[Hashable], *, seed: int = SEED) -> np.ndarray:
     """70/10/20 over distinct ``keys`` (images when no subject is known), release sizes."""
     n = len(set(keys))
     return assign_splits(keys, ratios=_exact_ratios(n, RANDOM_RATIOS), seed=seed)
+
+
+def split_by_image(
+    records: Sequence[SampleRecord], note: str
+) -> tuple[list[SampleRecord], dict[str, Any]]:
+    """Records with a random 70/10/20 split per image, and the split manifest that records it."""
+    keys = [r.original_filepath for r in records]
+    splits = random_splits(keys)
+    out = [replace(r, split=str(s)) for r, s in zip(records, splits, strict=True)]
+    manifest = split_manifest(
+        keys,
+        list(splits),
+        method="random",
+        group_column="original_filepath",
+        ratios=RANDOM_RATIOS,
+        note=note,
+    )
+    return out, manifest
 
 
 def resplit_train(

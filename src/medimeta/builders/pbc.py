@@ -15,7 +15,6 @@ renamed after a failure); here the input is only read.
 from __future__ import annotations
 
 import functools
-from dataclasses import replace
 
 from medimeta.builders.archives import SourceTree
 from medimeta.builders.common import (
@@ -23,8 +22,7 @@ from medimeta.builders.common import (
     image_files,
     label_key,
     process_image,
-    random_splits,
-    split_manifest,
+    split_by_image,
 )
 from medimeta.builders.registry import Builder, BuildPlan, register_builder
 from medimeta.builders.source import IMAGE_PATTERNS, Part, Require, locate_parts
@@ -85,17 +83,7 @@ class PbcBuilder(Builder):
                         original_filepath=f.relative_to(prefix),
                     )
                 )
-        keys = [r.original_filepath for r in records]
-        splits = random_splits(keys)
-        records = [replace(r, split=str(s)) for r, s in zip(records, splits, strict=True)]
-        manifest = split_manifest(
-            keys,
-            list(splits),
-            method="random",
-            group_column="original_filepath",
-            ratios=(0.7, 0.1, 0.2),
-            note="per image: PBC has no patient ids",
-        )
+        records, manifest = split_by_image(records, note="per image: PBC has no patient ids")
         process = functools.partial(process_image, recipe=RECIPE)
         return BuildPlan(
             self.dataset_id, records, process, report, manifest, notes=list(NOTES), partial=partial
