@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -122,3 +123,29 @@ class Episode:
             "query": self.query_indices.tolist(),
             "query_labels": self.query_labels.tolist(),
         }
+
+
+class EpisodeSequence:
+    """Collection protocol for anything that draws episode ``i`` on demand: indexing, ``len``
+    (only when bounded by ``num_episodes``) and iteration in index order."""
+
+    num_episodes: int | None
+
+    def episode(self, index: int) -> Episode:
+        raise TypeError(f"{type(self).__name__} must define episode(index)")
+
+    def __getitem__(self, index: int) -> Episode:
+        return self.episode(index)
+
+    def __len__(self) -> int:
+        if self.num_episodes is None:
+            raise TypeError(
+                f"{type(self).__name__} is unbounded (num_episodes=None); index it instead"
+            )
+        return self.num_episodes
+
+    def __iter__(self) -> Iterator[Episode]:
+        index = 0
+        while self.num_episodes is None or index < self.num_episodes:
+            yield self.episode(index)
+            index += 1

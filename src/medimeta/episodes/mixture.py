@@ -3,11 +3,11 @@ takes that task's episode ``i``; both are pure functions of (seed, i, tasks, set
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
-from medimeta.episodes.episode import Episode
+from medimeta.episodes.episode import Episode, EpisodeSequence
 from medimeta.episodes.sampler import EpisodeSampler
 from medimeta.episodes.seeding import check_seed, item_rng, stable_hash
 from medimeta.errors import EpisodeError, check_choice
@@ -15,7 +15,7 @@ from medimeta.errors import EpisodeError, check_choice
 MIXTURE_WEIGHTS = ("uniform", "proportional")
 
 
-class MultiTaskEpisodes:
+class MultiTaskEpisodes(EpisodeSequence):
     """Index-addressable episodes over several samplers.
 
     ``weights``: ``"uniform"`` (each task equally likely), ``"proportional"`` (by samples in
@@ -74,17 +74,3 @@ class MultiTaskEpisodes:
                 "samplers inside MultiTaskEpisodes must be unbounded (num_episodes=None)"
             )
         return sampler.episode(index)
-
-    def __getitem__(self, index: int) -> Episode:
-        return self.episode(index)
-
-    def __len__(self) -> int:
-        if self.num_episodes is None:
-            raise TypeError("unbounded (num_episodes=None)")
-        return self.num_episodes
-
-    def __iter__(self) -> Iterator[Episode]:
-        index = 0
-        while self.num_episodes is None or index < self.num_episodes:
-            yield self.episode(index)
-            index += 1

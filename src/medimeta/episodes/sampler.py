@@ -19,7 +19,7 @@ Support and query are disjoint and shuffled.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from medimeta.catalog import TaskTarget
-from medimeta.episodes.episode import Episode, EpisodeClass
+from medimeta.episodes.episode import Episode, EpisodeClass, EpisodeSequence
 from medimeta.episodes.multilabel import Shortfall, draw_cover
 from medimeta.episodes.pool import TaskPool
 from medimeta.episodes.seeding import check_seed, item_rng, stable_hash
@@ -64,7 +64,7 @@ def _shuffled(
     return rows[order], labels[order]
 
 
-class EpisodeSampler:
+class EpisodeSampler(EpisodeSequence):
     """Episodes of one task and split; index them (``sampler[i]``) or iterate.
 
     ``num_episodes`` bounds ``len()`` and iteration (None: unbounded index space).
@@ -308,21 +308,6 @@ class EpisodeSampler:
             rows, labels = _shuffled(rng, rows, self.pool.all_labels[rows][:, cols])
             out += [rows.astype(np.int64, copy=False), np.ascontiguousarray(labels, dtype=np.int64)]
         return out[0], out[1], out[2], out[3]
-
-    # -- collection protocol --------------------------------------------------------------------
-    def __getitem__(self, index: int) -> Episode:
-        return self.episode(index)
-
-    def __len__(self) -> int:
-        if self.num_episodes is None:
-            raise TypeError("this sampler is unbounded (num_episodes=None); index it instead")
-        return self.num_episodes
-
-    def __iter__(self) -> Iterator[Episode]:
-        index = 0
-        while self.num_episodes is None or index < self.num_episodes:
-            yield self.episode(index)
-            index += 1
 
     def sample(self, num_episodes: int | None = None, start: int = 0) -> EpisodeSet:
         """Episodes ``start .. start + n - 1`` (n defaults to ``num_episodes``) as an EpisodeSet."""
