@@ -126,6 +126,19 @@ def split_by_image(
     return out, manifest
 
 
+def source_split_manifest(records: Sequence[SampleRecord], note: str) -> dict[str, Any]:
+    """Manifest for records that keep the source's own split, one image per group."""
+    return split_manifest(
+        [r.original_filepath for r in records],
+        [r.split for r in records],
+        method="source",
+        group_column="original_filepath",
+        ratios=None,
+        seed=None,
+        note=note,
+    )
+
+
 def resplit_train(
     groups: Sequence[Hashable],
     source_splits: Sequence[str],

@@ -27,7 +27,7 @@ from medimeta.builders.common import (
     process_image,
     read_table,
     require_columns,
-    split_manifest,
+    source_split_manifest,
 )
 from medimeta.builders.registry import Builder, BuildPlan, register_builder
 from medimeta.builders.source import LocatedPart, Part, Require, SourceReport, locate_parts
@@ -187,16 +187,7 @@ class DermBuilder(Builder):
             )
             for r in records
         ]
-        keys = [r.original_filepath for r in records]
-        manifest = split_manifest(
-            keys,
-            [r.split for r in records],
-            method="source",
-            group_column="original_filepath",
-            ratios=None,
-            seed=None,
-            note="the challenge's own train/val/test",
-        )
+        manifest = source_split_manifest(records, note="the challenge's own train/val/test")
         process = functools.partial(process_image, recipe=RECIPE)
         return BuildPlan(
             self.dataset_id, records, process, report, manifest, notes=list(NOTES), partial=partial

@@ -29,7 +29,7 @@ from medimeta.builders.common import (
     process_image,
     read_table,
     require_columns,
-    split_manifest,
+    source_split_manifest,
 )
 from medimeta.builders.registry import Builder, BuildPlan, register_builder
 from medimeta.builders.source import Part, Require, SourceReport, locate_parts
@@ -187,16 +187,7 @@ class _Derm7ptBuilder(Builder):
             and require_columns(meta, [self.image_column], meta_file, report)
         ):
             records = self._records(tree, prefix, meta, indexes, report, partial)
-        keys = [r.original_filepath for r in records]
-        manifest = split_manifest(
-            keys,
-            [r.split for r in records],
-            method="source",
-            group_column="original_filepath",
-            ratios=None,
-            seed=None,
-            note="the source's train/valid/test index files",
-        )
+        manifest = source_split_manifest(records, note="the source's train/valid/test index files")
         process = functools.partial(process_image, recipe=RECIPE)
         return BuildPlan(self.dataset_id, records, process, report, manifest, partial=partial)
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from medimeta.builders.archives import SourceTree
-from medimeta.builders.common import ImageRecipe, process_image, read_table, split_manifest
+from medimeta.builders.common import ImageRecipe, process_image, read_table, source_split_manifest
 from medimeta.builders.registry import Builder, BuildPlan, register_builder
 from medimeta.builders.source import Part, Require, SourceReport, locate_parts
 from medimeta.format.writer_records import SampleRecord
@@ -147,16 +147,6 @@ class FundusBuilder(Builder):
             for f in tree.glob(f"{IMAGES}/{folder}/*.png", prefix):
                 if f.relative_to(prefix) not in listed:
                     report.unexpected.append(f"{f.path} (no row in {csv_name})")
-        keys = [r.original_filepath for r in records]
-        splits = [r.split for r in records]
-        manifest = split_manifest(
-            keys,
-            splits,
-            method="source",
-            group_column="original_filepath",
-            ratios=None,
-            seed=None,
-            note="the source's own splits",
-        )
+        manifest = source_split_manifest(records, note="the source's own splits")
         process = functools.partial(process_image, recipe=RECIPE)
         return BuildPlan(self.dataset_id, records, process, report, manifest, partial=partial)
