@@ -16,6 +16,9 @@ $(STAMP): pyproject.toml
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q torch==2.13.0
 	$(PIP) install -q -e '.[dev]'
+	# medimeta 0.0.6's own loader reads our writer's output in a compatibility test; it needs
+	# torchvision, which does not import with this torch, so only its source is fetched.
+	$(PIP) download -q --no-deps medimeta==0.0.6 -d $(VENV)/medimeta-0.0.6
 	touch $(STAMP)
 
 demo: setup

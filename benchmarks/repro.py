@@ -9,6 +9,8 @@ Usage (from the repository root; each step is resumable and writes
     python benchmarks/repro.py bus-supervised   # efficientnet_lite0 @224, paper preset
     python benchmarks/repro.py breastmnist      # ResNet-18 (28), MedMNIST preset, 3 seeds
     python benchmarks/repro.py fewshot-finetune # IM-PT fine-tuning, first 20 episodes
+    python benchmarks/repro.py summary          # bootstrap CIs of the supervised AUROCs
+    python benchmarks/repro.py summary          # bootstrap CIs of the supervised AUROCs
     python benchmarks/repro.py all              # everything above, in this order
 
 Options: ``--data`` (dataset root, default /work/repro/data), ``--runs`` (run folders,
@@ -280,6 +282,47 @@ def breastmnist(args: argparse.Namespace) -> None:
     )
 
 
+def _bootstrap(path: Path, mode: str) -> dict[str, Any]:
+    from medimeta.evaluate import bootstrap_ci, compute_metrics
+    from medimeta.evaluate.predictions import read_predictions
+
+    preds = read_predictions(path)
+
+    def auroc(y: Any, s: Any) -> float:
+        return compute_metrics(preds.target, y, s, mode=mode)["auroc"]
+
+    ci = bootstrap_ci(auroc, preds.labels, preds.metric_scores(), n=1000, seed=0)
+    return {
+        "file": str(path),
+        "auroc": ci.estimate,
+        "ci95": [ci.low, ci.high],
+        "resamples": ci.n_valid,
+        "method": "percentile bootstrap over test samples",
+    }
+
+
+def summary(args: argparse.Namespace) -> None:
+    """Bootstrap CIs of the supervised test AUROCs and the few-shot tables in one file."""
+    found: dict[str, Any] = {}
+    for step in ("bus_supervised", "breastmnist", "fewshot_probe", "fewshot_finetune"):
+        path = RESULTS / f"repro_{step}.json"
+        if path.is_file():
+            found[step] = json.loads(path.read_text())
+    out: dict[str, Any] = {"steps": sorted(found)}
+    if "bus_supervised" in found:
+        run = Path(found["bus_supervised"]["run_dir"])
+        out["bus_supervised_test_auroc"] = _bootstrap(run / "predictions_test.csv", "default")
+    if "breastmnist" in found:
+        out["breastmnist_test_auroc"] = [
+            _bootstrap(Path(r["run_dir"]) / "predictions_test.csv", "medmnist")
+            for r in found["breastmnist"]["runs"]
+        ]
+    out["fewshot_tables"] = [
+        found[s]["table"] for s in ("fewshot_probe", "fewshot_finetune") if s in found
+    ]
+    _save("summary", out)
+
+
 STEPS = {
     "prepare": prepare,
     "episodes": lambda a: episodes(a),
@@ -287,6 +330,7 @@ STEPS = {
     "bus-supervised": bus_supervised,
     "breastmnist": breastmnist,
     "fewshot-finetune": fewshot_finetune,
+    "summary": summary,
 }
 
 

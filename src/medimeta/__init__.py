@@ -1,11 +1,25 @@
-"""MedIMeta toolkit: catalog, reader, PyTorch datasets and tools for the MedIMeta meta-dataset."""
+"""MedIMeta toolkit: catalog, reader, PyTorch datasets and tools for the MedIMeta meta-dataset.
+
+Top-level names are imported on first use, so processes that only convert or build data (and
+their worker pools) do not pay for importing torch.
+"""
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 __version__ = "0.1.0"
 
-from medimeta.catalog import get_catalog, get_dataset, get_task, list_datasets
-from medimeta.data import MedIMeta, MedIMetaMultiTask, TaskDescription
+_LAZY = {
+    "MedIMeta": "medimeta.data",
+    "MedIMetaMultiTask": "medimeta.data",
+    "TaskDescription": "medimeta.data",
+    "get_catalog": "medimeta.catalog",
+    "get_dataset": "medimeta.catalog",
+    "get_task": "medimeta.catalog",
+    "list_datasets": "medimeta.catalog",
+}
 
 __all__ = [
     "MedIMeta",
@@ -17,3 +31,15 @@ __all__ = [
     "get_task",
     "list_datasets",
 ]
+
+if TYPE_CHECKING:
+    from medimeta.catalog import get_catalog, get_dataset, get_task, list_datasets
+    from medimeta.data import MedIMeta, MedIMetaMultiTask, TaskDescription
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'medimeta' has no attribute {name!r}")

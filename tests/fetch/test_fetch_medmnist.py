@@ -66,7 +66,9 @@ def test_install_runs_converter_and_records_completion(
     entry = stub.add(MEDMNIST_RECORD, "bloodmnist_64.npz", _npz())
     calls: list[tuple[Path, Path, str | None]] = []
 
-    def converter(npz_path: Path, root: Path, dataset_id: str | None = None) -> Path:
+    def converter(
+        npz_path: Path, root: Path, dataset_id: str | None = None, overwrite: bool = False
+    ) -> Path:
         calls.append((npz_path, root, dataset_id))
         assert md5_file(npz_path) == entry.md5
         return make_dataset_folder(root, dataset_id or "bloodmnist_64")

@@ -7,7 +7,7 @@ import sys
 import typer
 
 from medimeta.cli import build as build_cli
-from medimeta.cli import core, episodes
+from medimeta.cli import convert, core, episodes
 from medimeta.cli.download import download_command
 from medimeta.errors import MedIMetaError
 
@@ -24,6 +24,7 @@ app.command("verify")(core.verify_command)
 app.command("download")(download_command)
 app.add_typer(episodes.app, name="episodes")
 app.command("build")(build_cli.build_command)
+app.add_typer(convert.app, name="convert")
 
 
 def main() -> None:

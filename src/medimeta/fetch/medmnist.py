@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from medimeta.convert.medmnist_info import KNOWN_MD5
 from medimeta.errors import UnknownNameError, check_choice
 from medimeta.fetch.files import atomic_write_json
 from medimeta.fetch.install import MARKER, is_installed
@@ -40,11 +41,9 @@ MEDMNIST_2D_FLAGS = (
     "organsmnist",
 )
 MEDMNIST_2D_SIZES = (28, 64, 128, 224)
-#: MD5s published by MedMNIST (``medmnist`` 3.0.2 ``INFO``); only values confirmed in this
-#: project's reference material are listed, the rest come from the record's manifest.
-PUBLISHED_MD5 = {
-    "breastmnist.npz": "750601b1f35ba3300ea97c75c52ff8f6",
-}
+#: MD5s published by MedMNIST (one table, shared with the converter); files not listed there
+#: are checked against the record manifest's MD5.
+PUBLISHED_MD5 = KNOWN_MD5
 
 Converter = Callable[..., Path]
 
@@ -103,10 +102,12 @@ def download_medmnist(
         return _fetch(flag, root, size, opts).path
 
 
-def _default_converter(npz_path: Path, root: Path, dataset_id: str | None = None) -> Path:
+def _default_converter(
+    npz_path: Path, root: Path, dataset_id: str | None = None, overwrite: bool = False
+) -> Path:
     from medimeta.convert.medmnist import convert_medmnist
 
-    result: Path = convert_medmnist(npz_path, root, dataset_id=dataset_id)
+    result: Path = convert_medmnist(npz_path, root, dataset_id=dataset_id, overwrite=overwrite)
     return result
 
 
@@ -137,7 +138,7 @@ def install_medmnist(
             return root / dataset_id
         local = _fetch(flag, root, size, opts)
         convert = converter or _default_converter
-        folder = Path(convert(local.path, root, dataset_id=dataset_id))
+        folder = Path(convert(local.path, root, dataset_id=dataset_id, overwrite=opts.force))
         atomic_write_json(
             folder / MARKER,
             {
