@@ -6,7 +6,7 @@ the page cache warm and batch 64 in random order:
 - raw h5py per-index random reads and contiguous slab reads (the storage limit);
 - ``MedIMeta`` uint8 batches (workers 0 and 2) -> ratio to the raw per-index random-read rate;
 - ``MedIMeta`` float batches (0.5/0.5 and ImageNet) -> ratio to a bare uint8->float32 conversion
-  of the same batch (the CPU limit: the faster of torch ``.to(float32)`` and numpy ``astype``);
+  of the same batch (the CPU limit), both torch ``.to(float32)`` and numpy ``astype``;
 - the medimeta 0.0.6 per-sample path (PIL + ToTensor + Normalize), emulated, for reference.
 
 Prints medians and ratios and writes ``benchmarks/results/loader.json``.
@@ -157,11 +157,6 @@ def bench_one(root: Path, ds_id: str, n: int, args: argparse.Namespace) -> dict[
 
     res["bare_uint8_to_float32_torch"], _ = rate(bare_torch, args.repeats)
     res["bare_uint8_to_float32_numpy"], _ = rate(bare_numpy, args.repeats)
-    # the CPU limit is the faster of the two bare conversions
-    res["bare_uint8_to_float32"] = max(
-        res["bare_uint8_to_float32_torch"],  # type: ignore[type-var]
-        res["bare_uint8_to_float32_numpy"],  # type: ignore[type-var]
-    )
 
     def workers(ds: MedIMeta, k: int) -> float:
         loader = ds.loader(BATCH, shuffle=True, seed=1, num_workers=k, persistent_workers=k > 0)
@@ -175,12 +170,13 @@ def bench_one(root: Path, ds_id: str, n: int, args: argparse.Namespace) -> dict[
     res["ours_uint8_loader_workers2"] = workers(u8, 2)
     res["ours_float_loader_workers2"] = workers(half, 2)
     res["ratio_uint8_vs_raw_random"] = res["ours_uint8"] / res["raw_h5py_random"]  # type: ignore[operator]
-    res["ratio_float_half_vs_bare_conversion"] = (
-        res["ours_float_half"] / res["bare_uint8_to_float32"]  # type: ignore[operator]
-    )
-    res["ratio_float_imagenet_vs_bare_conversion"] = (
-        res["ours_float_imagenet"] / res["bare_uint8_to_float32"]  # type: ignore[operator]
-    )
+    # two CPU limits: torch's .to(float32) (the conversion the issue quotes, ~2,500/s on one
+    # core) and numpy's astype, which is faster here and so the stricter bar
+    for preset in ("half", "imagenet"):
+        for kind in ("torch", "numpy"):
+            res[f"ratio_float_{preset}_vs_bare_{kind}"] = (
+                res[f"ours_float_{preset}"] / res[f"bare_uint8_to_float32_{kind}"]  # type: ignore[operator]
+            )
     res["speedup_float_vs_medimeta_0.0.6_style"] = (
         res["ours_float_half"] / res["medimeta_0.0.6_style_float"]  # type: ignore[operator]
     )

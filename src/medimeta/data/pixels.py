@@ -78,6 +78,9 @@ class BatchNormalizer:
         self.channels = channels
         self.scale = (1.0 / (255.0 * s)).astype(np.float32)
         self.shift = (-m / s).astype(np.float32)
+        self.uniform = bool(
+            np.all(self.scale == self.scale[0]) and np.all(self.shift == self.shift[0])
+        )
         self._patterns: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]] = {}
 
     def _pattern(self, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
@@ -99,17 +102,17 @@ class BatchNormalizer:
         costs about one uint8 -> float32 conversion.
         """
         out = np.empty((count, *shape), dtype=np.float32)
-        if len(shape) == 2:
+        scale: np.ndarray | np.float32
+        shift: np.ndarray | np.float32
+        if len(shape) == 2 or self.uniform:
             scale, shift = self.scale[0], self.shift[0]  # scalars: the fastest ufunc loop
-            for pos, row in rows:
-                np.multiply(row, scale, out=out[pos])
-                out[pos] += shift
-            return torch.from_numpy(out).unsqueeze(1)
-        pscale, pshift = self._pattern(shape)
+        else:
+            scale, shift = self._pattern(shape)
         for pos, row in rows:
-            np.multiply(row, pscale, out=out[pos])
-            out[pos] += pshift
-        return torch.from_numpy(out).permute(0, 3, 1, 2)
+            np.multiply(row, scale, out=out[pos])
+            out[pos] += shift
+        t = torch.from_numpy(out)
+        return t.unsqueeze(1) if len(shape) == 2 else t.permute(0, 3, 1, 2)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """(B, C, H, W) or (C, H, W) uint8 -> float32 on the same device (contiguous on CPU)."""
