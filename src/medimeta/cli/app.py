@@ -8,6 +8,7 @@ import typer
 
 from medimeta.cli import build as build_cli
 from medimeta.cli import convert, core, episodes
+from medimeta.cli import train as train_cli
 from medimeta.cli.download import download_command
 from medimeta.errors import MedIMetaError
 
@@ -25,6 +26,10 @@ app.command("download")(download_command)
 app.add_typer(episodes.app, name="episodes")
 app.command("build")(build_cli.build_command)
 app.add_typer(convert.app, name="convert")
+app.command("train")(train_cli.train_command)
+app.command("fewshot")(train_cli.fewshot_command)
+app.command("evaluate")(train_cli.evaluate_command)
+app.command("score")(train_cli.score_command)
 
 
 def main() -> None:
