@@ -31,6 +31,8 @@ def test_sample_is_identical_with_workers(tmp_path: Path) -> None:
 
 
 def test_demo_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    main(["--root", str(tmp_path), "--workers", "1"])
+    main(["--root", str(tmp_path / "MedIMeta"), "--workers", "1", "--episodes", "2"])
     out = capsys.readouterr().out
     assert "1 of 1 datasets OK" in out and "batch: x (32, 1, 224, 224)" in out
+    assert "| ProtoNet | efficientnet_lite0 | " in out and "(n=2)" in out
+    assert (tmp_path / "demo_shapes.episodes.json").is_file()
