@@ -1,0 +1,5 @@
+"""``python -m medimeta``: the command line."""
+
+from medimeta.cli.app import main
+
+main()
