@@ -70,6 +70,21 @@ class Bottleneck(nn.Module):
         return self.relu(out + identity)
 
 
+def make_stages(
+    block: type[BasicBlock] | type[Bottleneck], layers: tuple[int, int, int, int]
+) -> list[nn.Sequential]:
+    """The four residual stages (``layer1`` .. ``layer4``) of a ResNet with a 64-channel stem."""
+    cin = 64
+    stages = []
+    for i, (planes, depth) in enumerate(zip((64, 128, 256, 512), layers, strict=True)):
+        blocks = []
+        for j in range(depth):
+            blocks.append(block(cin, planes, stride=2 if (i > 0 and j == 0) else 1))
+            cin = planes * block.expansion
+        stages.append(nn.Sequential(*blocks))
+    return stages
+
+
 def _shortcut(cin: int, cout: int, stride: int) -> nn.Sequential | None:
     if stride == 1 and cin == cout:
         return None
@@ -94,15 +109,7 @@ class ResNet(Backbone):
         self.bn1 = nn.BatchNorm2d(64)
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
-        cin = 64
-        stages = []
-        for i, (planes, depth) in enumerate(zip((64, 128, 256, 512), layers, strict=True)):
-            blocks = []
-            for j in range(depth):
-                blocks.append(block(cin, planes, stride=2 if (i > 0 and j == 0) else 1))
-                cin = planes * block.expansion
-            stages.append(nn.Sequential(*blocks))
-        self.layer1, self.layer2, self.layer3, self.layer4 = stages
+        self.layer1, self.layer2, self.layer3, self.layer4 = make_stages(block, layers)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self._init_weights()
 

@@ -20,7 +20,7 @@ from torch import nn
 
 from medimeta.models.backbone import Backbone, PretrainedCfg
 from medimeta.models.registry import list_backbones, register_backbone
-from medimeta.models.resnet import BasicBlock, Bottleneck
+from medimeta.models.resnet import BasicBlock, Bottleneck, make_stages
 
 _RANDOM_INIT = PretrainedCfg(
     source="random initialisation (no pretrained weights)",
@@ -45,15 +45,7 @@ class CifarResNet(Backbone):
         self.conv1 = nn.Conv2d(in_chans, 64, 3, stride=1, padding=1, bias=False)
         self.bn1 = nn.BatchNorm2d(64)
         self.relu = nn.ReLU(inplace=True)
-        cin = 64
-        stages = []
-        for i, (planes, depth) in enumerate(zip((64, 128, 256, 512), layers, strict=True)):
-            blocks = []
-            for j in range(depth):
-                blocks.append(block(cin, planes, stride=2 if (i > 0 and j == 0) else 1))
-                cin = planes * block.expansion
-            stages.append(nn.Sequential(*blocks))
-        self.layer1, self.layer2, self.layer3, self.layer4 = stages
+        self.layer1, self.layer2, self.layer3, self.layer4 = make_stages(block, layers)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
