@@ -152,3 +152,27 @@ def test_presets_follow_the_protocols() -> None:
     assert [lr_at(mm, e) for e in (0, 49, 50, 74, 75, 99)] == pytest.approx(
         [1e-3, 1e-3, 1e-4, 1e-4, 1e-5, 1e-5]
     )
+
+
+def test_predict_scores_large_logits_without_ties(learn_root: Path) -> None:
+    # float32 sigmoid(19..21) rounds to exactly 1.0 for every sample, so AUROC would see one
+    # big tie; predict() converts logits to float64 before the sigmoid.
+    from torch import nn
+
+    from medimeta.train.data import Normalizer, load_split
+    from medimeta.train.evaluation import predict
+    from medimeta.train.model import build_classifier
+
+    class Saturating(nn.Module):
+        def forward(self, z: torch.Tensor) -> torch.Tensor:
+            return 20.0 + torch.tanh(z)
+
+    folder = DatasetFolder(learn_root / "learn")
+    task = folder.task("Malignancy")
+    model = build_classifier("tiny_cnn", task, in_chans=1)
+    model.head = nn.Sequential(model.head, Saturating())
+    data = load_split(folder, task, "test", image_size=None)
+    scores = predict(model, data, Normalizer((0.5,), (0.5,))).predictions.scores
+    assert torch.sigmoid(torch.tensor([19.5, 20.5])).unique().numel() == 1  # the float32 tie
+    assert np.unique(scores).size > len(data.indices) // 2
+    assert np.all(scores < 1.0)

@@ -68,7 +68,8 @@ def predict(
         logits = forward_batch(model, x, normalizer, device, channels_last)
         if loss_fn is not None:
             loss_sum += float(loss_fn(logits, y.to(device))) * pos.size
-        score_parts.append(model.scores(logits).double().cpu().numpy())
+        # float64 before softmax/sigmoid: float32 saturates to exact 0/1 (ties) at |logit| > ~17
+        score_parts.append(model.scores(logits.double()).cpu().numpy())
     model.train(was_training)
     width = score_parts[0].shape[1] if score_parts else 0
     local = np.concatenate(score_parts) if score_parts else np.zeros((0, width))

@@ -402,7 +402,9 @@ class _Run:
             "stopped_early": bool(self.state["epoch"] < cfg.epochs),
             **results,
             "timings": {
-                "train_s": train_time,
+                # all epochs, also those of earlier calls when resumed
+                "train_s": float(sum(r.get("seconds") or 0.0 for r in self.history)),
+                "this_call_train_s": train_time,
                 "eval_s": time.perf_counter() - t0,
                 "epoch_s": [r.get("seconds") for r in self.history],
             },

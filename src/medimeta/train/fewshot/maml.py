@@ -119,7 +119,7 @@ def maml_episode(
                 loss_fn(functional_call(net, (adapted, buffers), (ep.support_x,)), ep.support_y)
             )
     net.train(was_training)
-    scores = scores_from_logits(ep.target, logits, ordinal=cfg.ordinal)
+    scores = scores_from_logits(ep.target, logits.double(), ordinal=cfg.ordinal)
     return scores.double().cpu().numpy(), {"support_loss": support_loss}
 
 

@@ -75,7 +75,7 @@ def finetune_episode(
         )
     model.eval()
     with torch.no_grad():
-        scores = model.scores(model(ep.query_x))
+        scores = model.scores(model(ep.query_x).double())  # float64: fewer saturated ties
     return scores.double().cpu().numpy(), {"support_loss": curve[-1] if curve else None}
 
 
@@ -109,7 +109,7 @@ def linear_probe_episode(
         cfg.probe_lr,
     )
     with torch.no_grad():
-        scores = scores_from_logits(ep.target, head(query), ordinal=cfg.ordinal)
+        scores = scores_from_logits(ep.target, head(query).double(), ordinal=cfg.ordinal)
     return scores.double().cpu().numpy(), {"support_loss": curve[-1] if curve else None}
 
 
@@ -155,5 +155,7 @@ def protonet_episode(
 ) -> Scored:
     """Nearest-prototype classification with frozen (eval-mode) features."""
     support, query = features(backbone, ep.support_x), features(backbone, ep.query_x)
-    scores = prototype_scores(support, ep.support_y, query, ep.target, ep.n_way, cfg.distance)
+    scores = prototype_scores(
+        support.double(), ep.support_y, query.double(), ep.target, ep.n_way, cfg.distance
+    )
     return scores.double().cpu().numpy(), {}
