@@ -357,6 +357,27 @@ def _bootstrap(path: Path, mode: str) -> dict[str, Any]:
     }
 
 
+def _paired(probe: dict[str, Any], finetune: dict[str, Any]) -> dict[str, Any]:
+    """Fine-tuning minus linear probe on the episodes both evaluated (AUROC, per target)."""
+    import numpy as np
+
+    from medimeta.evaluate.ci import mean_ci
+
+    out = {}
+    for name, ft in finetune["results"].items():
+        b = np.asarray(ft["per_episode_auroc"], dtype=float)
+        a = np.asarray(probe["results"][name]["per_episode_auroc"][: b.size], dtype=float)
+        out[name] = {
+            "episodes": int(b.size),
+            "probe_auroc": mean_ci(a),
+            "finetune_auroc": mean_ci(b),
+            "difference": mean_ci(b - a),
+            "finetune_better": int((b > a).sum()),
+            "method": "first N episodes of the same file; mean and Student-t 95 % half-width",
+        }
+    return out
+
+
 def summary(args: argparse.Namespace) -> None:
     """Bootstrap CIs of the supervised test AUROCs and the few-shot tables in one file."""
     found: dict[str, Any] = {}
@@ -376,6 +397,8 @@ def summary(args: argparse.Namespace) -> None:
     out["fewshot_tables"] = [
         found[s]["table"] for s in ("fewshot_probe", "fewshot_finetune") if s in found
     ]
+    if "fewshot_probe" in found and "fewshot_finetune" in found:
+        out["fewshot_paired"] = _paired(found["fewshot_probe"], found["fewshot_finetune"])
     _save("summary", out)
 
 
