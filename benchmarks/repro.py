@@ -215,23 +215,36 @@ def finetune_lr(args: argparse.Namespace) -> None:
     )
 
 
-def bus_supervised(args: argparse.Namespace) -> None:
-    t0 = time.perf_counter()
-    config = preset("paper").with_overrides(epochs=args.epochs, image_size=224)
-    out = args.runs / "bus-supervised" / "efficientnet_lite0"
+def _train(
+    args: argparse.Namespace,
+    dataset_id: str,
+    task: str,
+    backbone: str,
+    config: Any,
+    seed: int,
+    out: Path,
+) -> Any:
+    """``train_supervised`` resuming in ``out`` (a finished run is only re-evaluated)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UndefinedMetricWarning)
-        result = train_supervised(
+        return train_supervised(
             args.data,
-            "bus",
-            "case category",
-            backbone="efficientnet_lite0",
+            dataset_id,
+            task,
+            backbone=backbone,
             config=config,
-            seed=0,
+            seed=seed,
             out_dir=out,
             resume=True,
             log=_log,
         )
+
+
+def bus_supervised(args: argparse.Namespace) -> None:
+    t0 = time.perf_counter()
+    config = preset("paper").with_overrides(epochs=args.epochs, image_size=224)
+    out = args.runs / "bus-supervised" / "efficientnet_lite0"
+    result = _train(args, "bus", "case category", "efficientnet_lite0", config, 0, out)
     r = result.record
     _save(
         "bus_supervised",
@@ -284,19 +297,7 @@ def breastmnist(args: argparse.Namespace) -> None:
     for seed in (0, 1, 2):
         out = args.runs / "breastmnist" / f"seed_{seed}"
         _log(f"BreastMNIST seed {seed}")
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UndefinedMetricWarning)
-            result = train_supervised(
-                args.data,
-                "breastmnist",
-                "malignancy",
-                backbone="resnet18_cifar",
-                config=config,
-                seed=seed,
-                out_dir=out,
-                resume=True,
-                log=_log,
-            )
+        result = _train(args, "breastmnist", "malignancy", "resnet18_cifar", config, seed, out)
         r = result.record
         runs.append(
             {
