@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from pathlib import Path
 
 import typer
@@ -72,6 +73,8 @@ def train_command(
         config = dataclasses.replace(config, patience=patience or None)
     base = out or Path("runs") / dataset_id / task.replace(" ", "_") / backbone
     results = []
+    # under torchrun every rank returns the record; one of them reports
+    main_rank = os.environ.get("RANK", "0") == "0"
     for s in seed:
         folder = base if len(seed) == 1 else base / f"seed_{s}"
         result = train_supervised(
@@ -88,8 +91,9 @@ def train_command(
             log=typer.echo if progress else None,
         )
         results.append(result)
-        typer.echo(f"seed {s}: {folder / 'result.json'}")
-    if len(results) > 1 and results[0].record:
+        if main_rank:
+            typer.echo(f"seed {s}: {folder / 'result.json'}")
+    if len(results) > 1 and main_rank:
         summary = summarize_seeds(results)
         write_json(base / "summary.json", summary)
         for name in ("auroc", "accuracy"):
