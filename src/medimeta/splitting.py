@@ -24,8 +24,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
-import tempfile
 from collections import Counter
 from collections.abc import Hashable, Mapping, Sequence
 from fractions import Fraction
@@ -35,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from medimeta.errors import FormatError, SplitError
+from medimeta.safeio import write_json
 
 SPLIT_NAMES = ("train", "val", "test")
 MANIFEST_FORMAT = "medimeta-split-manifest"
@@ -341,24 +340,12 @@ def build_split_manifest(
 
 
 def write_split_manifest(path: str | Path, manifest: Mapping[str, Any]) -> Path:
-    """Write a manifest as JSON atomically (temporary file in the same folder + os.replace)."""
+    """Write a manifest as JSON atomically (through :mod:`medimeta.safeio`)."""
     target = Path(path)
     missing = [k for k in _MANIFEST_KEYS if k not in manifest]
     if missing:
         raise SplitError(f"manifest for {target} lacks keys {missing}; use build_split_manifest")
-    text = json.dumps(manifest, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
+    return write_json(target, dict(manifest), ensure_ascii=False, allow_nan=False)
 
 
 def read_split_manifest(path: str | Path) -> dict[str, Any]:

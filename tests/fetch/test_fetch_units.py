@@ -11,9 +11,10 @@ from fetch_helpers import add_members, dataset_zip
 
 from medimeta.errors import FormatError, UnknownNameError, UnsafeArchiveError
 from medimeta.fetch import FetchOptions, medmnist_filename, resolve_base, rewrite_url
-from medimeta.fetch.archive import member_parts, safe_extract
+from medimeta.fetch.archive import safe_extract
 from medimeta.fetch.files import file_problem, md5_file
 from medimeta.fetch.zenodo import parse_record
+from medimeta.safeio import archive_member_parts as member_parts
 
 
 def test_mirror_replaces_zenodo_prefix_only(monkeypatch: pytest.MonkeyPatch) -> None:

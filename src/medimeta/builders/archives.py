@@ -39,7 +39,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import IO, Any
 
-from medimeta.errors import SourceTreeError, UnsafeArchiveError
+from medimeta.errors import SourceTreeError
+from medimeta.safeio import archive_member_parts
 
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz")
 IGNORED_NAMES = frozenset({"__MACOSX", "Thumbs.db", "desktop.ini"})
@@ -192,16 +193,6 @@ def _open_member(stack: ExitStack, fh: IO[bytes], container: str, member: str) -
     raise SourceTreeError(f"{container}: member {member!r} not found (archive changed?)")
 
 
-def _safe_parts(archive: str, name: str) -> tuple[str, ...]:
-    parts = tuple(p for p in name.replace("\\", "/").split("/") if p not in ("", "."))
-    if name.startswith("/") or ".." in parts or (parts and parts[0].endswith(":")):
-        raise UnsafeArchiveError(
-            f"{archive}: member {name!r} points outside the archive; refusing to use it. "
-            "Download the archive again from its publisher."
-        )
-    return parts
-
-
 @dataclass
 class _Collector:
     files: dict[str, SourceFile] = field(default_factory=dict)
@@ -278,7 +269,7 @@ def _list_zip(
     for info in zf.infolist():
         if info.is_dir():
             continue
-        parts = _safe_parts(label, info.filename)
+        parts = archive_member_parts(label, info.filename, windows_separators=True)
         member = info.filename
 
         def opener(m: str = member) -> IO[bytes]:
@@ -293,7 +284,7 @@ def _list_tar(
     for info in tf:
         if not info.isfile():
             continue
-        parts = _safe_parts(label, info.name)
+        parts = archive_member_parts(label, info.name, windows_separators=True)
 
         def opener(i: tarfile.TarInfo = info) -> IO[bytes]:
             fh = tf.extractfile(i)

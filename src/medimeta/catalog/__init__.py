@@ -17,14 +17,8 @@ from medimeta.catalog.loader import (
     load_catalog,
     task_from_identifier,
 )
-from medimeta.catalog.model import (
-    SPLIT_NAMES,
-    DatasetSpec,
-    ReleaseRecord,
-    SourceRecord,
-    TaskSpec,
-    TaskTarget,
-)
+from medimeta.catalog.model import DatasetSpec, ReleaseRecord
+from medimeta.catalog.tasks import SPLIT_NAMES, SourceRecord, TaskSpec, TaskTarget
 
 __all__ = [
     "RELEASE",

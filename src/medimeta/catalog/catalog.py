@@ -6,7 +6,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 from medimeta.catalog.frozen import FrozenMap
-from medimeta.catalog.model import DatasetSpec, ReleaseRecord, TaskSpec, TaskTarget
+from medimeta.catalog.model import DatasetSpec, ReleaseRecord
+from medimeta.catalog.tasks import TaskSpec, TaskTarget
 from medimeta.errors import FormatError, UnknownNameError
 
 

@@ -1,4 +1,4 @@
-"""Parse and validate a release-style ``info.yaml`` mapping into a :class:`DatasetSpec`."""
+"""Parse and validate a release-style ``info.yaml`` mapping into the fields of a ``DatasetSpec``."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from medimeta.catalog.checks import (
     string_list,
     string_map,
 )
-from medimeta.catalog.model import SPLIT_NAMES, DatasetSpec, SourceRecord, TaskSpec, TaskTarget
+from medimeta.catalog.tasks import SPLIT_NAMES, SourceRecord, TaskSpec, TaskTarget
 from medimeta.errors import FormatError
 
 # Keys of an original_data item with a fixed meaning; any other string key is kept as extra.
@@ -21,8 +21,8 @@ _SOURCE_KEYS = ("name", "title", "url", "license", "authors", "paper_title", "pa
 _CHANNELS = (1, 3)
 
 
-def parse_info(info: Any, *, info_file: str = "info.yaml") -> DatasetSpec:
-    """Build a DatasetSpec from a parsed info.yaml; raise FormatError naming the bad key."""
+def info_fields(info: Any, *, info_file: str = "info.yaml") -> dict[str, Any]:
+    """The DatasetSpec fields of a parsed info.yaml; raise FormatError naming the bad key."""
     path = info_file
     if not isinstance(info, Mapping):
         raise FormatError(
@@ -56,7 +56,7 @@ def parse_info(info: Any, *, info_file: str = "info.yaml") -> DatasetSpec:
     original = _parse_counts(info, "original_splits_num_samples", path=path, required=False)
     check_sums(total, splits, original, path=path)
     sources_node = require(info, "original_data", list, path=path, default=[])
-    return DatasetSpec(
+    return dict(
         id=dataset_id,
         name=require(info, "name", str, path=path),
         summary=require(info, "summary", str, path=path, default=""),

@@ -20,14 +20,8 @@ from medimeta.catalog.checks import (
     string_map,
 )
 from medimeta.catalog.infofile import check_sums
-from medimeta.catalog.model import (
-    SPLIT_NAMES,
-    DatasetSpec,
-    ReleaseRecord,
-    SourceRecord,
-    TaskSpec,
-    TaskTarget,
-)
+from medimeta.catalog.model import DatasetSpec, ReleaseRecord
+from medimeta.catalog.tasks import SPLIT_NAMES, SourceRecord, TaskSpec, TaskTarget
 from medimeta.errors import FormatError, UnknownNameError
 
 SCHEMA = "medimeta-catalog/1"

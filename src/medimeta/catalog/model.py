@@ -1,200 +1,16 @@
-"""Typed, immutable records for the release, datasets, tasks and source attributions."""
+"""Typed, immutable records for the release and its datasets."""
 
 from __future__ import annotations
 
-import enum
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from functools import cached_property
+from dataclasses import dataclass
 from typing import Any
 
 from medimeta.catalog.frozen import FrozenMap
-from medimeta.errors import FormatError, LabelError, UnknownNameError
-
-SPLIT_NAMES: tuple[str, ...] = ("train", "val", "test")
-
-
-class TaskTarget(str, enum.Enum):
-    """Kind of a task's target, named as in info.yaml (TorchCross ``TaskTarget`` member names)."""
-
-    MULTICLASS_CLASSIFICATION = "MULTICLASS_CLASSIFICATION"
-    BINARY_CLASSIFICATION = "BINARY_CLASSIFICATION"
-    MULTILABEL_CLASSIFICATION = "MULTILABEL_CLASSIFICATION"
-    ORDINAL_REGRESSION = "ORDINAL_REGRESSION"
-
-    def __str__(self) -> str:
-        return self.value
-
-    @property
-    def short(self) -> str:
-        """Short name: ``multiclass``, ``binary``, ``multilabel`` or ``ordinal``."""
-        return _SHORT_NAMES[self]
-
-    @classmethod
-    def parse(cls, value: str | TaskTarget) -> TaskTarget:
-        """Accept a member, its name (``BINARY_CLASSIFICATION``) or short name (``binary``)."""
-        if isinstance(value, TaskTarget):
-            return value
-        if isinstance(value, str):
-            wanted = _normalise(value)
-            for member in cls:
-                if wanted in (_normalise(member.value), member.short):
-                    return member
-        choices = [m.value for m in cls] + [m.short for m in cls]
-        raise UnknownNameError("task target", str(value), choices)
-
-
-def _normalise(text: str) -> str:
-    # "Multi-Label", "multi_label" and "MULTILABEL" all mean the same thing.
-    return re.sub(r"[\s_\-]", "", text).lower()
-
-
-_SHORT_NAMES: dict[TaskTarget, str] = {
-    TaskTarget.MULTICLASS_CLASSIFICATION: "multiclass",
-    TaskTarget.BINARY_CLASSIFICATION: "binary",
-    TaskTarget.MULTILABEL_CLASSIFICATION: "multilabel",
-    TaskTarget.ORDINAL_REGRESSION: "ordinal",
-}
-
-
-@dataclass(frozen=True, repr=False)
-class TaskSpec:
-    """One task of one dataset: its target kind and its label dictionary (int key -> name).
-
-    ``labels`` keeps the info.yaml order. Keys are the values stored in ``task_labels/*.npy``;
-    ordinal tasks may have non-contiguous keys (e.g. 0, 1, 4, 6, 8, 10), so use
-    :meth:`key_to_index` to get a class position.
-    """
-
-    dataset_id: str
-    name: str
-    target: TaskTarget
-    labels: Mapping[int, str]
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "target", TaskTarget.parse(self.target))
-        labels = FrozenMap(self.labels)
-        where = f"task {self.dataset_id}:{self.name}"
-        if not labels:
-            raise LabelError(f"{where}: labels must not be empty")
-        for key, value in labels.items():
-            if isinstance(key, bool) or not isinstance(key, int) or not isinstance(value, str):
-                raise LabelError(f"{where}: labels must map int -> str; got {key!r}: {value!r}")
-        object.__setattr__(self, "labels", labels)
-
-    def __hash__(self) -> int:
-        return hash((self.dataset_id, self.name, self.target, self.labels))
-
-    def __repr__(self) -> str:
-        return f"TaskSpec({self.identifier!r}, {self.target.short}, {self.num_classes} classes)"
-
-    @cached_property
-    def keys(self) -> tuple[int, ...]:
-        """Label keys in ascending order."""
-        return tuple(sorted(self.labels))
-
-    @property
-    def num_classes(self) -> int:
-        """Number of classes (for multi-label tasks: number of labels)."""
-        return len(self.labels)
-
-    @property
-    def is_contiguous(self) -> bool:
-        """True when the keys are exactly 0..C-1."""
-        return self.keys == tuple(range(self.num_classes))
-
-    @property
-    def identifier(self) -> str:
-        """``"<dataset_id>:<task name>"``, the form :meth:`Catalog.parse_task_id` reads."""
-        return f"{self.dataset_id}:{self.name}"
-
-    @property
-    def class_names(self) -> tuple[str, ...]:
-        """Label names in ascending key order (index i names class position i)."""
-        return tuple(self.labels[k] for k in self.keys)
-
-    @cached_property
-    def _positions(self) -> dict[int, int]:
-        return {key: i for i, key in enumerate(self.keys)}
-
-    def key_to_index(self, key: int) -> int:
-        """Position of a stored label key among the sorted keys."""
-        try:
-            # int() accepts numpy integers from task_labels/*.npy; the equality rejects 4.5.
-            if not isinstance(key, bool) and int(key) == key:
-                return self._positions[int(key)]
-        except (KeyError, TypeError, ValueError):
-            pass
-        raise LabelError(
-            f"task {self.identifier}: label key {key!r} is not one of {list(self.keys)}"
-        )
-
-    def index_to_key(self, index: int) -> int:
-        """Stored label key of class position ``index`` (inverse of :meth:`key_to_index`)."""
-        try:
-            if not isinstance(index, bool) and int(index) == index and 0 <= index < len(self.keys):
-                return self.keys[int(index)]
-        except (TypeError, ValueError):
-            pass
-        last = self.num_classes - 1
-        raise LabelError(f"task {self.identifier}: class index {index!r} is outside 0..{last}")
-
-
-@dataclass(frozen=True, repr=False)
-class SourceRecord:
-    """Attribution of one source data set (an item of info.yaml ``original_data``).
-
-    ``citations`` is a tuple when the release file has a list and a read-only mapping when it
-    has a mapping (keys such as ``data``/``paper``). Extra URL keys (``url2``,
-    ``download_url1``, ``code_url`` ...) are kept in ``extra`` in file order.
-    """
-
-    name: str
-    title: str
-    url: str
-    license: str
-    authors: str
-    paper_title: str | None = None
-    paper_url: str | None = None
-    citations: tuple[str, ...] | Mapping[str, str] = ()
-    extra: Mapping[str, str] = field(default_factory=FrozenMap)
-
-    def __post_init__(self) -> None:
-        if isinstance(self.citations, Mapping):
-            object.__setattr__(self, "citations", FrozenMap(self.citations))
-        else:
-            object.__setattr__(self, "citations", tuple(self.citations))
-        object.__setattr__(self, "extra", FrozenMap(self.extra))
-
-    def __hash__(self) -> int:
-        return hash((self.name, self.title, self.url, self.citations, self.extra))
-
-    def __repr__(self) -> str:
-        return f"SourceRecord({self.name!r}, license={self.license!r})"
-
-    @property
-    def citation_texts(self) -> tuple[str, ...]:
-        """All citation strings, whether stored as a list or a mapping."""
-        if isinstance(self.citations, Mapping):
-            return tuple(self.citations.values())
-        return tuple(self.citations)
-
-    def to_info_dict(self) -> dict[str, Any]:
-        """The ``original_data`` item, keys in release order (extras follow ``url``)."""
-        out: dict[str, Any] = {"name": self.name, "title": self.title, "url": self.url}
-        out.update(self.extra)
-        out["license"] = self.license
-        out["authors"] = self.authors
-        if self.paper_title is not None:
-            out["paper_title"] = self.paper_title
-        if self.paper_url is not None:
-            out["paper_url"] = self.paper_url
-        if isinstance(self.citations, Mapping):
-            out["citations"] = dict(self.citations)
-        else:
-            out["citations"] = list(self.citations)
-        return out
+from medimeta.catalog.infofile import info_fields
+from medimeta.catalog.tasks import SPLIT_NAMES, SourceRecord, TaskSpec
+from medimeta.errors import FormatError, UnknownNameError
 
 
 @dataclass(frozen=True, repr=False)
@@ -330,9 +146,7 @@ class DatasetSpec:
         cls, info: Mapping[str, Any], *, info_file: str = "info.yaml"
     ) -> DatasetSpec:
         """Parse and validate a release-style info.yaml mapping (FormatError on problems)."""
-        from medimeta.catalog.infofile import parse_info
-
-        return parse_info(info, info_file=info_file)
+        return cls(**info_fields(info, info_file=info_file))
 
 
 @dataclass(frozen=True)

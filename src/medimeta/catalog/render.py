@@ -5,16 +5,16 @@ Regenerate the page with ``python -m medimeta.catalog.render docs/catalog.md``.
 
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
 from medimeta.catalog.catalog import Catalog
 from medimeta.catalog.loader import get_catalog
-from medimeta.catalog.model import SPLIT_NAMES, DatasetSpec, TaskSpec, TaskTarget
+from medimeta.catalog.model import DatasetSpec
+from medimeta.catalog.tasks import SPLIT_NAMES, TaskSpec, TaskTarget
+from medimeta.safeio import write_text
 
 
 def _cell(text: str) -> str:
@@ -96,17 +96,7 @@ def markdown_document(catalog: Catalog | None = None) -> str:
 
 def write_document(path: str | Path, catalog: Catalog | None = None) -> Path:
     """Write :func:`markdown_document` to ``path`` atomically."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(markdown_document(catalog))
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
+    return write_text(path, markdown_document(catalog))
 
 
 if __name__ == "__main__":

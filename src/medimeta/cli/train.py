@@ -202,7 +202,8 @@ def evaluate_command(
     from medimeta.evaluate.predictions import read_predictions
     from medimeta.evaluate.subgroups import report_markdown, subgroup_report
     from medimeta.format.reader import DatasetFolder
-    from medimeta.train.records import write_json, write_text_atomic
+    from medimeta.safeio import write_text
+    from medimeta.train.records import write_json
 
     preds = read_predictions(predictions)
     if annotations is not None:
@@ -225,7 +226,7 @@ def evaluate_command(
     prefix = out or predictions.with_name(predictions.stem + "_subgroups")
     write_json(prefix.with_suffix(".json"), report)
     text = report_markdown(report)
-    write_text_atomic(prefix.with_suffix(".md"), text)
+    write_text(prefix.with_suffix(".md"), text)
     typer.echo(text)
     typer.echo(f"wrote {prefix.with_suffix('.json')} and {prefix.with_suffix('.md')}")
 

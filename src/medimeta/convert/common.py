@@ -95,7 +95,7 @@ def file_md5(path: Path) -> str:
 
 def provenance(kind: str, source: str, **details: Any) -> dict[str, Any]:
     """info.yaml keys that say how the folder was made (toolkit version, source, options)."""
-    from medimeta import __version__
+    from medimeta._version import __version__
 
     return {
         "converted_by": f"medimeta {__version__}",

@@ -46,6 +46,7 @@ from medimeta.errors import ChecksumMismatchError, FormatError, UnknownNameError
 from medimeta.format import layout
 from medimeta.format.writer import write_dataset
 from medimeta.format.writer_records import SampleRecord
+from medimeta.safeio import atomic_open
 
 RESAMPLING = {"nearest": Image.Resampling.NEAREST, "bicubic": Image.Resampling.BICUBIC}
 CACHE_DIR = ".medimeta/cache"
@@ -80,11 +81,8 @@ def _extract(archive: zipfile.ZipFile, key: str, target: Path) -> Path:
     member = archive.getinfo(f"{key}.npy")
     if target.is_file() and target.stat().st_size == member.file_size:
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(f".tmp{os.getpid()}")
-    with archive.open(member) as src, open(tmp, "wb") as dst:
+    with archive.open(member) as src, atomic_open(target, "wb") as dst:
         shutil.copyfileobj(src, dst, 1 << 22)
-    os.replace(tmp, target)
     return target
 
 

@@ -20,23 +20,31 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, overload
+from typing import Any, Protocol, overload
 
 import numpy as np
 
+from medimeta._version import __version__
 from medimeta.catalog import TaskTarget
 from medimeta.episodes.episode import Episode, EpisodeClass
 from medimeta.episodes.pool import TaskPool
 from medimeta.episodes.settings import EpisodeSettings
 from medimeta.errors import EpisodeError, FormatError
 from medimeta.format.reader import DatasetFolder, locate_dataset
+from medimeta.safeio import write_text
 
-if TYPE_CHECKING:
-    from medimeta.episodes.sampler import EpisodeSampler
+
+class SamplerState(Protocol):
+    """What an episode file records of the sampler that drew its episodes."""
+
+    pool: TaskPool
+    seed: int
+    settings: EpisodeSettings
+    eligible: tuple[int, ...]
+    excluded: dict[int, Any]
+
 
 FORMAT = "medimeta-episodes"
 VERSION = 1
@@ -65,9 +73,7 @@ class EpisodeSet(Sequence[Episode]):
         self.path: Path | None = None  # the file it was loaded from, if any
 
     @classmethod
-    def from_sampler(cls, sampler: EpisodeSampler, episodes: Sequence[Episode]) -> EpisodeSet:
-        from medimeta import __version__
-
+    def from_sampler(cls, sampler: SamplerState, episodes: Sequence[Episode]) -> EpisodeSet:
         pool, spec = sampler.pool, sampler.pool.folder.spec
         header: dict[str, Any] = {
             "format": FORMAT,
@@ -140,17 +146,7 @@ class EpisodeSet(Sequence[Episode]):
 
     def save(self, path: str | Path) -> Path:
         """Write the set atomically (temp file in the same folder, then rename)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(self.to_json())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return path
+        return write_text(path, self.to_json())
 
     # -- reading --------------------------------------------------------------------------------
     @classmethod

@@ -22,21 +22,18 @@ import warnings
 from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from medimeta.catalog import TaskTarget
 from medimeta.episodes.episode import Episode, EpisodeClass, EpisodeSequence
+from medimeta.episodes.fileio import EpisodeSet
 from medimeta.episodes.multilabel import Shortfall, draw_cover
 from medimeta.episodes.pool import TaskPool
 from medimeta.episodes.seeding import check_seed, item_rng, stable_hash
 from medimeta.episodes.settings import EpisodeSettings
 from medimeta.errors import EpisodeError, UnknownNameError
 from medimeta.format.reader import DatasetFolder, locate_dataset
-
-if TYPE_CHECKING:
-    from medimeta.episodes.fileio import EpisodeSet
 
 MAX_ATTEMPTS = 20
 Drawn = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
@@ -311,8 +308,6 @@ class EpisodeSampler(EpisodeSequence):
 
     def sample(self, num_episodes: int | None = None, start: int = 0) -> EpisodeSet:
         """Episodes ``start .. start + n - 1`` (n defaults to ``num_episodes``) as an EpisodeSet."""
-        from medimeta.episodes.fileio import EpisodeSet
-
         n = self.num_episodes if num_episodes is None else num_episodes
         if n is None:
             raise EpisodeError("how many episodes? pass num_episodes (the sampler is unbounded)")

@@ -29,6 +29,7 @@ from medimeta.errors import FormatError, ShapeError
 from medimeta.evaluate.ci import mean_ci
 from medimeta.evaluate.compute import compute_metrics
 from medimeta.evaluate.targets import BINARY, MULTILABEL, target_name
+from medimeta.safeio import write_text
 
 MAGIC = "# medimeta-predictions 1"
 
@@ -167,11 +168,7 @@ def write_predictions(path: str | os.PathLike[str], preds: Predictions) -> Path:
         row += [str(int(v)) for v in labels[i]]
         row += [repr(float(v)) for v in preds.scores[i]]
         buf.write(",".join(row) + "\n")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(buf.getvalue(), encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    return write_text(path, buf.getvalue())
 
 
 def read_predictions(path: str | os.PathLike[str]) -> Predictions:

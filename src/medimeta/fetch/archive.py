@@ -9,39 +9,16 @@ top or inside one top folder (normally ``<id>/``); either way they land in ``<de
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import stat
 import zipfile
 from pathlib import Path, PurePosixPath
 
 from medimeta.errors import DownloadError, FormatError, UnsafeArchiveError
+from medimeta.safeio import archive_member_parts
 
-_DRIVE = re.compile(r"^[A-Za-z]:")
 _JUNK_TOP = {"__MACOSX"}
 _COPY_CHUNK = 1024 * 1024
-
-
-def member_parts(zip_path: Path, name: str) -> tuple[str, ...]:
-    """The path parts of a member name; UnsafeArchiveError if it could leave the folder."""
-    problem = None
-    if "\x00" in name:
-        problem = "contains a NUL byte"
-    elif "\\" in name:
-        problem = "contains a backslash (a Windows path separator)"
-    elif name.startswith("/") or _DRIVE.match(name):
-        problem = "is an absolute path"
-    parts = tuple(p for p in name.split("/") if p not in ("", "."))
-    if problem is None and ".." in parts:
-        problem = "contains '..'"
-    if problem is None and not parts:
-        problem = "is empty"
-    if problem is not None:
-        raise UnsafeArchiveError(
-            f"{zip_path}: member {name!r} {problem}; refusing to extract this archive (nothing "
-            "was written to the dataset root). Get the file from the official record again."
-        )
-    return parts
 
 
 def _kind(info: zipfile.ZipInfo) -> str:
@@ -93,8 +70,12 @@ def safe_extract(zip_path: Path, dest: Path, dataset_id: str) -> Path:
     caller extracts into a staging folder and removes it.
     """
     with _open_zip(zip_path) as zf:
-        infos = [i for i in zf.infolist() if member_parts(zip_path, i.filename)[0] not in _JUNK_TOP]
-        parts = [member_parts(zip_path, i.filename) for i in infos]
+        infos = [
+            i
+            for i in zf.infolist()
+            if archive_member_parts(zip_path, i.filename)[0] not in _JUNK_TOP
+        ]
+        parts = [archive_member_parts(zip_path, i.filename) for i in infos]
         files = [p for p, i in zip(parts, infos, strict=True) if not i.is_dir()]
         strip = _dataset_prefix(zip_path, files, dataset_id)
         needed = sum(i.file_size for i in infos)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -21,8 +20,9 @@ from typing import Any, Protocol
 
 from medimeta.errors import DownloadError, FormatError
 from medimeta.fetch.archive import safe_extract
-from medimeta.fetch.files import atomic_write_json, md5_file
+from medimeta.fetch.files import md5_file
 from medimeta.fetch.options import FetchPaths
+from medimeta.safeio import replace, write_json
 
 logger = logging.getLogger(__name__)
 
@@ -95,7 +95,7 @@ def _remove_tree(path: Path, root: Path) -> None:
     staging = FetchPaths(root).staging
     staging.mkdir(parents=True, exist_ok=True)
     trash = Path(tempfile.mkdtemp(prefix=".trash-", dir=staging))
-    os.rename(path, trash / path.name)
+    replace(path, trash / path.name)
     shutil.rmtree(trash, ignore_errors=True)
 
 
@@ -142,11 +142,11 @@ def install_archive(
                 "the problem if it persists",
             )
         pending = _pending_path(root, dataset_id)
-        atomic_write_json(pending, {"dataset_id": dataset_id, "source": source})
+        write_json(pending, {"dataset_id": dataset_id, "source": source}, sort_keys=True)
         if target.exists() or target.is_symlink():
             logger.info("replacing %s", target)
             _remove_tree(target, root)
-        os.rename(folder, target)
+        replace(folder, target)
         record = {
             "complete": True,
             "schema": MARKER_SCHEMA,
@@ -158,7 +158,7 @@ def install_archive(
             "source": source,
             "installed_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
-        atomic_write_json(target / MARKER, record)
+        write_json(target / MARKER, record, sort_keys=True)
         pending.unlink(missing_ok=True)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -15,12 +15,12 @@ from typing import Any
 
 from medimeta.convert.medmnist_info import KNOWN_MD5
 from medimeta.errors import UnknownNameError, check_choice
-from medimeta.fetch.files import atomic_write_json
 from medimeta.fetch.install import MARKER, is_installed
 from medimeta.fetch.obtain import LocalFile, install_lock, obtain_file
 from medimeta.fetch.options import FetchOptions
 from medimeta.fetch.plan import PlanItem, plan_file
 from medimeta.fetch.zenodo import load_manifest
+from medimeta.safeio import write_json
 
 logger = logging.getLogger(__name__)
 
@@ -139,7 +139,7 @@ def install_medmnist(
         local = _fetch(flag, root, size, opts)
         convert = converter or _default_converter
         folder = Path(convert(local.path, root, dataset_id=dataset_id, overwrite=opts.force))
-        atomic_write_json(
+        write_json(
             folder / MARKER,
             {
                 "complete": True,
@@ -152,6 +152,7 @@ def install_medmnist(
                 "converted_from": f"medmnist:{parse_medmnist_spec(flag)}:{size}",
                 "installed_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             },
+            sort_keys=True,
         )
         if local.downloaded and not opts.keep_archive:
             local.path.unlink(missing_ok=True)

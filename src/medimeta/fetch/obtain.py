@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from medimeta.fetch.http import download_file
 from medimeta.fetch.options import FetchOptions, FetchPaths
 from medimeta.fetch.progress import make_progress
 from medimeta.fetch.zenodo import RemoteFile
+from medimeta.safeio import replace
 
 logger = logging.getLogger(__name__)
 
@@ -153,5 +153,5 @@ def obtain_file(
         raise type(err)(
             f"could not download {key}: {err}\n" + manual_help(key, url, md5, remote.size, target)
         ) from err
-    os.replace(part, target)
+    replace(part, target)
     return LocalFile(target, md5, url, downloaded=True)

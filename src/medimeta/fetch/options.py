@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from medimeta import __version__
+from medimeta._version import __version__
 
 ZENODO_BASE = "https://zenodo.org"
 MIRROR_ENV = "MEDIMETA_MIRROR"

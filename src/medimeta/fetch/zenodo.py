@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from medimeta.errors import DownloadError, FormatError, UnknownNameError
-from medimeta.fetch.files import atomic_write_json
 from medimeta.fetch.http import fetch_json
 from medimeta.fetch.options import ZENODO_BASE, FetchOptions, FetchPaths, rewrite_url
+from medimeta.safeio import write_json
 
 logger = logging.getLogger(__name__)
 
@@ -161,5 +161,5 @@ def load_manifest(
         ) from err
     manifest = parse_record(record, data, options.base, url)
     if write_cache:
-        atomic_write_json(path, manifest.to_json())
+        write_json(path, manifest.to_json(), sort_keys=True)
     return manifest

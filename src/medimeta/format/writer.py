@@ -217,7 +217,7 @@ class _Build:
             )
             for rel, c in sorted(self.extra_files.items())
         }
-        from medimeta import __version__
+        from medimeta._version import __version__
 
         parts = {
             "medimeta": __version__,

@@ -28,6 +28,7 @@ from medimeta.errors import BuildError, DatasetExistsError
 from medimeta.format import layout
 from medimeta.format.writer_files import fsync_path
 from medimeta.format.writer_images import Produced
+from medimeta.safeio import replace, write_json
 
 BUILD_FILE = "build.json"
 JOURNAL_FILE = "journal.jsonl"
@@ -66,9 +67,7 @@ def read_build_file(staging: Path) -> dict[str, Any] | None:
 
 
 def write_build_file(staging: Path, data: dict[str, Any]) -> None:
-    tmp = staging / f".{BUILD_FILE}.tmp"
-    tmp.write_text(json.dumps(data, indent=2), encoding="utf-8")
-    os.replace(tmp, staging / BUILD_FILE)
+    write_json(staging / BUILD_FILE, data)
 
 
 class Journal:
@@ -147,8 +146,8 @@ def publish(staging: Path, dataset_id: str, target: Path, *, overwrite: bool) ->
     if target.exists() or target.is_symlink():
         check_target(target.parent, dataset_id, overwrite=overwrite)
         # Aside, under the hidden staging folder: never visible as a second copy of the id.
-        os.replace(target, staging / PREVIOUS_DIR)
-    os.replace(built, target)
+        replace(target, staging / PREVIOUS_DIR)
+    replace(built, target)
     fsync_path(target.parent)
     remove_tree(staging)
 

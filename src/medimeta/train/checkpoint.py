@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from medimeta.errors import FormatError, MissingDependencyError
+from medimeta.safeio import atomic_path
 
 FORMAT = "medimeta-checkpoint-1"
 
@@ -73,10 +74,8 @@ def save_checkpoint(
                     scalars.setdefault(str(pid), {})[name] = _plain(value)
         optim_meta = {"param_groups": _plain(state["param_groups"]), "scalars": scalars}
     meta = {"format": FORMAT, "optimizer": optim_meta, "record": _plain(record or {})}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    st.save_file(tensors, str(tmp), metadata={"medimeta": json.dumps(meta)})
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        st.save_file(tensors, str(tmp), metadata={"medimeta": json.dumps(meta)})
     return path
 
 

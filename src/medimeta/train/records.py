@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from medimeta import safeio
 from medimeta.catalog import TaskSpec
 from medimeta.format.reader import DatasetFolder
 
@@ -39,18 +40,9 @@ def jsonable(value: Any) -> Any:
     return value
 
 
-def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-    return path
-
-
 def write_json(path: str | os.PathLike[str], data: Any) -> Path:
     """Pretty, standard JSON (no NaN tokens), written atomically."""
-    return write_text_atomic(path, json.dumps(jsonable(data), indent=2, allow_nan=False) + "\n")
+    return safeio.write_json(path, jsonable(data), allow_nan=False)
 
 
 def read_json(path: str | os.PathLike[str]) -> Any:
@@ -67,7 +59,7 @@ def write_csv(path: str | os.PathLike[str], rows: Sequence[dict[str, Any]]) -> P
     writer.writeheader()
     for row in rows:
         writer.writerow({k: _cell(v) for k, v in row.items()})
-    return write_text_atomic(path, buf.getvalue())
+    return safeio.write_text(path, buf.getvalue())
 
 
 def _cell(value: Any) -> Any:
@@ -77,7 +69,7 @@ def _cell(value: Any) -> Any:
 
 def environment() -> dict[str, Any]:
     """Toolkit, Python and torch versions, platform and thread count."""
-    from medimeta import __version__
+    from medimeta._version import __version__
 
     return {
         "toolkit": "medimeta-toolkit",

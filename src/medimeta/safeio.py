@@ -1,0 +1,119 @@
+"""Safe file-system primitives: atomic writes and archive-member paths.
+
+Every file the toolkit persists is written through a temporary file in the target's folder,
+flushed to disk, then renamed over the target, so a crash leaves either the old file or the
+new one, never half of one. :func:`replace` is the toolkit's one ``os.replace``; folders that
+are swapped into place (a finished dataset, an installed release) go through it too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from medimeta.errors import UnsafeArchiveError
+
+_DRIVE = re.compile(r"^[A-Za-z]:")
+
+
+def replace(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
+    """Rename ``src`` over ``dst`` in one step (files or folders on the same file system)."""
+    os.replace(src, dst)
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """A temporary path beside ``path``; renamed onto ``path`` when the block succeeds.
+
+    For writers that take a file name (safetensors, h5py). The temporary file is removed if the
+    block raises.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+@contextlib.contextmanager
+def atomic_open(path: str | os.PathLike[str], mode: str = "w") -> Iterator[IO[Any]]:
+    """An open temporary file beside ``path`` (``"w"`` text UTF-8, ``"wb"`` bytes), fsynced
+    and renamed onto ``path`` when the block succeeds."""
+    if mode not in ("w", "wb"):
+        raise ValueError(f"atomic_open mode must be 'w' or 'wb'; got {mode!r}")
+    with atomic_path(path) as tmp:
+        fh: IO[Any]
+        if mode == "w":
+            fh = open(tmp, "w", encoding="utf-8", newline="\n")  # noqa: SIM115 - closed below
+        else:
+            fh = open(tmp, "wb")  # noqa: SIM115 - closed below
+        with fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+
+
+def write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically."""
+    with atomic_open(path, "wb") as fh:
+        fh.write(data)
+    return Path(path)
+
+
+def write_text(path: str | os.PathLike[str], text: str) -> Path:
+    """Write UTF-8 ``text`` to ``path`` atomically (``\\n`` line ends)."""
+    with atomic_open(path, "w") as fh:
+        fh.write(text)
+    return Path(path)
+
+
+def write_json(path: str | os.PathLike[str], data: Any, **dumps: Any) -> Path:
+    """Write ``data`` as JSON (``indent=2`` unless given, then a newline) atomically.
+
+    ``dumps`` are :func:`json.dumps` options (``sort_keys``, ``allow_nan``, ``ensure_ascii``).
+    """
+    dumps.setdefault("indent", 2)
+    return write_text(path, json.dumps(data, **dumps) + "\n")
+
+
+def archive_member_parts(
+    archive: str | os.PathLike[str], name: str, *, windows_separators: bool = False
+) -> tuple[str, ...]:
+    """The path parts of archive member ``name``; UnsafeArchiveError if it could leave the
+    folder it is extracted or read into.
+
+    Absolute paths, drive letters, NUL bytes and ``..`` parts are refused. A backslash is a
+    path separator when ``windows_separators`` (raw public sources zipped on Windows), else it
+    is refused (a MedIMeta release never contains one).
+    """
+    problem = None
+    if "\x00" in name:
+        problem = "contains a NUL byte"
+    elif "\\" in name and not windows_separators:
+        problem = "contains a backslash (a Windows path separator)"
+    elif name.startswith(("/", "\\")) or _DRIVE.match(name):
+        problem = "is an absolute path"
+    text = name.replace("\\", "/") if windows_separators else name
+    parts = tuple(p for p in text.split("/") if p not in ("", "."))
+    if problem is None and ".." in parts:
+        problem = "contains '..'"
+    if problem is None and not parts:
+        problem = "is empty"
+    if problem is not None:
+        raise UnsafeArchiveError(
+            f"{archive}: member {name!r} {problem}; refusing to use this archive (nothing was "
+            "written from it). Get the file from its publisher or the official record again."
+        )
+    return parts
