@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from medimeta import MedIMeta, MedIMetaMultiTask
+from medimeta.data import MedIMeta, MedIMetaMultiTask
 from medimeta.cli.app import app
 from medimeta.sample import SAMPLE_ID, make_sample_dataset
 

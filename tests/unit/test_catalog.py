@@ -439,3 +439,14 @@ def test_markdown_table(cat: Catalog, tmp_path: Path) -> None:
     out = write_document(tmp_path / "sub" / "catalog.md", cat)
     assert out.read_text("utf-8") == markdown_document(cat)
     assert [p.name for p in out.parent.iterdir()] == ["catalog.md"]
+
+
+def test_record_ids_come_from_the_catalog() -> None:
+    from medimeta.fetch import MEDIMETA_RECORD, MEDMNIST_RECORD, record_id
+
+    cat = get_catalog()
+    assert cat.zenodo_record() == MEDIMETA_RECORD == record_id() == "7884735"
+    assert cat.related("medmnist").doi == "10.5281/zenodo.10519652"
+    assert MEDMNIST_RECORD == record_id("medmnist") == "10519652"
+    with pytest.raises(UnknownNameError, match="medmnst"):
+        cat.related("medmnst")

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 from medimeta.catalog.frozen import FrozenMap
-from medimeta.catalog.model import DatasetSpec, ReleaseRecord
+from medimeta.catalog.model import DatasetSpec, RelatedRecord, ReleaseRecord
 from medimeta.catalog.tasks import TaskSpec, TaskTarget
 from medimeta.errors import FormatError, UnknownNameError
 
@@ -14,7 +14,7 @@ from medimeta.errors import FormatError, UnknownNameError
 class Catalog:
     """Read-only collection of :class:`DatasetSpec` (in catalog order) with look-ups."""
 
-    __slots__ = ("_by_id", "_datasets", "_licenses", "_release", "_source")
+    __slots__ = ("_by_id", "_datasets", "_licenses", "_related", "_release", "_source")
 
     def __init__(
         self,
@@ -22,10 +22,12 @@ class Catalog:
         *,
         release: ReleaseRecord,
         licenses: Mapping[str, str] | None = None,
+        related: Mapping[str, RelatedRecord] | None = None,
         source: str | Path = "<memory>",
     ) -> None:
         self._datasets = tuple(datasets)
         self._release = release
+        self._related: Mapping[str, RelatedRecord] = FrozenMap(related or {})
         self._licenses: Mapping[str, str] = FrozenMap(licenses or {})
         self._source = str(source)
         by_id: dict[str, DatasetSpec] = {}
@@ -72,6 +74,18 @@ class Catalog:
     def release(self) -> ReleaseRecord:
         """The release this catalog describes."""
         return self._release
+
+    def related(self, name: str) -> RelatedRecord:
+        """Another published record the toolkit reads, by name (``"medmnist"``)."""
+        if name not in self._related:
+            raise UnknownNameError("related record", name, sorted(self._related))
+        return self._related[name]
+
+    def zenodo_record(self, name: str = "medimeta") -> str:
+        """Zenodo record id of the MedIMeta release (``"medimeta"``) or of a related record."""
+        if name == "medimeta":
+            return str(self._release.zenodo_record)
+        return str(self.related(name).zenodo_record)
 
     @property
     def licenses(self) -> Mapping[str, str]:

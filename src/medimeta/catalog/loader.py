@@ -20,7 +20,7 @@ from medimeta.catalog.checks import (
     string_map,
 )
 from medimeta.catalog.infofile import check_sums
-from medimeta.catalog.model import DatasetSpec, ReleaseRecord
+from medimeta.catalog.model import DatasetSpec, RelatedRecord, ReleaseRecord
 from medimeta.catalog.tasks import SPLIT_NAMES, SourceRecord, TaskSpec, TaskTarget
 from medimeta.errors import FormatError, UnknownNameError
 
@@ -86,6 +86,10 @@ def parse_catalog(data: Any, *, source: str | Path) -> Catalog:
             source, "unsupported catalog schema", key="schema", expected=SCHEMA, actual=schema
         )
     release = _parse_release(require(data, "release", Mapping, path=source), source)
+    related = {
+        str(name): _parse_related(str(name), node, source)
+        for name, node in require(data, "related", Mapping, path=source, default={}).items()
+    }
     licenses = string_map(
         require(data, "licenses", Mapping, path=source), path=source, key="licenses"
     )
@@ -94,7 +98,7 @@ def parse_catalog(data: Any, *, source: str | Path) -> Catalog:
         _parse_dataset(node, release, licenses, path=source, key=f"datasets[{i}]")
         for i, node in enumerate(nodes)
     ]
-    return Catalog(datasets, release=release, licenses=licenses, source=source)
+    return Catalog(datasets, release=release, licenses=licenses, related=related, source=source)
 
 
 def _parse_release(node: Mapping[str, Any], path: str | Path) -> ReleaseRecord:
@@ -111,6 +115,17 @@ def _parse_release(node: Mapping[str, Any], path: str | Path) -> ReleaseRecord:
         ),
         info_repository=require(node, "info_repository", str, path=path, where="release"),
         info_commit=str(require(node, "info_commit", (str, int), path=path, where="release")),
+        **text,
+    )
+
+
+def _parse_related(name: str, node: Any, path: str | Path) -> RelatedRecord:
+    where = f"related.{name}"
+    check_type(node, Mapping, path=path, key=where)
+    text = {k: require(node, k, str, path=path, where=where) for k in ("doi", "url", "title")}
+    return RelatedRecord(
+        name=name,
+        zenodo_record=require_count(node, "zenodo_record", path=path, where=where),
         **text,
     )
 

@@ -150,6 +150,17 @@ class DatasetSpec:
 
 
 @dataclass(frozen=True)
+class RelatedRecord:
+    """Another published record the toolkit reads (e.g. MedMNIST v2's Zenodo record)."""
+
+    name: str
+    zenodo_record: int
+    doi: str
+    url: str
+    title: str
+
+
+@dataclass(frozen=True)
 class ReleaseRecord:
     """The published MedIMeta release (Zenodo record) the catalog describes."""
 

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from medimeta.catalog import get_catalog
 from medimeta.convert.common import file_md5, provenance
 from medimeta.convert.medmnist_info import (
     AUTHORS,
@@ -38,7 +39,6 @@ from medimeta.convert.medmnist_info import (
     MEDMNIST_2D,
     PAPER_DOI_URL,
     PAPER_TITLE,
-    RECORD_DOI,
     SIZES,
     MedMNISTInfo,
 )
@@ -118,6 +118,7 @@ def _check_md5(path: Path, info: MedMNISTInfo, size: int, md5: str, check: bool)
 
 
 def _info_dict(info: MedMNISTInfo, dataset_id: str, size: int, resample: str) -> dict[str, Any]:
+    record = get_catalog().related("medmnist")
     how = "unchanged" if size == layout.IMAGE_SIZE else f"resized to 224 ({resample})"
     return {
         "id": dataset_id,
@@ -137,8 +138,8 @@ def _info_dict(info: MedMNISTInfo, dataset_id: str, size: int, resample: str) ->
         "subject_overlaps": list(info.overlaps),
         "license": info.license,
         "project_website": HOMEPAGE,
-        "download_url": f"https://doi.org/{RECORD_DOI}",
-        "DOI": RECORD_DOI,
+        "download_url": f"https://doi.org/{record.doi}",
+        "DOI": record.doi,
         "original_data": [
             {
                 "name": f"MedMNIST v2 {info.python_class}",
@@ -152,6 +153,51 @@ def _info_dict(info: MedMNISTInfo, dataset_id: str, size: int, resample: str) ->
             }
         ],
     }
+
+
+def _read_checked(
+    path: Path, info: MedMNISTInfo, cache: Path, md5: str, check_md5: bool
+) -> tuple[dict[str, Any], dict[str, np.ndarray], int, bool]:
+    """Array shapes and labels of the archive (images extracted to ``cache``), its image size
+    and whether its MD5 was verified; FormatError for unreadable or mis-shaped archives."""
+    try:
+        shapes, labels = _read_archive(path, cache)
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, zlib.error) as exc:
+        # A broken archive with a known MD5 is best explained by the checksum.
+        named = re.fullmatch(r"[a-z]+_(\d+)", path.stem.lower())
+        _check_md5(path, info, int(named.group(1)) if named else 28, md5, check_md5)
+        raise FormatError(
+            path,
+            f"not a readable MedMNIST .npz ({type(exc).__name__}: {exc})",
+            fix="download the file again",
+        ) from None
+    size = int(shapes["train_images"][0][1])
+    verified = _check_md5(path, info, size, md5, check_md5)
+    check_choice("MedMNIST size", str(size), [str(s) for s in SIZES])
+    expected_tail = (size, size, 3) if info.channels == 3 else (size, size)
+    for split in layout.SPLIT_NAMES:
+        shape, dtype = shapes[f"{split}_images"]
+        if np.dtype(dtype) != np.uint8 or tuple(shape[1:]) != expected_tail:
+            raise FormatError(
+                path,
+                f"{split}_images has an unexpected layout for {info.flag}",
+                key=f"{split}_images",
+                expected=f"uint8 (N, *{expected_tail})",
+                actual=f"{np.dtype(dtype)} {shape}",
+            )
+    return shapes, labels, size, verified
+
+
+def _count_notes(
+    info: MedMNISTInfo, shapes: dict[str, Any], labels: dict[str, np.ndarray]
+) -> list[str]:
+    """One note per split whose counts differ from MedMNIST's official ones."""
+    notes = []
+    for split, official in zip(layout.SPLIT_NAMES, info.n_samples, strict=True):
+        count = int(shapes[f"{split}_images"][0][0])
+        if count != official or labels[split].shape[0] != count:
+            notes.append(f"{split}: {count} images, MedMNIST 3.0.2 lists {official}")
+    return notes
 
 
 def convert_medmnist(
@@ -178,36 +224,8 @@ def convert_medmnist(
     info = info or MEDMNIST_2D[flag_from_name(path)]
     md5 = file_md5(path)
     cache = root / CACHE_DIR / f"medmnist-{md5[:16]}"
-    try:
-        shapes, labels = _read_archive(path, cache)
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError, zlib.error) as exc:
-        # A broken archive with a known MD5 is best explained by the checksum.
-        named = re.fullmatch(r"[a-z]+_(\d+)", path.stem.lower())
-        _check_md5(path, info, int(named.group(1)) if named else 28, md5, check_md5)
-        raise FormatError(
-            path,
-            f"not a readable MedMNIST .npz ({type(exc).__name__}: {exc})",
-            fix="download the file again",
-        ) from None
-    size = int(shapes["train_images"][0][1])
-    verified = _check_md5(path, info, size, md5, check_md5)
-    check_choice("MedMNIST size", str(size), [str(s) for s in SIZES])
-    expected_tail = (size, size, 3) if info.channels == 3 else (size, size)
-    for split in layout.SPLIT_NAMES:
-        shape, dtype = shapes[f"{split}_images"]
-        if np.dtype(dtype) != np.uint8 or tuple(shape[1:]) != expected_tail:
-            raise FormatError(
-                path,
-                f"{split}_images has an unexpected layout for {info.flag}",
-                key=f"{split}_images",
-                expected=f"uint8 (N, *{expected_tail})",
-                actual=f"{np.dtype(dtype)} {shape}",
-            )
-    notes = []
-    for split, official in zip(layout.SPLIT_NAMES, info.n_samples, strict=True):
-        count = int(shapes[f"{split}_images"][0][0])
-        if count != official or labels[split].shape[0] != count:
-            notes.append(f"{split}: {count} images, MedMNIST 3.0.2 lists {official}")
+    shapes, labels, size, verified = _read_checked(path, info, cache, md5, check_md5)
+    notes = _count_notes(info, shapes, labels)
     if notes:
         warnings.warn(
             f"{path}: sample counts differ from MedMNIST's: {'; '.join(notes)}", stacklevel=2

@@ -17,7 +17,6 @@ from medimeta.catalog import TaskTarget
 
 SIZES = (28, 64, 128, 224)
 HOMEPAGE = "https://medmnist.com/"
-RECORD_DOI = "10.5281/zenodo.10519652"
 PAPER_DOI_URL = "https://doi.org/10.1038/s41597-022-01721-8"
 PAPER_TITLE = (
     "MedMNIST v2 - A large-scale lightweight benchmark for 2D and 3D biomedical image "

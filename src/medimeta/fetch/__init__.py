@@ -10,7 +10,6 @@ from medimeta.fetch.install import MARKER, install_archive, is_installed, read_m
 from medimeta.fetch.medmnist import (
     MEDMNIST_2D_FLAGS,
     MEDMNIST_2D_SIZES,
-    MEDMNIST_RECORD,
     download_medmnist,
     install_medmnist,
     is_medmnist_spec,
@@ -19,11 +18,11 @@ from medimeta.fetch.medmnist import (
     plan_medmnist,
 )
 from medimeta.fetch.options import (
-    MEDIMETA_RECORD,
     MIRROR_ENV,
     ZENODO_BASE,
     FetchOptions,
     FetchPaths,
+    record_id,
     resolve_base,
     rewrite_url,
 )
@@ -65,6 +64,16 @@ __all__ = [
     "plan",
     "plan_medmnist",
     "read_marker",
+    "record_id",
     "resolve_base",
     "rewrite_url",
 ]
+
+
+def __getattr__(name: str) -> str:
+    # The record ids live in the catalog; these names stay for code written against them.
+    if name == "MEDIMETA_RECORD":
+        return record_id()
+    if name == "MEDMNIST_RECORD":
+        return record_id("medmnist")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,4 +1,6 @@
-"""MedMNIST 2D files (Zenodo record 10519652): fetch one ``{flag}[_{size}].npz`` and convert it.
+"""MedMNIST 2D files: fetch one ``{flag}[_{size}].npz`` and convert it.
+
+The files come from the catalog's related record ``medmnist`` (Zenodo).
 
 Checksums: a published MD5 kept here as data wins; otherwise the record's own ``md5:`` value
 from its manifest is used. Conversion to the MedIMeta format is done by
@@ -17,14 +19,13 @@ from medimeta.convert.medmnist_info import KNOWN_MD5
 from medimeta.errors import UnknownNameError, check_choice
 from medimeta.fetch.install import MARKER, is_installed
 from medimeta.fetch.obtain import LocalFile, install_lock, obtain_file
-from medimeta.fetch.options import FetchOptions
+from medimeta.fetch.options import FetchOptions, record_id
 from medimeta.fetch.plan import PlanItem, plan_file
 from medimeta.fetch.zenodo import load_manifest
 from medimeta.safeio import write_json
 
 logger = logging.getLogger(__name__)
 
-MEDMNIST_RECORD = "10519652"
 MEDMNIST_PREFIX = "medmnist:"
 MEDMNIST_2D_FLAGS = (
     "pathmnist",
@@ -68,11 +69,11 @@ def medmnist_filename(flag: str, size: int) -> str:
 
 def _fetch(flag: str, root: Path, size: int, opts: FetchOptions) -> LocalFile:
     key = medmnist_filename(flag, size)
-    manifest = load_manifest(root, MEDMNIST_RECORD, opts)
+    manifest = load_manifest(root, record_id("medmnist"), opts)
     remote = None
     if manifest is not None:
         if key not in manifest.files:
-            where = f"Zenodo record {MEDMNIST_RECORD}"
+            where = f"Zenodo record {record_id('medmnist')}"
             raise UnknownNameError("MedMNIST file", key, manifest.files, where=where)
         remote = manifest.files[key]
     published = PUBLISHED_MD5.get(key)
@@ -172,9 +173,9 @@ def plan_medmnist(
     opts = FetchOptions.from_kwargs(options, **kw)
     key = medmnist_filename(flag, size)
     label = f"{MEDMNIST_PREFIX}{parse_medmnist_spec(flag)}"
-    manifest = load_manifest(root, MEDMNIST_RECORD, opts, write_cache=False)
+    manifest = load_manifest(root, record_id("medmnist"), opts, write_cache=False)
     remote = manifest.files.get(key) if manifest is not None else None
     if manifest is not None and remote is None:
-        where = f"Zenodo record {MEDMNIST_RECORD}"
+        where = f"Zenodo record {record_id('medmnist')}"
         raise UnknownNameError("MedMNIST file", key, manifest.files, where=where)
     return plan_file(label, root, key, remote, opts)

@@ -8,10 +8,15 @@ from pathlib import Path
 from typing import Any
 
 from medimeta._version import __version__
+from medimeta.catalog import get_catalog
 
 ZENODO_BASE = "https://zenodo.org"
 MIRROR_ENV = "MEDIMETA_MIRROR"
-MEDIMETA_RECORD = "7884735"
+
+
+def record_id(name: str = "medimeta") -> str:
+    """Zenodo record id from the catalog: the MedIMeta release, or a related record by name."""
+    return get_catalog().zenodo_record(name)
 
 
 def resolve_base(mirror: str | None = None) -> str:

@@ -1,4 +1,4 @@
-"""The MedIMeta release (Zenodo record 7884735): one ``<id>.zip`` per dataset.
+"""The MedIMeta release (the catalog's Zenodo record): one ``<id>.zip`` per dataset.
 
 ``ensure_dataset(root, id)`` is the whole cascade: installed (marker present) → done; else, under
 a per-id lock, find a checked zip locally (download cache, ``from_dir``, root) or download it,
@@ -21,7 +21,7 @@ from medimeta.fetch.install import (
     is_installed,
 )
 from medimeta.fetch.obtain import install_lock, local_candidates, obtain_file
-from medimeta.fetch.options import MEDIMETA_RECORD, FetchOptions
+from medimeta.fetch.options import FetchOptions, record_id
 from medimeta.fetch.plan import PlanItem, plan_file
 from medimeta.fetch.zenodo import Manifest, RemoteFile, load_manifest
 
@@ -44,7 +44,7 @@ def release_ids(manifest: Manifest) -> list[str]:
 def _remote(manifest: Manifest | None, dataset_id: str) -> RemoteFile | None:
     choices = release_ids(manifest) if manifest is not None else []
     if not _ID.match(dataset_id) or (manifest is not None and dataset_id not in choices):
-        where = f"Zenodo record {MEDIMETA_RECORD}" if manifest is not None else ""
+        where = f"Zenodo record {record_id()}" if manifest is not None else ""
         raise UnknownNameError("MedIMeta dataset id", dataset_id, choices, where=where)
     return manifest.files[archive_key(dataset_id)] if manifest is not None else None
 
@@ -58,7 +58,7 @@ def available_datasets(
 ) -> list[str]:
     """Dataset ids that can be installed: from the record, or offline from the local zips."""
     opts = FetchOptions.from_kwargs(options, **kw)
-    manifest = load_manifest(Path(root), MEDIMETA_RECORD, opts, write_cache=write_cache)
+    manifest = load_manifest(Path(root), record_id(), opts, write_cache=write_cache)
     if manifest is not None:
         return release_ids(manifest)
     folders = {p.parent for p in local_candidates(Path(root), "x.zip", opts)}
@@ -95,7 +95,7 @@ def ensure_dataset(
             return target
         clean_staging(root, dataset_id)
         check_target_free(root, dataset_id, force=opts.force)
-        manifest = load_manifest(root, MEDIMETA_RECORD, opts)
+        manifest = load_manifest(root, record_id(), opts)
         remote = _remote(manifest, dataset_id)
         local = obtain_file(root, archive_key(dataset_id), remote, opts, label=dataset_id)
         path = install_archive(
@@ -134,7 +134,7 @@ def plan(
     """What installing ``dataset_ids`` would fetch, without changing anything on disk."""
     root = Path(root)
     opts = FetchOptions.from_kwargs(options, **kw)
-    manifest = load_manifest(root, MEDIMETA_RECORD, opts, write_cache=False)
+    manifest = load_manifest(root, record_id(), opts, write_cache=False)
     items = []
     for dataset_id in dataset_ids:
         remote = _remote(manifest, dataset_id)

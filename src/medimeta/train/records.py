@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from medimeta import safeio
+import medimeta.safeio as safeio
 from medimeta.catalog import TaskSpec
 from medimeta.format.reader import DatasetFolder
 
