@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from medimeta.data import MedIMeta, MedIMetaMultiTask
 from medimeta.cli.app import app
+from medimeta.data import MedIMeta, MedIMetaMultiTask
 from medimeta.sample import SAMPLE_ID, make_sample_dataset
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import yaml
 
-import medimeta.builders.registry as registry
+import medimeta.builders.engine.registry as registry
 from medimeta.catalog import get_dataset
 from medimeta.format.reader import DatasetFolder
 from medimeta.format.verify import verify_dataset

@@ -11,9 +11,16 @@ import pytest
 from builders.conftest import open_built
 from fakes.cbis import FULL_SHAPE, make_cbis_tree
 from medimeta.builders import build_dataset, get_builder
-from medimeta.builders.archives import scan_sources
-from medimeta.builders.cbis import process_cbis
-from medimeta.builders.cbis_labels import (
+from medimeta.builders.engine.dicom import (
+    header_of,
+    is_binary_mask,
+    pixel_array,
+    read_dataset,
+    to_uint8,
+)
+from medimeta.builders.engine.scan import scan_sources
+from medimeta.builders.sources.cbis import process_cbis
+from medimeta.builders.sources.cbis.labels import (
     CALC,
     KINDS,
     MASS,
@@ -23,13 +30,6 @@ from medimeta.builders.cbis_labels import (
     substring_disagreements,
     substring_multi_hot,
     tokens,
-)
-from medimeta.builders.dicom import (
-    header_of,
-    is_binary_mask,
-    pixel_array,
-    read_dataset,
-    to_uint8,
 )
 from medimeta.catalog import get_catalog
 from medimeta.errors import LabelError, PreprocessError, SourceTreeError

@@ -13,8 +13,8 @@ from PIL import Image
 from builders.conftest import open_built
 from fakes.chaksu import fusion_mask, make_chaksu_tree
 from medimeta.builders import build_dataset, get_builder
-from medimeta.builders.archives import scan_sources
-from medimeta.builders.chaksu import (
+from medimeta.builders.engine.scan import scan_sources
+from medimeta.builders.sources.chaksu import (
     fused_masks,
     label_name_key,
     patient_of,

@@ -8,14 +8,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import medimeta.builders.cxr_stream as cxr_stream
+import medimeta.builders.sources.cxr.stream as cxr_stream
 from builders.conftest import open_built
 from fakes import zip_folder
 from fakes.cxr import make_cxr_tree
 from medimeta.builders import build_dataset, get_builder, plan_build
-from medimeta.builders.archives import scan_sources
-from medimeta.builders.cxr import disease_vector, process_cxr
-from medimeta.builders.cxr_stream import TarMember, close_cursors
+from medimeta.builders.engine.scan import scan_sources
+from medimeta.builders.sources.cxr import disease_vector, process_cxr
+from medimeta.builders.sources.cxr.stream import TarMember, close_cursors
 from medimeta.catalog import get_catalog
 from medimeta.errors import LabelError, SourceTreeError
 
@@ -101,7 +101,7 @@ def test_each_archive_is_streamed_once(fake, monkeypatch: pytest.MonkeyPatch):
 
 
 def test_build_streams_without_staging(tmp_path: Path, fake, monkeypatch: pytest.MonkeyPatch):
-    import medimeta.builders.driver as driver
+    import medimeta.builders.engine.driver as driver
 
     def no_staging(files, workdir):
         raise AssertionError(f"{len(files)} files would be copied out of archives")

@@ -12,9 +12,9 @@ from builders.conftest import open_built
 from fakes import zip_folder
 from fakes.deepdrid import make_deepdrid_tree
 from medimeta.builders import build_dataset, get_builder
-from medimeta.builders.archives import scan_sources
-from medimeta.builders.deepdrid import process_deepdrid
-from medimeta.builders.deepdrid_tables import eye_grade, eye_letter, read_xlsx_rows
+from medimeta.builders.engine.scan import scan_sources
+from medimeta.builders.sources.deepdrid import process_deepdrid
+from medimeta.builders.sources.deepdrid.tables import eye_grade, eye_letter, read_xlsx_rows
 from medimeta.errors import LabelError, SourceTreeError
 
 

@@ -11,9 +11,9 @@ import pytest
 from builders.conftest import open_built
 from fakes.lits import make_lits_tree
 from medimeta.builders import build_dataset, get_builder
-from medimeta.builders.archives import scan_sources
-from medimeta.builders.lits import process_lits
-from medimeta.builders.lits_volumes import (
+from medimeta.builders.engine.scan import scan_sources
+from medimeta.builders.sources.lits import process_lits
+from medimeta.builders.sources.lits.volumes import (
     ORGAN_NAMES,
     Volume,
     box_file_number,

@@ -15,9 +15,9 @@ import pytest
 from builders.conftest import info_of, labels_by_file, open_built, split_sizes
 from fakes import write_image, zip_folder
 from medimeta.builders import build_dataset
-from medimeta.builders.derm7pt import case_labels, split_of_rows
-from medimeta.builders.fundus import parse_rfmid_labels
-from medimeta.builders.source import SourceReport
+from medimeta.builders.engine.source import SourceReport
+from medimeta.builders.sources.derm7pt import case_labels, split_of_rows
+from medimeta.builders.sources.fundus import parse_rfmid_labels
 from medimeta.catalog import get_dataset
 
 pytestmark = pytest.mark.realdata

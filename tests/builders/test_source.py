@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from medimeta.builders.archives import match_path, scan_sources
-from medimeta.builders.source import Part, Require, SourceReport, locate, locate_parts
-from medimeta.builders.staging import stage_files
+from medimeta.builders.engine.scan import scan_sources
+from medimeta.builders.engine.source import Part, Require, SourceReport, locate, locate_parts
+from medimeta.builders.engine.staging import stage_files
+from medimeta.builders.engine.tree import match_path
 from medimeta.errors import SourceTreeError, UnsafeArchiveError
 
 

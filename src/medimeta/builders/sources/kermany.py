@@ -25,8 +25,7 @@ from typing import ClassVar
 
 from PIL import Image
 
-from medimeta.builders.archives import SourceTree
-from medimeta.builders.common import (
+from medimeta.builders.engine.common import (
     RESPLIT_RATIOS,
     ImageRecipe,
     image_files,
@@ -35,8 +34,9 @@ from medimeta.builders.common import (
     resplit_train,
     split_manifest,
 )
-from medimeta.builders.registry import Builder, BuildPlan, register_builder
-from medimeta.builders.source import IMAGE_PATTERNS, Part, Require, locate_parts
+from medimeta.builders.engine.registry import Builder, BuildPlan, register_builder
+from medimeta.builders.engine.source import IMAGE_PATTERNS, Part, Require, locate_parts
+from medimeta.builders.engine.tree import SourceTree
 from medimeta.format.writer_records import SampleRecord
 
 _NAME = re.compile(r"^(?P<sub>[A-Za-z]+)-(?P<pid>\d+)-(?P<n>\d+)\.jpe?g$")

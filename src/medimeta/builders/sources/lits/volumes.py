@@ -24,7 +24,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from medimeta.builders.archives import SourceFile
+from medimeta.builders.engine.tree import SourceFile
 from medimeta.errors import MissingDependencyError, SourceTreeError
 
 #: Label names in the box files -> MedIMeta label names.

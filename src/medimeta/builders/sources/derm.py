@@ -21,16 +21,16 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from medimeta.builders.archives import SourceFile, SourceTree
-from medimeta.builders.common import (
+from medimeta.builders.engine.common import (
     ImageRecipe,
     process_image,
     read_table,
     require_columns,
     source_split_manifest,
 )
-from medimeta.builders.registry import Builder, BuildPlan, register_builder
-from medimeta.builders.source import LocatedPart, Part, Require, SourceReport, locate_parts
+from medimeta.builders.engine.registry import Builder, BuildPlan, register_builder
+from medimeta.builders.engine.source import LocatedPart, Part, Require, SourceReport, locate_parts
+from medimeta.builders.engine.tree import SourceFile, SourceTree
 from medimeta.format.writer_records import SampleRecord
 
 CODES = ("MEL", "NV", "BCC", "AKIEC", "BKL", "DF", "VASC")

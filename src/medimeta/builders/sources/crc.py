@@ -21,8 +21,7 @@ import functools
 import re
 from dataclasses import replace
 
-from medimeta.builders.archives import SourceTree
-from medimeta.builders.common import (
+from medimeta.builders.engine.common import (
     RESPLIT_RATIOS,
     ImageRecipe,
     image_files,
@@ -30,8 +29,9 @@ from medimeta.builders.common import (
     resplit_train,
     split_manifest,
 )
-from medimeta.builders.registry import Builder, BuildPlan, register_builder
-from medimeta.builders.source import IMAGE_PATTERNS, Part, Require, locate_parts
+from medimeta.builders.engine.registry import Builder, BuildPlan, register_builder
+from medimeta.builders.engine.source import IMAGE_PATTERNS, Part, Require, locate_parts
+from medimeta.builders.engine.tree import SourceTree
 from medimeta.format.writer_records import SampleRecord
 
 #: Set folder -> source split name (the 7K set is the source's validation set).

@@ -1,6 +1,11 @@
-"""Builder registry: one :class:`Builder` per dataset id, found by id, run by :func:`build_dataset`.
+"""Builder registry: one :class:`Builder` per dataset id, found by id.
 
-Adding a builder (one module per raw source in ``medimeta/builders/``)::
+Builds are run by :func:`medimeta.builders.engine.driver.build_dataset` (or
+:func:`~medimeta.builders.engine.driver.run_build` with a builder), which this module does not
+import.
+
+Adding a builder (one module, or one sub-package for a multi-file source, per raw source in
+``medimeta/builders/sources/``)::
 
     @register_builder
     class BusBuilder(Builder):
@@ -11,16 +16,18 @@ Adding a builder (one module per raw source in ``medimeta/builders/``)::
         def parts(self) -> tuple[Part, ...]: ...          # what the raw tree looks like
         def plan(self, tree, *, partial) -> BuildPlan: ... # records, labels, splits, process
 
-Every module of this package (other than the infrastructure modules) is imported on first use
-of the registry, so a new module only needs the decorator. One module may register several
-builders (Kermany's CellData gives ``oct`` and ``pneumonia``).
+Every module and sub-package of :mod:`medimeta.builders.sources` is imported on first use of
+the registry, so a new module only needs the decorator (a sub-package's ``__init__`` imports
+its own helper modules). One module may register several builders (Kermany's CellData gives
+``oct`` and ``pneumonia``).
 
 The contract of :meth:`Builder.plan`: locate and validate the raw tree (filling the plan's
-:class:`~medimeta.builders.source.SourceReport`), read label files, enumerate the samples in a
-deterministic order and assign splits, without decoding any image. It must not write anything.
-:func:`build_dataset` raises the report's errors (every missing file at once) before any output
-exists, checks the counts against the catalog (unless ``partial``), then hands the records and
-the picklable ``process`` function to the dataset writer.
+:class:`~medimeta.builders.engine.source.SourceReport`), read label files, enumerate the samples
+in a deterministic order and assign splits, without decoding any image. It must not write
+anything. :func:`~medimeta.builders.engine.driver.build_dataset` raises the report's errors
+(every missing file at once) before any output exists, checks the counts against the catalog
+(unless ``partial``), then hands the records and the picklable ``process`` function to the
+dataset writer.
 """
 
 from __future__ import annotations
@@ -28,21 +35,14 @@ from __future__ import annotations
 import abc
 import importlib
 import pkgutil
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
-from medimeta.builders.source import Part, SourceReport, SourceTree
+from medimeta.builders.engine.source import Part, SourceReport, SourceTree
 from medimeta.catalog import DatasetSpec, get_dataset
 from medimeta.errors import DuplicateRegistrationError, MissingDependencyError, UnknownNameError
 from medimeta.format.writer_records import SampleRecord
-
-if TYPE_CHECKING:
-    from medimeta.builders.driver import BuildResult
-
-#: Modules of this package that hold infrastructure, not builders.
-INFRASTRUCTURE = frozenset({"registry", "source", "archives", "staging", "common", "driver"})
 
 
 @dataclass
@@ -120,14 +120,14 @@ def register_builder(cls: type[Builder]) -> type[Builder]:
 
 
 def _load_all() -> None:
-    """Import every builder module of this package once (they register themselves)."""
+    """Import every module and sub-package of the sources package once (they register)."""
     global _LOADED
     if _LOADED:
         return
-    import medimeta.builders as package
+    import medimeta.builders.sources as package
 
     for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
-        if info.name.startswith("_") or info.name in INFRASTRUCTURE:
+        if info.name.startswith("_"):
             continue
         try:
             importlib.import_module(f"{package.__name__}.{info.name}")
@@ -169,32 +169,3 @@ def builders_table() -> list[Mapping[str, str]]:
         }
         for i in available_builders()
     ]
-
-
-def build_dataset(
-    dataset_id: str,
-    source: str | Path | Sequence[str | Path],
-    *,
-    root: str | Path | None = None,
-    workers: int = 1,
-    partial: bool = False,
-    overwrite: bool = False,
-    progress: bool = False,
-) -> BuildResult:
-    """Build ``dataset_id`` from its raw ``source`` into ``<root>/<dataset_id>``.
-
-    ``source`` is the publisher's archive(s), the folder holding them, or the extracted tree
-    (several paths are merged). Returns the :class:`~medimeta.builders.driver.BuildResult`.
-    See :func:`medimeta.builders.driver.run_build` for the steps.
-    """
-    from medimeta.builders.driver import run_build
-
-    return run_build(
-        get_builder(dataset_id),
-        source,
-        root=root,
-        workers=workers,
-        partial=partial,
-        overwrite=overwrite,
-        progress=progress,
-    )

@@ -5,17 +5,17 @@ UIDs or descriptive folder names) plus the four case-description CSVs
 (``calc_case_description_{train,test}_set.csv``, ``mass_case_description_{train,test}_set.csv``).
 Only the two CSVs of the dataset being built are required.
 
-* Labels: :mod:`medimeta.builders.cbis_labels` (pathology binary; attribute tasks multi-label by
-  exact hyphen-token match, which fixes the release's ``LUCENT_CENTER`` / ``LUCENT_CENTERED``
-  substring clash).
-* Files: :mod:`medimeta.builders.cbis_files` (full image, ROI mask and cropped ROI identified by
-  DICOM content, not file size).
+* Labels: :mod:`medimeta.builders.sources.cbis.labels` (pathology binary; attribute tasks
+  multi-label by exact hyphen-token match, which fixes the release's ``LUCENT_CENTER`` /
+  ``LUCENT_CENTERED`` substring clash).
+* Files: :mod:`medimeta.builders.sources.cbis.files` (full image, ROI mask and cropped ROI
+  identified by DICOM content, not file size).
 * Pixels: the full mammogram is cropped around the ROI mask's box, grown to at least 224 px and
   squared (:func:`medimeta.preprocess.roi_crop`, zero padded at the borders), scaled to 8 bit by
-  the stored bit depth (:func:`medimeta.builders.dicom.scale_pixels`, ``v * 255 / 65535`` for
-  CBIS's 16-bit files) and resized to 224 px (bicubic). CBIS's own cropped images are not used
-  for pixels (their contrast differs); ``original_filepath`` is the cropped-ROI path from the
-  CSV, as in the release.
+  the stored bit depth (:func:`medimeta.builders.engine.dicom.scale_pixels`,
+  ``v * 255 / 65535`` for CBIS's 16-bit files) and resized to 224 px (bicubic). CBIS's own
+  cropped images are not used for pixels (their contrast differs); ``original_filepath`` is the
+  cropped-ROI path from the CSV, as in the release.
 * Splits: source train -> 85/15 train/val by ``patient_id``; source test -> test.
 """
 
@@ -25,15 +25,19 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any, ClassVar
 
-from medimeta.builders.archives import SourceFile, SourceTree
-from medimeta.builders.cbis_files import (
+from medimeta.builders.engine.common import RESPLIT_RATIOS, resplit_train, split_manifest
+from medimeta.builders.engine.dicom import scale_pixels
+from medimeta.builders.engine.registry import Builder, BuildPlan, register_builder
+from medimeta.builders.engine.source import Part, Require, SourceReport, locate_parts
+from medimeta.builders.engine.tree import SourceFile, SourceTree
+from medimeta.builders.sources.cbis.files import (
     CbisSource,
     load_dicom,
     mask_on_full,
     pick_full,
     pick_roi,
 )
-from medimeta.builders.cbis_labels import (
+from medimeta.builders.sources.cbis.labels import (
     CALC,
     MASS,
     CbisKind,
@@ -41,10 +45,6 @@ from medimeta.builders.cbis_labels import (
     parse_rows,
     substring_disagreements,
 )
-from medimeta.builders.common import RESPLIT_RATIOS, resplit_train, split_manifest
-from medimeta.builders.dicom import scale_pixels
-from medimeta.builders.registry import Builder, BuildPlan, register_builder
-from medimeta.builders.source import Part, Require, SourceReport, locate_parts
 from medimeta.errors import LabelError, SourceTreeError
 from medimeta.format.writer_records import SampleRecord
 from medimeta.preprocess import resize_square, roi_crop

@@ -25,15 +25,15 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from medimeta.builders.archives import SourceTree
-from medimeta.builders.common import (
+from medimeta.builders.engine.common import (
     ImageRecipe,
     label_key,
     open_image,
     split_by_image,
 )
-from medimeta.builders.registry import Builder, BuildPlan, register_builder
-from medimeta.builders.source import Part, Require, locate_parts
+from medimeta.builders.engine.registry import Builder, BuildPlan, register_builder
+from medimeta.builders.engine.source import Part, Require, locate_parts
+from medimeta.builders.engine.tree import SourceTree
 from medimeta.errors import PreprocessError
 from medimeta.format.writer_records import SampleRecord
 from medimeta.preprocess import binarize, pad_to_square, resize_square

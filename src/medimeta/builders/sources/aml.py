@@ -20,15 +20,21 @@ import functools
 import io
 import re
 
-from medimeta.builders.archives import SourceFile, SourceTree
-from medimeta.builders.common import (
+from medimeta.builders.engine.common import (
     ImageRecipe,
     image_files,
     process_image,
     split_by_image,
 )
-from medimeta.builders.registry import Builder, BuildPlan, register_builder
-from medimeta.builders.source import IMAGE_PATTERNS, Part, Require, SourceReport, locate_parts
+from medimeta.builders.engine.registry import Builder, BuildPlan, register_builder
+from medimeta.builders.engine.source import (
+    IMAGE_PATTERNS,
+    Part,
+    Require,
+    SourceReport,
+    locate_parts,
+)
+from medimeta.builders.engine.tree import SourceFile, SourceTree
 from medimeta.format.writer_records import SampleRecord
 
 RECIPE = ImageRecipe(mode="RGB", square="pad", method="thumbnail")

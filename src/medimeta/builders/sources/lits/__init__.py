@@ -1,9 +1,9 @@
 """LiTS CT + organ boxes (Xu et al.) -> ``organs_axial``, ``organs_coronal``, ``organs_sagittal``.
 
 Source: ``annotations for lits/annotations_of_{training,testing}_set/*.txt`` (one box file per
-volume, see :mod:`medimeta.builders.lits_volumes`) and the LiTS volumes ``volume-<n>.nii`` (the
-two training batches) and ``test-volume-<n>.nii`` (test data), wherever they sit in the given
-tree (``.nii.gz`` is accepted too). Segmentations are not needed.
+volume, see :mod:`medimeta.builders.sources.lits.volumes`) and the LiTS volumes
+``volume-<n>.nii`` (the two training batches) and ``test-volume-<n>.nii`` (test data), wherever
+they sit in the given tree (``.nii.gz`` is accepted too). Segmentations are not needed.
 
 One sample per organ box and plane:
 
@@ -30,14 +30,16 @@ import os
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
-from medimeta.builders.archives import SourceFile, SourceTree
-from medimeta.builders.common import (
+from medimeta.builders.engine.common import (
     RESPLIT_RATIOS,
     label_key,
     resplit_train,
     split_manifest,
 )
-from medimeta.builders.lits_volumes import (
+from medimeta.builders.engine.registry import Builder, BuildPlan, register_builder
+from medimeta.builders.engine.source import Part, Require, SourceReport, locate_parts
+from medimeta.builders.engine.tree import SourceFile, SourceTree
+from medimeta.builders.sources.lits.volumes import (
     PLANE_AXES,
     Volume,
     box_file_number,
@@ -48,8 +50,6 @@ from medimeta.builders.lits_volumes import (
     volume_key,
     volume_stem,
 )
-from medimeta.builders.registry import Builder, BuildPlan, register_builder
-from medimeta.builders.source import Part, Require, SourceReport, locate_parts
 from medimeta.errors import SourceTreeError
 from medimeta.format.writer_records import SampleRecord
 from medimeta.preprocess import crop_physically_square, ct_window, resize_square

@@ -11,9 +11,9 @@ too), ``Data_Entry_2017_v2020.csv`` (or the older ``Data_Entry_2017.csv``),
 * ``patient sex``: ``Patient Gender`` F -> 0, M -> 1.
 * Images: RGBA/RGB sources -> grey (alpha dropped), padded to square (they are 1024 x 1024), Pillow
   thumbnail to 224 px (bicubic), as in the release.
-* Archives are read by streaming (:mod:`medimeta.builders.cxr_stream`): samples follow the order
-  of the archives' members, so each worker process decompresses each archive once and nothing
-  is extracted to disk.
+* Archives are read by streaming (:mod:`medimeta.builders.sources.cxr.stream`): samples follow
+  the order of the archives' members, so each worker process decompresses each archive once and
+  nothing is extracted to disk.
 * Splits: ``train_val_list.txt`` -> 85/15 train/val by ``Patient ID``; ``test_list.txt`` ->
   test (the official lists are patient-wise; a patient in both would be an error).
 * Annotations: patient age, view position, follow-up number, original size and pixel spacing,
@@ -29,8 +29,7 @@ from typing import Any
 
 from PIL import Image
 
-from medimeta.builders.archives import SourceFile, SourceTree
-from medimeta.builders.common import (
+from medimeta.builders.engine.common import (
     RESPLIT_RATIOS,
     ImageRecipe,
     read_table,
@@ -38,9 +37,15 @@ from medimeta.builders.common import (
     resplit_train,
     split_manifest,
 )
-from medimeta.builders.cxr_stream import TarMember, member_positions, read_member, split_source
-from medimeta.builders.registry import Builder, BuildPlan, register_builder
-from medimeta.builders.source import Part, Require, SourceReport, locate_parts
+from medimeta.builders.engine.registry import Builder, BuildPlan, register_builder
+from medimeta.builders.engine.source import Part, Require, SourceReport, locate_parts
+from medimeta.builders.engine.tree import SourceFile, SourceTree
+from medimeta.builders.sources.cxr.stream import (
+    TarMember,
+    member_positions,
+    read_member,
+    split_source,
+)
 from medimeta.errors import LabelError, PreprocessError, SourceTreeError, SplitError
 from medimeta.format.writer_records import SampleRecord
 

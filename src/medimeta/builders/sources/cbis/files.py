@@ -30,14 +30,14 @@ from typing import Any
 
 import numpy as np
 
-from medimeta.builders.archives import SourceFile
-from medimeta.builders.dicom import (
+from medimeta.builders.engine.dicom import (
     DicomHeader,
     header_of,
     is_binary_mask,
     pixel_array,
     read_dataset,
 )
+from medimeta.builders.engine.tree import SourceFile
 from medimeta.errors import SourceTreeError
 
 

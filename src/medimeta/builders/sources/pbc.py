@@ -16,16 +16,16 @@ from __future__ import annotations
 
 import functools
 
-from medimeta.builders.archives import SourceTree
-from medimeta.builders.common import (
+from medimeta.builders.engine.common import (
     ImageRecipe,
     image_files,
     label_key,
     process_image,
     split_by_image,
 )
-from medimeta.builders.registry import Builder, BuildPlan, register_builder
-from medimeta.builders.source import IMAGE_PATTERNS, Part, Require, locate_parts
+from medimeta.builders.engine.registry import Builder, BuildPlan, register_builder
+from medimeta.builders.engine.source import IMAGE_PATTERNS, Part, Require, locate_parts
+from medimeta.builders.engine.tree import SourceTree
 from medimeta.format.writer_records import SampleRecord
 
 #: Source folder -> catalog label name.

@@ -35,8 +35,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from medimeta.builders.archives import SourceFile, SourceTree
-from medimeta.builders.common import (
+from medimeta.builders.engine.common import (
     RESPLIT_RATIOS,
     ImageRecipe,
     image_files,
@@ -46,8 +45,9 @@ from medimeta.builders.common import (
     resplit_train,
     split_manifest,
 )
-from medimeta.builders.registry import Builder, BuildPlan, register_builder
-from medimeta.builders.source import Part, Require, SourceReport, locate_parts
+from medimeta.builders.engine.registry import Builder, BuildPlan, register_builder
+from medimeta.builders.engine.source import Part, Require, SourceReport, locate_parts
+from medimeta.builders.engine.tree import SourceFile, SourceTree
 from medimeta.errors import LabelError, PreprocessError
 from medimeta.format.writer_records import SampleRecord
 from medimeta.preprocess import pad_to_square, resize_square, to_mode

@@ -8,8 +8,8 @@ training/validation, ``Challenge<k>_labels.xlsx`` for the evaluation sets; read 
 * ``dr_regular`` tasks: DR level (ordinal 0-4), Overall quality (binary), Artifact, Clarity,
   Field definition (ordinal, stored as DeepDRiD's raw scores 0/1/4/6/8/10 and 1/4/6/8/10).
   **DR level is the eye-level grade** of the image's eye (rules in
-  :mod:`medimeta.builders.deepdrid_tables`); the release used the patient-level grade (the
-  worse eye) for both eyes' images. The patient-level grade is kept as an annotation.
+  :mod:`medimeta.builders.sources.deepdrid.tables`); the release used the patient-level grade
+  (the worse eye) for both eyes' images. The patient-level grade is kept as an annotation.
 * ``dr_uwf`` task: DR level of the image.
 * Images graded 5 (ungradable) are dropped (4 training and 2 evaluation UWF images in the
   public data); the count is noted in info.yaml.
@@ -26,9 +26,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from medimeta.builders.archives import SourceFile, SourceTree
-from medimeta.builders.common import ImageRecipe, image_files, process_image, split_manifest
-from medimeta.builders.deepdrid_tables import (
+from medimeta.builders.engine.common import ImageRecipe, image_files, process_image, split_manifest
+from medimeta.builders.engine.registry import Builder, BuildPlan, register_builder
+from medimeta.builders.engine.source import Part, Require, locate_parts
+from medimeta.builders.engine.tree import SourceFile, SourceTree
+from medimeta.builders.sources.deepdrid.tables import (
     Row,
     eye_grade,
     eye_letter,
@@ -38,8 +40,6 @@ from medimeta.builders.deepdrid_tables import (
     read_xlsx_rows,
     require,
 )
-from medimeta.builders.registry import Builder, BuildPlan, register_builder
-from medimeta.builders.source import Part, Require, locate_parts
 from medimeta.errors import LabelError, SourceTreeError
 from medimeta.format.writer_records import SampleRecord
 

@@ -1,6 +1,6 @@
 """Locate a raw source inside the merged tree and validate it before any work starts.
 
-Terms (see :mod:`medimeta.builders.archives` for how paths become one virtual tree):
+Terms (see :mod:`medimeta.builders.engine.scan` for how paths become one virtual tree):
 
 * A :class:`Part` is one piece of a source that sits in one folder, e.g. BUSI's class folders,
   NCT-CRC-HE-100K, or an ISIC ground-truth CSV. It is found by its ``anchors``: literal relative
@@ -16,7 +16,7 @@ Terms (see :mod:`medimeta.builders.archives` for how paths become one virtual tr
   ``scope`` folders (default: its whole root) that match none of the patterns of any part
   located at the same root are *unexpected* (a warning), e.g. a README someone added.
 
-Patterns use :func:`~medimeta.builders.archives.match_path`: ``*`` stays within a folder,
+Patterns use :func:`~medimeta.builders.engine.tree.match_path`: ``*`` stays within a folder,
 ``**`` spans levels, case-insensitive. Builders add their own findings (unreadable CSV headers,
 labels without images, counts that differ from the catalog) to the :class:`SourceReport`, which
 :meth:`SourceReport.raise_for_errors` turns into one :class:`~medimeta.errors.SourceTreeError`
@@ -29,15 +29,10 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from medimeta.builders.archives import (
-    ARCHIVE_SUFFIXES,
-    SourceFile,
-    SourceTree,
-    archive_kind,
-    match_path,
-    scan_sources,
-)
-from medimeta.builders.staging import stage_files
+from medimeta.builders.engine.archives import ARCHIVE_SUFFIXES, archive_kind
+from medimeta.builders.engine.scan import scan_sources
+from medimeta.builders.engine.staging import stage_files
+from medimeta.builders.engine.tree import SourceFile, SourceTree, match_path
 from medimeta.errors import SourceTreeError
 
 __all__ = [

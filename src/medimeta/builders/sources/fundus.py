@@ -18,10 +18,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from medimeta.builders.archives import SourceTree
-from medimeta.builders.common import ImageRecipe, process_image, read_table, source_split_manifest
-from medimeta.builders.registry import Builder, BuildPlan, register_builder
-from medimeta.builders.source import Part, Require, SourceReport, locate_parts
+from medimeta.builders.engine.common import (
+    ImageRecipe,
+    process_image,
+    read_table,
+    source_split_manifest,
+)
+from medimeta.builders.engine.registry import Builder, BuildPlan, register_builder
+from medimeta.builders.engine.source import Part, Require, SourceReport, locate_parts
+from medimeta.builders.engine.tree import SourceTree
 from medimeta.format.writer_records import SampleRecord
 
 IMAGES = "1. Original Images"

@@ -1,8 +1,10 @@
 """Run a builder: scan, validate, check counts, stage archived files, write, clean up.
 
-Steps of :func:`run_build` (nothing is written before step 4):
+:func:`build_dataset` runs the registered builder of a dataset id; :func:`run_build` runs a
+given :class:`~medimeta.builders.engine.registry.Builder`. Steps of :func:`run_build` (nothing
+is written before step 4):
 
-1. :func:`~medimeta.builders.archives.scan_sources` merges the given paths into one tree.
+1. :func:`~medimeta.builders.engine.scan.scan_sources` merges the given paths into one tree.
 2. :meth:`Builder.plan` locates and validates the raw tree and enumerates the records.
 3. :func:`check_counts` compares the sample count and the source-split counts with the
    catalog; without ``partial`` any difference is an error, with it the build describes what
@@ -24,10 +26,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from medimeta.builders.archives import SourceFile, close_cached_archives, scan_sources
-from medimeta.builders.registry import Builder, BuildPlan
-from medimeta.builders.source import SourceReport
-from medimeta.builders.staging import stage_files
+from medimeta.builders.engine.archives import close_cached_archives
+from medimeta.builders.engine.registry import Builder, BuildPlan, get_builder
+from medimeta.builders.engine.scan import scan_sources
+from medimeta.builders.engine.source import SourceReport
+from medimeta.builders.engine.staging import stage_files
+from medimeta.builders.engine.tree import SourceFile
 from medimeta.format.layout import default_root
 from medimeta.format.writer import write_dataset
 from medimeta.format.writer_records import SampleRecord
@@ -191,6 +195,33 @@ def run_build(
         report=plan.report,
         notes=list(plan.notes),
         seconds=time.perf_counter() - start,
+    )
+
+
+def build_dataset(
+    dataset_id: str,
+    source: str | Path | Sequence[str | Path],
+    *,
+    root: str | Path | None = None,
+    workers: int = 1,
+    partial: bool = False,
+    overwrite: bool = False,
+    progress: bool = False,
+) -> BuildResult:
+    """Build ``dataset_id`` from its raw ``source`` into ``<root>/<dataset_id>``.
+
+    ``source`` is the publisher's archive(s), the folder holding them, or the extracted tree
+    (several paths are merged). Returns the :class:`BuildResult`. See :func:`run_build` for the
+    steps.
+    """
+    return run_build(
+        get_builder(dataset_id),
+        source,
+        root=root,
+        workers=workers,
+        partial=partial,
+        overwrite=overwrite,
+        progress=progress,
     )
 
 

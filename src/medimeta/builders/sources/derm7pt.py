@@ -22,8 +22,7 @@ import functools
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-from medimeta.builders.archives import SourceTree
-from medimeta.builders.common import (
+from medimeta.builders.engine.common import (
     ImageRecipe,
     label_key,
     process_image,
@@ -31,8 +30,9 @@ from medimeta.builders.common import (
     require_columns,
     source_split_manifest,
 )
-from medimeta.builders.registry import Builder, BuildPlan, register_builder
-from medimeta.builders.source import Part, Require, SourceReport, locate_parts
+from medimeta.builders.engine.registry import Builder, BuildPlan, register_builder
+from medimeta.builders.engine.source import Part, Require, SourceReport, locate_parts
+from medimeta.builders.engine.tree import SourceTree
 from medimeta.catalog import TaskSpec
 from medimeta.errors import SourceTreeError
 from medimeta.format.writer_records import SampleRecord

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from medimeta.builders.archives import SourceFile, archive_kind
+from medimeta.builders.engine.archives import archive_kind
+from medimeta.builders.engine.tree import SourceFile
 from medimeta.errors import SourceTreeError
 
 

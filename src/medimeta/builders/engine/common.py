@@ -20,8 +20,8 @@ from typing import Any, Literal
 import numpy as np
 from PIL import Image
 
-from medimeta.builders.archives import SourceFile, SourceTree
-from medimeta.builders.source import IMAGE_PATTERNS, SourceReport
+from medimeta.builders.engine.source import IMAGE_PATTERNS, SourceReport
+from medimeta.builders.engine.tree import SourceFile, SourceTree
 from medimeta.errors import PreprocessError, SourceTreeError
 from medimeta.format.writer_records import SampleRecord
 from medimeta.preprocess import center_crop_square, pad_to_square, resize_square, to_mode

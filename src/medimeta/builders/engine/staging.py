@@ -17,7 +17,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import IO
 
-from medimeta.builders.archives import SourceFile, _open_chain, _seekable, archive_kind
+from medimeta.builders.engine.archives import archive_kind, open_chain, seekable
+from medimeta.builders.engine.tree import SourceFile
 
 
 def stage_files(files: Sequence[SourceFile], workdir: Path) -> list[SourceFile]:
@@ -33,7 +34,7 @@ def stage_files(files: Sequence[SourceFile], workdir: Path) -> list[SourceFile]:
     out = list(files)
     for (origin, chain), indices in groups.items():
         wanted = {files[i].members[-1]: i for i in indices}
-        with _open_chain(origin, chain) if chain else open(origin, "rb") as fh:
+        with open_chain(origin, chain) if chain else open(origin, "rb") as fh:
             container = chain[-1] if chain else origin.name
             for member, data in _iter_members(fh, container, set(wanted)):
                 i = wanted[member]
@@ -50,7 +51,7 @@ def _iter_members(
 ) -> Iterator[tuple[str, IO[bytes]]]:
     with ExitStack() as stack:
         if archive_kind(container) == "zip":
-            zf = stack.enter_context(zipfile.ZipFile(_seekable(stack, fh)))
+            zf = stack.enter_context(zipfile.ZipFile(seekable(stack, fh)))
             for name in sorted(wanted):
                 with zf.open(name) as data:
                     yield name, data
