@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from medimeta.format.record import SampleRecord
 from medimeta.format.writer import write_dataset
-from medimeta.format.writer_records import SampleRecord
 from medimeta.splitting import assign_splits
 
 SAMPLE_ID = "demo_shapes"

@@ -27,7 +27,7 @@ from medimeta.errors import BuildError, DatasetExistsError, FormatError, LabelEr
 from medimeta.format.reader import DatasetFolder, find_datasets
 from medimeta.format.verify import verify_dataset
 from medimeta.format.writer import SampleRecord, write_dataset
-from medimeta.format.writer_files import INFO_KEY_ORDER, license_text
+from medimeta.format.writer.files import INFO_KEY_ORDER, license_text
 
 RELEASE_FILES = {"info.yaml", "LICENSE", "images.hdf5", "annotations.csv"}
 

@@ -23,7 +23,7 @@ from typing import Any
 from PIL import Image
 
 from medimeta.errors import SourceTreeError, check_choice
-from medimeta.format.writer_records import SampleRecord
+from medimeta.format.record import SampleRecord
 from medimeta.preprocess import center_crop_square, pad_to_square, resize_square, to_mode
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")

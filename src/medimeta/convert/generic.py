@@ -18,7 +18,7 @@ from medimeta.convert.common import is_image_file, natural_key
 from medimeta.convert.labels import TaskColumns, interpret
 from medimeta.convert.table import SplitOptions, TableSource, normalize_split, write_table
 from medimeta.errors import LabelError, SourceTreeError
-from medimeta.format.writer_files import reserved_columns
+from medimeta.format.writer.files import reserved_columns
 
 __all__ = ["SplitOptions", "TaskColumns", "convert_csv", "convert_folder"]
 

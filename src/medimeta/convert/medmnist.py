@@ -44,8 +44,8 @@ from medimeta.convert.medmnist_info import (
 )
 from medimeta.errors import ChecksumMismatchError, FormatError, UnknownNameError, check_choice
 from medimeta.format import layout
+from medimeta.format.record import SampleRecord
 from medimeta.format.writer import write_dataset
-from medimeta.format.writer_records import SampleRecord
 from medimeta.safeio import atomic_open
 
 RESAMPLING = {"nearest": Image.Resampling.NEAREST, "bicubic": Image.Resampling.BICUBIC}

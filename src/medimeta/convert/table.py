@@ -36,8 +36,8 @@ from medimeta.convert.common import (
 from medimeta.convert.labels import InterpretedTask
 from medimeta.errors import SourceTreeError, SplitError
 from medimeta.format import layout
+from medimeta.format.record import SampleRecord
 from medimeta.format.writer import write_dataset
-from medimeta.format.writer_records import SampleRecord
 from medimeta.splitting import (
     assign_splits,
     assign_splits_within,

@@ -23,7 +23,7 @@ from PIL import Image
 from medimeta.builders.engine.source import IMAGE_PATTERNS, SourceReport
 from medimeta.builders.engine.tree import SourceFile, SourceTree
 from medimeta.errors import PreprocessError, SourceTreeError
-from medimeta.format.writer_records import SampleRecord
+from medimeta.format.record import SampleRecord
 from medimeta.preprocess import center_crop_square, pad_to_square, resize_square, to_mode
 from medimeta.splitting import assign_splits, assign_splits_within, build_split_manifest
 

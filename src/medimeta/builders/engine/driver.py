@@ -33,9 +33,9 @@ from medimeta.builders.engine.source import SourceReport
 from medimeta.builders.engine.staging import stage_files
 from medimeta.builders.engine.tree import SourceFile
 from medimeta.format.layout import default_root
+from medimeta.format.record import SampleRecord
 from medimeta.format.writer import write_dataset
-from medimeta.format.writer_records import SampleRecord
-from medimeta.format.writer_stage import remove_tree
+from medimeta.format.writer.stage import remove_tree
 from medimeta.splitting import MANIFEST_FILENAME
 
 log = logging.getLogger("medimeta.builders")

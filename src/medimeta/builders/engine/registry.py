@@ -42,7 +42,7 @@ from typing import Any, ClassVar
 from medimeta.builders.engine.source import Part, SourceReport, SourceTree
 from medimeta.catalog import DatasetSpec, get_dataset
 from medimeta.errors import DuplicateRegistrationError, MissingDependencyError, UnknownNameError
-from medimeta.format.writer_records import SampleRecord
+from medimeta.format.record import SampleRecord
 
 
 @dataclass

@@ -35,7 +35,7 @@ from medimeta.builders.engine.source import (
     locate_parts,
 )
 from medimeta.builders.engine.tree import SourceFile, SourceTree
-from medimeta.format.writer_records import SampleRecord
+from medimeta.format.record import SampleRecord
 
 RECIPE = ImageRecipe(mode="RGB", square="pad", method="thumbnail")
 ANNOTATION_COLUMNS = ("annotation", "first_reannotation", "second_reannotation")

@@ -35,7 +35,7 @@ from medimeta.builders.engine.registry import Builder, BuildPlan, register_build
 from medimeta.builders.engine.source import Part, Require, locate_parts
 from medimeta.builders.engine.tree import SourceTree
 from medimeta.errors import PreprocessError
-from medimeta.format.writer_records import SampleRecord
+from medimeta.format.record import SampleRecord
 from medimeta.preprocess import binarize, pad_to_square, resize_square
 
 CLASSES = ("benign", "malignant", "normal")

@@ -49,7 +49,7 @@ from medimeta.builders.engine.registry import Builder, BuildPlan, register_build
 from medimeta.builders.engine.source import Part, Require, SourceReport, locate_parts
 from medimeta.builders.engine.tree import SourceFile, SourceTree
 from medimeta.errors import LabelError, PreprocessError
-from medimeta.format.writer_records import SampleRecord
+from medimeta.format.record import SampleRecord
 from medimeta.preprocess import pad_to_square, resize_square, to_mode
 
 DEVICES = ("Bosch", "Forus", "Remidio")

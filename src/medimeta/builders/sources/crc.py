@@ -32,7 +32,7 @@ from medimeta.builders.engine.common import (
 from medimeta.builders.engine.registry import Builder, BuildPlan, register_builder
 from medimeta.builders.engine.source import IMAGE_PATTERNS, Part, Require, locate_parts
 from medimeta.builders.engine.tree import SourceTree
-from medimeta.format.writer_records import SampleRecord
+from medimeta.format.record import SampleRecord
 
 #: Set folder -> source split name (the 7K set is the source's validation set).
 SETS = {"NCT-CRC-HE-100K": "train", "CRC-VAL-HE-7K": "val"}

@@ -31,7 +31,7 @@ from medimeta.builders.engine.common import (
 from medimeta.builders.engine.registry import Builder, BuildPlan, register_builder
 from medimeta.builders.engine.source import LocatedPart, Part, Require, SourceReport, locate_parts
 from medimeta.builders.engine.tree import SourceFile, SourceTree
-from medimeta.format.writer_records import SampleRecord
+from medimeta.format.record import SampleRecord
 
 CODES = ("MEL", "NV", "BCC", "AKIEC", "BKL", "DF", "VASC")
 SETS = {"train": "Training", "val": "Validation", "test": "Test"}

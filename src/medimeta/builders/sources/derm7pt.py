@@ -35,7 +35,7 @@ from medimeta.builders.engine.source import Part, Require, SourceReport, locate_
 from medimeta.builders.engine.tree import SourceTree
 from medimeta.catalog import TaskSpec
 from medimeta.errors import SourceTreeError
-from medimeta.format.writer_records import SampleRecord
+from medimeta.format.record import SampleRecord
 
 INDEX_FILES = {"train": "train_indexes.csv", "val": "valid_indexes.csv", "test": "test_indexes.csv"}
 RECIPE = ImageRecipe(mode="RGB", square="pad", method="thumbnail")

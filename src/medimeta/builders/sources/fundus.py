@@ -27,7 +27,7 @@ from medimeta.builders.engine.common import (
 from medimeta.builders.engine.registry import Builder, BuildPlan, register_builder
 from medimeta.builders.engine.source import Part, Require, SourceReport, locate_parts
 from medimeta.builders.engine.tree import SourceTree
-from medimeta.format.writer_records import SampleRecord
+from medimeta.format.record import SampleRecord
 
 IMAGES = "1. Original Images"
 TRUTH = "2. Groundtruths"

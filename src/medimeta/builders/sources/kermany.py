@@ -37,7 +37,7 @@ from medimeta.builders.engine.common import (
 from medimeta.builders.engine.registry import Builder, BuildPlan, register_builder
 from medimeta.builders.engine.source import IMAGE_PATTERNS, Part, Require, locate_parts
 from medimeta.builders.engine.tree import SourceTree
-from medimeta.format.writer_records import SampleRecord
+from medimeta.format.record import SampleRecord
 
 _NAME = re.compile(r"^(?P<sub>[A-Za-z]+)-(?P<pid>\d+)-(?P<n>\d+)\.jpe?g$")
 SOURCE_SPLITS = ("train", "test")

@@ -46,7 +46,7 @@ from medimeta.builders.sources.cbis.labels import (
     substring_disagreements,
 )
 from medimeta.errors import LabelError, SourceTreeError
-from medimeta.format.writer_records import SampleRecord
+from medimeta.format.record import SampleRecord
 from medimeta.preprocess import resize_square, roi_crop
 
 DICOM_ROOT = "CBIS-DDSM"

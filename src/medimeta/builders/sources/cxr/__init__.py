@@ -47,7 +47,7 @@ from medimeta.builders.sources.cxr.stream import (
     split_source,
 )
 from medimeta.errors import LabelError, PreprocessError, SourceTreeError, SplitError
-from medimeta.format.writer_records import SampleRecord
+from medimeta.format.record import SampleRecord
 
 RECIPE = ImageRecipe(mode="L", square="pad", method="thumbnail")
 NO_FINDING = "No Finding"

@@ -41,7 +41,7 @@ from medimeta.builders.sources.deepdrid.tables import (
     require,
 )
 from medimeta.errors import LabelError, SourceTreeError
-from medimeta.format.writer_records import SampleRecord
+from medimeta.format.record import SampleRecord
 
 RECIPE = ImageRecipe(mode="RGB", square="crop", method="thumbnail")
 UNGRADABLE = 5

@@ -51,7 +51,7 @@ from medimeta.builders.sources.lits.volumes import (
     volume_stem,
 )
 from medimeta.errors import SourceTreeError
-from medimeta.format.writer_records import SampleRecord
+from medimeta.format.record import SampleRecord
 from medimeta.preprocess import crop_physically_square, ct_window, resize_square
 
 TRAIN_BOXES = "annotations_of_training_set"

@@ -21,7 +21,6 @@ that. An existing ``<root>/<id>`` is never replaced without ``overwrite=True``.
 from __future__ import annotations
 
 import gc
-import hashlib
 import json
 import logging
 import multiprocessing
@@ -30,25 +29,21 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from medimeta.catalog import DatasetSpec, TaskTarget
-from medimeta.errors import BuildError, FormatError
+from medimeta.errors import BuildError
 from medimeta.format import layout
-from medimeta.format.writer_files import (
+from medimeta.format.record import SampleRecord
+from medimeta.format.writer.files import (
     annotation_columns,
-    append_info_keys,
-    assemble_info,
     cell_text,
     label_name,
     license_text,
-    reserved_columns,
     sync_tree,
     write_annotations,
     write_split_files,
     write_task_labels,
 )
-from medimeta.format.writer_images import (
+from medimeta.format.writer.images import (
     Failure,
     ImageJob,
     ProcessFn,
@@ -61,16 +56,11 @@ from medimeta.format.writer_images import (
     produce,
     run_item,
 )
-from medimeta.format.writer_records import (
-    SampleRecord,
+from medimeta.format.writer.inputs import BuildInputs
+from medimeta.format.writer.records import (
     check_extra_files,
-    check_name,
-    check_records,
-    fingerprint,
-    process_identity,
-    split_counts,
 )
-from medimeta.format.writer_stage import (
+from medimeta.format.writer.stage import (
     JOURNAL_FILE,
     Journal,
     check_target,
@@ -83,7 +73,7 @@ from medimeta.format.writer_stage import (
     write_build_file,
 )
 
-__all__ = ["SampleRecord", "write_dataset"]
+__all__ = ["default_workers", "write_dataset"]
 
 logger = logging.getLogger(__name__)
 
@@ -138,98 +128,10 @@ def write_dataset(
     )
 
 
-class _Build:
+class _Build(BuildInputs):
     """One build: validated inputs, then staging, image production, finishing, publishing."""
 
-    def __init__(
-        self,
-        root: str | Path,
-        info: Any,
-        records: Sequence[SampleRecord],
-        process: ProcessFn,
-        extra_info: Mapping[str, Any] | None,
-        build_tag: str,
-    ) -> None:
-        self.root = Path(root)
-        self.records = records
-        self.process = process
-        self.build_tag = build_tag
-        counts = split_counts(records)
-        if isinstance(info, (str, Path)):
-            self.info_text = append_info_keys(
-                Path(info).read_text(encoding="utf-8"), extra_info or {}
-            )
-            info_dict = yaml.safe_load(self.info_text)
-            if not isinstance(info_dict, Mapping):
-                raise FormatError(str(info), "top level must be a mapping")
-            self._check_copied_counts(info_dict, counts, str(info))
-        else:
-            info_dict, self.info_text = assemble_info(info, counts, extra_info)
-        self.spec = DatasetSpec.from_info_dict(info_dict)
-        size = layout.IMAGE_SIZE
-        if self.spec.image_size != (size, size):
-            raise FormatError(
-                layout.INFO_FILE,
-                "images must be 224x224",
-                key="input_size",
-                expected=[self.spec.num_channels, size, size],
-                actual=list(self.spec.input_size),
-            )
-        check_name("id", self.spec.id)
-        for task in self.spec.tasks:
-            check_name("task_name", task.name)
-        self.checked = check_records(self.spec.tasks, records)
-        self.reserved = reserved_columns(self.spec.tasks)
-        self.record_columns: set[str] = set()
-        for i, rec in enumerate(records):
-            bad = self.reserved.intersection(rec.annotations)
-            if bad:
-                raise BuildError(f"record {i}: annotation column(s) {sorted(bad)} are reserved")
-            self.record_columns.update(rec.annotations)
-        self.license = ""
-        self.extra_files: dict[str, Path | bytes] = {}
-        self.aux_columns: dict[str, str] = {}
-        self.produced_columns: set[str] = set()
-
-    @staticmethod
-    def _check_copied_counts(info: Mapping[str, Any], counts: Mapping[str, Any], path: str) -> None:
-        for key, value in counts.items():
-            given = info.get(key)
-            if isinstance(value, dict) and isinstance(given, Mapping):
-                given = {s: given.get(s, 0) for s in layout.SPLIT_NAMES}
-            if given != value:
-                raise FormatError(
-                    path,
-                    "the info file's counts differ from the records",
-                    key=key,
-                    expected=value,
-                    actual=info.get(key),
-                    fix="fix the info file or pass the info as a mapping",
-                )
-
-    # -- fingerprint and staging ------------------------------------------------------------
-    def fingerprint(self) -> str:
-        files = {
-            rel: (
-                f"bytes:{hashlib.sha256(c).hexdigest()}"
-                if isinstance(c, bytes)
-                else f"file:{c}:{c.stat().st_size}:{c.stat().st_mtime_ns}"
-            )
-            for rel, c in sorted(self.extra_files.items())
-        }
-        from medimeta._version import __version__
-
-        parts = {
-            "medimeta": __version__,
-            "info": self.info_text,
-            "license": self.license,
-            "process": process_identity(self.process),
-            "build_tag": self.build_tag,
-            "extra_files": files,
-            "aux_columns": self.aux_columns,
-        }
-        return fingerprint(self.records, parts)
-
+    # -- staging ---------------------------------------------------------------------------
     def _open_staging(self, resume: bool) -> int:
         n, channels = len(self.records), self.spec.num_channels
         meta = read_build_file(self.staging)

@@ -26,8 +26,8 @@ from typing import Any
 
 from medimeta.errors import BuildError, DatasetExistsError
 from medimeta.format import layout
-from medimeta.format.writer_files import fsync_path
-from medimeta.format.writer_images import Produced
+from medimeta.format.writer.files import fsync_path
+from medimeta.format.writer.images import Produced
 from medimeta.safeio import replace, write_json
 
 BUILD_FILE = "build.json"

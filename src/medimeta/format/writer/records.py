@@ -13,7 +13,7 @@ import json
 import math
 import types
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -22,6 +22,7 @@ import numpy as np
 from medimeta.catalog import TaskSpec, TaskTarget
 from medimeta.errors import BuildError, FormatError, LabelError, SplitError
 from medimeta.format import layout
+from medimeta.format.record import SampleRecord
 
 #: Bumped whenever the bytes the writer produces for the same input change.
 WRITER_FORMAT_VERSION = 1
@@ -31,26 +32,6 @@ FORMAT_NAMES = {
     layout.HDF5_FILE,
     layout.ANNOTATIONS_FILE,
 }
-
-
-@dataclass(frozen=True)
-class SampleRecord:
-    """One sample to write; its position in the records list is its global index.
-
-    ``source`` is whatever the processing function needs to produce the image (a path, a
-    tuple of a volume path and a slice number, ...); it must be picklable for ``workers > 1``.
-    ``labels`` maps every task name to a label: a label key for multi-class, binary and
-    ordinal tasks, a sequence of C zeros and ones for multi-label tasks. ``annotations`` are
-    extra ``annotations.csv`` columns (values are written as text, tuples as ``(2048, 1536)``).
-    """
-
-    source: Any
-    labels: Mapping[str, Any]
-    split: str
-    original_split: str
-    original_filepath: str
-    patient_id: str | int | None = None
-    annotations: Mapping[str, Any] = field(default_factory=dict)
 
 
 def _where(index: int, record: SampleRecord) -> str:

@@ -24,8 +24,9 @@ from PIL import Image
 
 from medimeta.errors import BuildError, FormatError
 from medimeta.format import layout
-from medimeta.format.writer_files import cell_text
-from medimeta.format.writer_records import SampleRecord, check_aux_folder
+from medimeta.format.record import SampleRecord
+from medimeta.format.writer.files import cell_text
+from medimeta.format.writer.records import check_aux_folder
 
 ProcessFn = Callable[[SampleRecord], Any]
 
