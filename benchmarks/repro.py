@@ -273,11 +273,10 @@ def bus_supervised(args: argparse.Namespace) -> None:
 
 def _last_epoch_test(args: argparse.Namespace, run: Path) -> dict[str, float]:
     """Test metrics of the final-epoch model (what the published MedMNIST script reports)."""
+    from medimeta.data.splits import load_split
     from medimeta.format.reader import DatasetFolder
-    from medimeta.train.data import load_split
     from medimeta.train.evaluation import predict
-    from medimeta.train.model import build_classifier
-    from medimeta.train.supervised import make_normalizer
+    from medimeta.train.model import build_classifier, make_normalizer
 
     folder = DatasetFolder(args.data / "breastmnist")
     task = folder.task("malignancy")

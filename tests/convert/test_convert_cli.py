@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 import typer
-from convert_helpers import make_npz, write_image
 from typer.testing import CliRunner
 
+from fixtures.writing import make_npz, write_image
 from medimeta.cli.convert import app
 from medimeta.format.reader import DatasetFolder
 from medimeta.format.verify import verify_dataset

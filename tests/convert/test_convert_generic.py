@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from convert_helpers import tree_bytes, write_image
 
+from fixtures.writing import tree_bytes, write_image
 from medimeta.convert import SplitOptions, TaskColumns, convert_csv, convert_folder
 from medimeta.errors import LabelError, SourceTreeError, SplitError
 from medimeta.format.reader import DatasetFolder

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from convert_helpers import write_image
 
+from fixtures.writing import write_image
 from medimeta.convert.medfmc import MEDFMC, convert_medfmc, parse_line
 from medimeta.errors import LabelError, SourceTreeError
 from medimeta.format.reader import DatasetFolder

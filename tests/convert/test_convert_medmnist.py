@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from convert_helpers import make_npz
 
+from fixtures.writing import make_npz
 from medimeta.convert.medmnist import convert_medmnist
 from medimeta.errors import ChecksumMismatchError, FormatError, UnknownNameError
 from medimeta.format.reader import DatasetFolder, find_datasets

@@ -11,7 +11,8 @@ import pytest
 import yaml
 from PIL import Image
 
-from convert.convert_helpers import (
+from fixtures.release import ToySpec, make_release_dataset
+from fixtures.writing import (
     fail_on_marker,
     synthetic_image,
     synthetic_rgb,
@@ -21,7 +22,6 @@ from convert.convert_helpers import (
     wrong_mode,
     wrong_size,
 )
-from fixtures.release import ToySpec, make_release_dataset
 from medimeta.catalog import get_catalog
 from medimeta.errors import BuildError, DatasetExistsError, FormatError, LabelError, SplitError
 from medimeta.format.reader import DatasetFolder, find_datasets

@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from convert_helpers import (
+
+from fixtures.writing import (
     find_original_loader_source,
     original_loader,
     synthetic_image,
@@ -21,7 +22,6 @@ from convert_helpers import (
     toy_info,
     toy_records,
 )
-
 from medimeta.format.reader import DatasetFolder
 from medimeta.format.writer import write_dataset
 

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import psutil
 import pytest
-from convert_helpers import (
+
+from fixtures.writing import (
     SLOW_INFO,
     find_original_loader_source,
     original_loader,
@@ -19,17 +20,16 @@ from convert_helpers import (
     slow_records,
     tree_bytes,
 )
-
 from medimeta.format.reader import find_datasets
 from medimeta.format.verify import verify_dataset
 from medimeta.format.writer import write_dataset
 
 N = 240
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parents[1]  # tests/, where fixtures/ lives
 SCRIPT = """
 import sys
 sys.path.insert(0, {here!r})
-from convert_helpers import SLOW_INFO, slow_image, slow_records
+from fixtures.writing import SLOW_INFO, slow_image, slow_records
 from medimeta.format.writer import write_dataset
 
 write_dataset(sys.argv[1], SLOW_INFO, slow_records({n}), slow_image, workers=2, chunksize=4,

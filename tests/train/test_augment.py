@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from medimeta.data.splits import resize_uint8
 from medimeta.errors import ShapeError
 from medimeta.train.augment import (
     PAPER_AUGMENT,
@@ -13,7 +14,6 @@ from medimeta.train.augment import (
     apply_affine,
     augment_batch,
 )
-from medimeta.train.data import resize_uint8
 
 
 def _batch(n: int = 6, c: int = 3, s: int = 16) -> torch.Tensor:

@@ -12,12 +12,12 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
+from medimeta.data.pixels import Normalizer
 from medimeta.episodes import EpisodeSampler, EpisodeSet
 from medimeta.evaluate.metrics import UndefinedMetricWarning
 from medimeta.evaluate.predictions import read_predictions, score_predictions
 from medimeta.models import make_loss
 from medimeta.models.backbone import Backbone
-from medimeta.train.data import Normalizer
 from medimeta.train.distributed import DistEnv
 from medimeta.train.fewshot import (
     EpisodeReader,
@@ -39,7 +39,7 @@ class BNNet(Backbone):
     """A backbone with BatchNorm, so buffers are part of what must stay untouched."""
 
     def __init__(self) -> None:
-        from medimeta.train.backbones import _RANDOM_INIT
+        from medimeta.models.small import RANDOM_INIT as _RANDOM_INIT
 
         super().__init__(num_features=6, in_chans=3, pretrained_cfg=_RANDOM_INIT)
         self.conv = nn.Conv2d(3, 6, 3, stride=2)

@@ -159,7 +159,8 @@ def test_predict_scores_large_logits_without_ties(learn_root: Path) -> None:
     # big tie; predict() converts logits to float64 before the sigmoid.
     from torch import nn
 
-    from medimeta.train.data import Normalizer, load_split
+    from medimeta.data.pixels import Normalizer
+    from medimeta.data.splits import load_split
     from medimeta.train.evaluation import predict
     from medimeta.train.model import build_classifier
 

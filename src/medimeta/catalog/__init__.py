@@ -18,9 +18,17 @@ from medimeta.catalog.loader import (
     task_from_identifier,
 )
 from medimeta.catalog.model import DatasetSpec, ReleaseRecord
-from medimeta.catalog.tasks import SPLIT_NAMES, SourceRecord, TaskSpec, TaskTarget
+from medimeta.catalog.tasks import (
+    LABEL_ENCODINGS,
+    SPLIT_NAMES,
+    SourceRecord,
+    TaskSpec,
+    TaskTarget,
+    labels_to_indices,
+)
 
 __all__ = [
+    "LABEL_ENCODINGS",
     "RELEASE",
     "SPLIT_NAMES",
     "Catalog",
@@ -33,6 +41,7 @@ __all__ = [
     "get_catalog",
     "get_dataset",
     "get_task",
+    "labels_to_indices",
     "list_datasets",
     "list_tasks",
     "load_catalog",

@@ -1,18 +1,29 @@
-"""Typed, immutable records of tasks and source attributions (the vocabulary of the catalog)."""
+"""Typed, immutable records of tasks and source attributions (the vocabulary of the catalog).
+
+Also the one home of what a task target is called (:meth:`TaskTarget.parse` for loose user
+input, :meth:`TaskTarget.from_value` for the exact names metrics and result files use) and of
+how stored labels are encoded (:meth:`TaskSpec.encode_labels`, :func:`labels_to_indices`).
+numpy is imported only when labels are encoded, so reading the catalog stays light.
+"""
 
 from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from medimeta.catalog.frozen import FrozenMap
-from medimeta.errors import LabelError, UnknownNameError
+from medimeta.errors import LabelError, UnknownNameError, check_choice
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import ArrayLike, NDArray
 
 SPLIT_NAMES: tuple[str, ...] = ("train", "val", "test")
+LABEL_ENCODINGS: tuple[str, ...] = ("metric", "key", "index")
 
 
 class TaskTarget(str, enum.Enum):
@@ -44,6 +55,23 @@ class TaskTarget(str, enum.Enum):
         choices = [m.value for m in cls] + [m.short for m in cls]
         raise UnknownNameError("task target", str(value), choices)
 
+    @classmethod
+    def from_value(cls, value: object) -> TaskTarget:
+        """Accept a member or exactly its value (``"BINARY_CLASSIFICATION"``), nothing looser.
+
+        The strict form metrics, heads, losses and prediction files take. An object with a
+        ``value`` attribute (another library's enum) counts as that value. Raises
+        UnknownNameError listing the four values for anything else.
+        """
+        if isinstance(value, TaskTarget):
+            return value
+        text = getattr(value, "value", value)
+        if isinstance(text, str):
+            for member in cls:
+                if text == member.value:
+                    return member
+        raise UnknownNameError("task target", str(text), [m.value for m in cls])
+
 
 def _normalise(text: str) -> str:
     # "Multi-Label", "multi_label" and "MULTILABEL" all mean the same thing.
@@ -56,6 +84,30 @@ _SHORT_NAMES: dict[TaskTarget, str] = {
     TaskTarget.MULTILABEL_CLASSIFICATION: "multilabel",
     TaskTarget.ORDINAL_REGRESSION: "ordinal",
 }
+
+
+def labels_to_indices(labels: ArrayLike, keys: Sequence[int]) -> NDArray[np.int64]:
+    """Map raw label keys to their positions in ``keys`` (e.g. ordinal {0,1,4,6} -> 0..3).
+
+    Pass ``keys`` in rank order (for ordinal tasks, ascending). Unknown labels raise LabelError.
+    """
+    import numpy as np
+
+    arr = np.asarray(labels)
+    key_arr = np.asarray(list(keys))
+    if key_arr.size == 0 or np.unique(key_arr).size != key_arr.size:
+        raise LabelError(f"label keys must be unique and non-empty; got {key_arr.tolist()}")
+    order = np.argsort(key_arr, kind="stable")
+    pos = np.searchsorted(key_arr[order], arr)
+    pos = np.clip(pos, 0, key_arr.size - 1)
+    found = key_arr[order][pos] == arr
+    if not np.all(found):
+        unknown = sorted(np.unique(arr[~found]).tolist())
+        raise LabelError(
+            f"labels {unknown[:10]} are not among the task's keys {key_arr.tolist()}; "
+            "fix: pass the task's label keys (info.yaml 'labels') in rank order"
+        )
+    return order[pos].astype(np.int64)
 
 
 @dataclass(frozen=True, repr=False)
@@ -139,6 +191,33 @@ class TaskSpec:
             pass
         last = self.num_classes - 1
         raise LabelError(f"task {self.identifier}: class index {index!r} is outside 0..{last}")
+
+    def encode_labels(self, raw: np.ndarray, encoding: str = "metric") -> np.ndarray:
+        """Stored labels (``task_labels/<task>.npy``, global order) in one of three encodings.
+
+        * ``"metric"``, what the losses and ``compute_metrics`` take: multi-class and ordinal
+          as class indices 0..C-1 (keys mapped in rank order; unknown keys raise LabelError),
+          binary 0/1 (N,), multi-label multi-hot (N, C); all int64.
+        * ``"key"``, what the datasets hand out (as medimeta 0.0.6): as stored, binary (N, 1).
+        * ``"index"``: as ``"key"``, but ordinal keys replaced by their positions 0..C-1.
+        """
+        import numpy as np
+
+        check_choice("label encoding", encoding, LABEL_ENCODINGS)
+        binary = self.target is TaskTarget.BINARY_CLASSIFICATION
+        if encoding == "metric":
+            if binary:
+                return raw.reshape(-1).astype(np.int64)
+            if self.target is TaskTarget.MULTILABEL_CLASSIFICATION:
+                return raw.astype(np.int64)
+            return labels_to_indices(raw, self.keys)
+        if binary:
+            return raw.reshape(-1, 1)
+        if self.target is TaskTarget.ORDINAL_REGRESSION and encoding == "index":
+            lookup = np.full(max(self.keys) + 1, -1, dtype=np.int64)
+            lookup[list(self.keys)] = np.arange(len(self.keys))
+            return lookup[raw]
+        return raw
 
 
 @dataclass(frozen=True, repr=False)

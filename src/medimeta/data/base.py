@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler
 
-from medimeta.data.pixels import DTYPES, BatchNormalizer, get_normalization, load_images
+from medimeta.data.pixels import DTYPES, get_normalization, load_images
 from medimeta.errors import DatasetNotFoundError, SplitError, UnknownNameError, check_choice
 from medimeta.format.layout import default_root
 from medimeta.format.reader import DatasetFolder, locate_dataset
@@ -105,7 +105,6 @@ class ImageDatasetBase(torch.utils.data.Dataset):
     def _set_channels(self, channels: int) -> None:
         check_choice("channel count", str(channels), ("1", "3"))
         self._out_channels = int(channels)
-        self._normalizer = BatchNormalizer(self._normalization, self._out_channels)
 
     @property
     def dataset_id(self) -> str:
@@ -128,7 +127,7 @@ class ImageDatasetBase(torch.utils.data.Dataset):
     def read_pixels(self, positions: np.ndarray) -> torch.Tensor:
         """(B, C, H, W) uint8 or normalised float32 images at local ``positions``."""
         glob = self.global_indices(positions)
-        return load_images(self.store, glob, self._out_channels, self.dtype, self._normalizer)
+        return load_images(self.store, glob, self._out_channels, self.dtype, self._normalization)
 
     def pil_image(self, global_index: int) -> Any:
         """One image as a PIL image in the output channel mode (for PIL-based transforms)."""

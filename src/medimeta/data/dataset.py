@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from medimeta.catalog import TaskSpec, TaskTarget
+from medimeta.catalog.tasks import TaskTarget
 from medimeta.data.base import ImageDatasetBase, Split, _as_index, resolve_root
 from medimeta.errors import check_choice
 from medimeta.format.reader import DatasetFolder, find_datasets, locate_dataset
@@ -28,17 +28,6 @@ class TaskDescription:
     domain_identifier: str
     dataset_id: str = ""
     task_name: str = ""
-
-
-def encode_labels(labels: np.ndarray, task: TaskSpec, ordinal: str) -> np.ndarray:
-    """Labels as handed to users: binary (N, 1); ordinal raw keys or contiguous indices."""
-    if task.target is TaskTarget.BINARY_CLASSIFICATION:
-        return labels.reshape(-1, 1)
-    if task.target is TaskTarget.ORDINAL_REGRESSION and ordinal == "index":
-        lookup = np.full(max(task.keys) + 1, -1, dtype=np.int64)
-        lookup[list(task.keys)] = np.arange(len(task.keys))
-        return lookup[labels]
-    return labels
 
 
 class MedIMeta(ImageDatasetBase):
@@ -87,7 +76,7 @@ class MedIMeta(ImageDatasetBase):
         self.ordinal_labels = check_choice(
             "ordinal label encoding", ordinal_labels, ORDINAL_ENCODINGS
         )
-        all_labels = encode_labels(self.folder.labels(self.task.name), self.task, ordinal_labels)
+        all_labels = self.task.encode_labels(self.folder.labels(self.task.name), ordinal_labels)
         self._all_labels = torch.from_numpy(all_labels)
         self.labels: np.ndarray = all_labels[self.split_indices]
         self.task_target = self.task.target

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from medimeta.data.base import ImageDatasetBase, Split, _as_index
-from medimeta.data.dataset import ORDINAL_ENCODINGS, encode_labels
+from medimeta.data.dataset import ORDINAL_ENCODINGS
 from medimeta.errors import check_choice
 from medimeta.format.layout import ANNOTATIONS_FILE
 
@@ -43,7 +43,7 @@ class MedIMetaMultiTask(ImageDatasetBase):
         names = list(tasks) if tasks is not None else [t.name for t in self.folder.spec.tasks]
         self.tasks = [self.folder.task(n) for n in names]
         self._labels = {
-            t.name: torch.from_numpy(encode_labels(self.folder.labels(t.name), t, ordinal_labels))
+            t.name: torch.from_numpy(t.encode_labels(self.folder.labels(t.name), ordinal_labels))
             for t in self.tasks
         }
         self.metadata_columns = list(metadata)

@@ -19,7 +19,7 @@ from torch.utils.data import Dataset, IterableDataset
 
 from medimeta.catalog import TaskTarget
 from medimeta.data import TaskDescription
-from medimeta.data.pixels import DTYPES, BatchNormalizer, get_normalization, load_images
+from medimeta.data.pixels import DTYPES, get_normalization, load_images
 from medimeta.episodes.episode import Episode
 from medimeta.episodes.seeding import current_shard, resolve_rank
 from medimeta.errors import EpisodeError, check_choice
@@ -76,7 +76,7 @@ class LoadedEpisode:
                 return x
             if x.dtype != torch.uint8:
                 raise EpisodeError(f"normalize={normalize!r} needs uint8 images; got {x.dtype}")
-            return BatchNormalizer(get_normalization(normalize), x.shape[1])(x)
+            return get_normalization(normalize)(x)
 
         return LoadedEpisode(
             images(self.support_x),
@@ -119,17 +119,11 @@ class EpisodeLoader:
         self.backend = backend
         self.transform = transform
         self._stores: dict[Path, ImageStore] = {}
-        self._normalizers: dict[int, BatchNormalizer] = {}
 
     def store(self, folder: Path) -> ImageStore:
         if folder not in self._stores:
             self._stores[folder] = DatasetFolder(folder).image_store(self.backend)
         return self._stores[folder]
-
-    def _normalizer(self, channels: int) -> BatchNormalizer:
-        if channels not in self._normalizers:
-            self._normalizers[channels] = BatchNormalizer(self.normalization, channels)
-        return self._normalizers[channels]
 
     def images(self, folder: Path, rows: np.ndarray) -> torch.Tensor:
         """(B, C, H, W) images of global indices ``rows`` of one dataset folder."""
@@ -137,7 +131,7 @@ class EpisodeLoader:
         channels = self.channels or store.num_channels
         if self.transform is not None:
             return torch.stack([self.transform(_pil(store.read(int(g)), channels)) for g in rows])
-        return load_images(store, rows, channels, self.dtype, self._normalizer(channels))
+        return load_images(store, rows, channels, self.dtype, self.normalization)
 
     def load(self, episode: Episode) -> LoadedEpisode:
         """Support and query tensors of ``episode``, read together in one batched read."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from medimeta.catalog.tasks import labels_to_indices
 from medimeta.evaluate.ci import (
     BootstrapCI,
     bootstrap_ci,
@@ -20,7 +21,6 @@ from medimeta.evaluate.metrics import (
     f1_binary,
     f1_macro,
     label_accuracy,
-    labels_to_indices,
     macro_auroc,
     mean_average_precision,
     ordinal_mae,
@@ -28,11 +28,9 @@ from medimeta.evaluate.metrics import (
     per_class_average_precision,
     quadratic_weighted_kappa,
 )
-from medimeta.evaluate.targets import TASK_TARGETS, target_name
 
 __all__ = [
     "MODES",
-    "TASK_TARGETS",
     "BootstrapCI",
     "UndefinedMetricWarning",
     "accuracy",
@@ -56,5 +54,4 @@ __all__ = [
     "per_class_average_precision",
     "quadratic_weighted_kappa",
     "student_t_ppf",
-    "target_name",
 ]

@@ -17,25 +17,25 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+import medimeta.evaluate.metrics as m
+from medimeta.catalog.tasks import TaskTarget
 from medimeta.errors import ShapeError, check_choice
-from medimeta.evaluate import metrics as m
-from medimeta.evaluate.targets import BINARY, MULTILABEL, ORDINAL, target_name
 
 MODES: tuple[str, ...] = ("default", "medmnist", "medfm")
 
 
 def _prepare(
-    target: str, y_true: ArrayLike, scores: ArrayLike
+    target: TaskTarget, y_true: ArrayLike, scores: ArrayLike
 ) -> tuple[NDArray, NDArray[np.float64]]:
     """Validate shapes; binary scores become the positive-class column (N,)."""
     s = np.asarray(scores, dtype=np.float64)
     y = np.asarray(y_true)
-    if target == BINARY:
+    if target is TaskTarget.BINARY_CLASSIFICATION:
         if s.ndim == 2 and s.shape[1] == 2:
             s = s[:, -1]  # two columns: the last one is P(positive), as in MedMNIST
         s = m._scores("scores", s, 1)
         y = m._binary("y_true", m._vector("y_true", y)).astype(np.int64)
-    elif target == MULTILABEL:
+    elif target is TaskTarget.MULTILABEL_CLASSIFICATION:
         s = m._scores("scores", s, 2)
         y = m._binary("y_true", y).astype(np.int64)
         if y.shape != s.shape:
@@ -69,7 +69,7 @@ def compute_metrics(
     positive when ``score > threshold``; the others use the arg-max class. ``per_class`` adds
     ``auroc_class_<c>`` (and ``ap_class_<c>`` for multi-label) in mode "default".
     """
-    name = target_name(target)
+    name = TaskTarget.from_value(target)
     check_choice("metrics mode", mode, MODES)
     y, s = _prepare(name, y_true, scores)
     if mode == "medmnist":
@@ -80,10 +80,10 @@ def compute_metrics(
 
 
 def _default(
-    target: str, y: NDArray, s: NDArray[np.float64], threshold: float, per_class: bool
+    target: TaskTarget, y: NDArray, s: NDArray[np.float64], threshold: float, per_class: bool
 ) -> dict[str, float]:
     out: dict[str, float] = {}
-    if target == BINARY:
+    if target is TaskTarget.BINARY_CLASSIFICATION:
         pred = (s > threshold).astype(np.int64)
         out["auroc"] = m.binary_auroc(y, s)
         out["accuracy"] = m.accuracy(y, pred)
@@ -91,7 +91,7 @@ def _default(
         out["f1"] = m.f1_binary(y, pred)
         out["average_precision"] = m.average_precision(y, s)
         return out
-    if target == MULTILABEL:
+    if target is TaskTarget.MULTILABEL_CLASSIFICATION:
         pred = (s > threshold).astype(np.int64)
         aurocs = m.per_class_auroc(y, s)
         aps = m.per_class_average_precision(y, s)
@@ -108,7 +108,7 @@ def _default(
         out["accuracy"] = m.accuracy(y, pred)
         out["balanced_accuracy"] = m.balanced_accuracy(y, pred)
         out["f1_macro"] = m.f1_macro(y, pred)
-        if target == ORDINAL:
+        if target is TaskTarget.ORDINAL_REGRESSION:
             out["mae"] = m.ordinal_mae(y, pred)
             out["qwk"] = m.quadratic_weighted_kappa(y, pred, num_classes=s.shape[1])
     if per_class:
@@ -117,13 +117,13 @@ def _default(
 
 
 def _medmnist(
-    target: str, y: NDArray, s: NDArray[np.float64], threshold: float
+    target: TaskTarget, y: NDArray, s: NDArray[np.float64], threshold: float
 ) -> dict[str, float]:
     """``medmnist.Evaluator`` 3.0.2: ``getAUC`` and ``getACC`` (see PEERS notes, docs)."""
-    if target == BINARY:
+    if target is TaskTarget.BINARY_CLASSIFICATION:
         auc = m.binary_auroc(y, s)
         acc = m.accuracy(y, (s > threshold).astype(np.int64))
-    elif target == MULTILABEL:
+    elif target is TaskTarget.MULTILABEL_CLASSIFICATION:
         auc = m.nan_macro(m.per_class_auroc(y, s), "MedMNIST AUC")
         pred = (s > threshold).astype(np.int64)
         acc = float(np.mean([m.accuracy(y[:, c], pred[:, c]) for c in range(y.shape[1])]))
@@ -158,13 +158,13 @@ def medfm_average_precision(y_true: ArrayLike, scores: ArrayLike) -> float:
     return float(np.sum(precision_at_hits) / n_pos)
 
 
-def _medfm(target: str, y: NDArray, s: NDArray[np.float64]) -> dict[str, float]:
+def _medfm(target: TaskTarget, y: NDArray, s: NDArray[np.float64]) -> dict[str, float]:
     """MedFMC metrics in percent: AUC (+ accuracy or mAP), see docs/metrics.md."""
-    if target == MULTILABEL:
+    if target is TaskTarget.MULTILABEL_CLASSIFICATION:
         auc = m.nan_macro(m.per_class_auroc(y, s), "MedFM AUC_multilabel")
         aps = [medfm_average_precision(y[:, c], s[:, c]) for c in range(s.shape[1])]
         return {"auroc": 100.0 * auc, "map": 100.0 * float(np.mean(aps))}
-    if target == BINARY:
+    if target is TaskTarget.BINARY_CLASSIFICATION:
         s = np.stack([1.0 - s, s], axis=1)  # MedFM's binary tasks use a 2-way softmax head
     # AUC_multiclass applies exp/sum again to the scores it is given (MedFMC eval_metrics.py).
     auc = m.nan_macro(m.per_class_auroc(y, _softmax_rows(s)), "MedFM AUC_multiclass")

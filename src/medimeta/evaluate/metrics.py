@@ -5,7 +5,7 @@ Every definition is written out in ``docs/metrics.md`` and checked against sciki
 
 * ``y_true`` holds class indices ``0..C-1`` (multi-class, ordinal), 0/1 (binary) or a
   multi-hot ``(N, C)`` matrix (multi-label). Ordinal keys that are not contiguous must be
-  mapped first with :func:`labels_to_indices`.
+  mapped first with :func:`medimeta.catalog.labels_to_indices` (also in :mod:`medimeta.evaluate`).
 * A metric that is undefined for a class (AUROC or AP when that class has one label value
   only) is ``NaN`` and emits :class:`UndefinedMetricWarning` naming the class. Macro
   averages skip ``NaN`` classes and warn which ones were skipped; they are ``NaN`` only when
@@ -15,7 +15,6 @@ Every definition is written out in ``docs/metrics.md`` and checked against sciki
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -65,28 +64,6 @@ def _binary(name: str, values: ArrayLike) -> NDArray[np.bool_]:
 def _same_length(y: NDArray, s: NDArray) -> None:
     if y.shape[0] != s.shape[0]:
         raise ShapeError(f"labels have {y.shape[0]} rows but scores have {s.shape[0]}")
-
-
-def labels_to_indices(labels: ArrayLike, keys: Sequence[int]) -> NDArray[np.int64]:
-    """Map raw label keys to their positions in ``keys`` (e.g. ordinal {0,1,4,6} -> 0..3).
-
-    Pass ``keys`` in rank order (for ordinal tasks, ascending). Unknown labels raise LabelError.
-    """
-    arr = np.asarray(labels)
-    key_arr = np.asarray(list(keys))
-    if key_arr.size == 0 or np.unique(key_arr).size != key_arr.size:
-        raise LabelError(f"label keys must be unique and non-empty; got {key_arr.tolist()}")
-    order = np.argsort(key_arr, kind="stable")
-    pos = np.searchsorted(key_arr[order], arr)
-    pos = np.clip(pos, 0, key_arr.size - 1)
-    found = key_arr[order][pos] == arr
-    if not np.all(found):
-        unknown = sorted(np.unique(arr[~found]).tolist())
-        raise LabelError(
-            f"labels {unknown[:10]} are not among the task's keys {key_arr.tolist()}; "
-            "fix: pass the task's label keys (info.yaml 'labels') in rank order"
-        )
-    return order[pos].astype(np.int64)
 
 
 def average_ranks(values: ArrayLike) -> NDArray[np.float64]:

@@ -25,10 +25,10 @@ from typing import Any
 
 import numpy as np
 
+from medimeta.catalog.tasks import TaskTarget
 from medimeta.errors import FormatError, ShapeError
 from medimeta.evaluate.ci import mean_ci
 from medimeta.evaluate.compute import compute_metrics
-from medimeta.evaluate.targets import BINARY, MULTILABEL, target_name
 from medimeta.safeio import write_text
 
 MAGIC = "# medimeta-predictions 1"
@@ -51,16 +51,20 @@ class Predictions:
     info: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.target = target_name(self.target)
+        self.target = TaskTarget.from_value(self.target).value
         self.indices = np.asarray(self.indices, dtype=np.int64).reshape(-1)
         self.labels = np.asarray(self.labels, dtype=np.int64)
         scores = np.asarray(self.scores, dtype=np.float64)
         if scores.ndim == 1:
             scores = scores[:, None]
-        if self.target == BINARY and scores.ndim == 2 and scores.shape[1] == 2:
+        if (
+            self.target == TaskTarget.BINARY_CLASSIFICATION
+            and scores.ndim == 2
+            and scores.shape[1] == 2
+        ):
             scores = scores[:, 1:]
         self.scores = scores
-        if self.target != MULTILABEL:
+        if self.target != TaskTarget.MULTILABEL_CLASSIFICATION:
             self.labels = self.labels.reshape(-1)
         n = self.indices.size
         if self.labels.shape[0] != n or self.scores.shape[0] != n:
@@ -78,13 +82,13 @@ class Predictions:
 
     @property
     def score_columns(self) -> list[str]:
-        if self.target == BINARY:
+        if self.target == TaskTarget.BINARY_CLASSIFICATION:
             return ["score"]
         return [f"score_{c}" for c in range(self.scores.shape[1])]
 
     @property
     def label_columns(self) -> list[str]:
-        if self.target == MULTILABEL:
+        if self.target == TaskTarget.MULTILABEL_CLASSIFICATION:
             return [f"label_{c}" for c in range(self.labels.shape[1])]
         return ["label"]
 
@@ -117,7 +121,7 @@ class Predictions:
 
     def metric_scores(self) -> np.ndarray:
         """Scores in the shape ``compute_metrics`` expects (binary: (N,))."""
-        return self.scores[:, 0] if self.target == BINARY else self.scores
+        return self.scores[:, 0] if self.target == TaskTarget.BINARY_CLASSIFICATION else self.scores
 
 
 def concat_predictions(parts: Sequence[Predictions]) -> Predictions:

@@ -22,12 +22,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from medimeta.catalog.tasks import TaskTarget
 from medimeta.errors import LabelError, UnknownNameError
 from medimeta.evaluate.ci import bootstrap_ci
 from medimeta.evaluate.compute import compute_metrics
 from medimeta.evaluate.metrics import UndefinedMetricWarning
 from medimeta.evaluate.predictions import Predictions
-from medimeta.evaluate.targets import MULTILABEL
 
 MISSING = "<missing>"
 
@@ -78,7 +78,7 @@ def group_values(
 
 
 def _class_counts(preds: Predictions) -> dict[str, int]:
-    if preds.target == MULTILABEL:
+    if preds.target == TaskTarget.MULTILABEL_CLASSIFICATION:
         return {f"label_{c}": int(v) for c, v in enumerate(preds.labels.sum(axis=0))}
     values, counts = np.unique(preds.labels, return_counts=True)
     return {str(int(v)): int(c) for v, c in zip(values, counts, strict=True)}

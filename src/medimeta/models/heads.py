@@ -19,8 +19,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from medimeta.catalog.tasks import TaskTarget
 from medimeta.errors import LabelError, ShapeError, check_choice
-from medimeta.evaluate.targets import BINARY, MULTILABEL, ORDINAL, target_name
 
 ORDINAL_MODES: tuple[str, ...] = ("nominal", "corn")
 HEAD_INITS: tuple[str, ...] = ("zero", "default")
@@ -28,15 +28,15 @@ HEAD_INITS: tuple[str, ...] = ("zero", "default")
 
 def head_out_features(target: object, num_classes: int, *, ordinal: str = "nominal") -> int:
     """Number of logits the head of this target has (see the module table)."""
-    name = target_name(target)
+    name = TaskTarget.from_value(target)
     check_choice("ordinal head", ordinal, ORDINAL_MODES)
-    minimum = 1 if name == MULTILABEL else 2
-    if num_classes < minimum or (name == BINARY and num_classes > 2):
-        allowed = "1 or 2" if name == BINARY else f">= {minimum}"
+    minimum = 1 if name is TaskTarget.MULTILABEL_CLASSIFICATION else 2
+    if num_classes < minimum or (name is TaskTarget.BINARY_CLASSIFICATION and num_classes > 2):
+        allowed = "1 or 2" if name is TaskTarget.BINARY_CLASSIFICATION else f">= {minimum}"
         raise LabelError(f"{name} needs num_classes {allowed}; got {num_classes}")
-    if name == BINARY:
+    if name is TaskTarget.BINARY_CLASSIFICATION:
         return 1
-    if name == ORDINAL and ordinal == "corn":
+    if name is TaskTarget.ORDINAL_REGRESSION and ordinal == "corn":
         return num_classes - 1
     return num_classes
 
@@ -91,10 +91,10 @@ def scores_from_logits(
     target: object, logits: torch.Tensor, *, ordinal: str = "nominal"
 ) -> torch.Tensor:
     """Probabilities that :func:`medimeta.evaluate.compute_metrics` expects, from head logits."""
-    name = target_name(target)
+    name = TaskTarget.from_value(target)
     check_choice("ordinal head", ordinal, ORDINAL_MODES)
-    if name in (BINARY, MULTILABEL):
+    if name in (TaskTarget.BINARY_CLASSIFICATION, TaskTarget.MULTILABEL_CLASSIFICATION):
         return torch.sigmoid(logits)
-    if name == ORDINAL and ordinal == "corn":
+    if name is TaskTarget.ORDINAL_REGRESSION and ordinal == "corn":
         return ordinal_probs(logits)
     return torch.softmax(logits, dim=-1)

@@ -13,8 +13,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from medimeta.catalog.tasks import TaskTarget
 from medimeta.errors import LabelError, ShapeError, check_choice
-from medimeta.evaluate.targets import BINARY, MULTILABEL, ORDINAL, target_name
 from medimeta.models.heads import ORDINAL_MODES
 
 
@@ -92,15 +92,15 @@ def make_loss(
     ``class_weight`` weights cross-entropy classes; ``pos_weight`` weights positives in BCE
     (one value per label). Both are rejected where they do not apply.
     """
-    name = target_name(target)
+    name = TaskTarget.from_value(target)
     check_choice("ordinal loss", ordinal, ORDINAL_MODES)
-    if name in (BINARY, MULTILABEL):
+    if name in (TaskTarget.BINARY_CLASSIFICATION, TaskTarget.MULTILABEL_CLASSIFICATION):
         if class_weight is not None:
             raise LabelError(f"{name} uses BCE: pass pos_weight, not class_weight")
         return FloatBCEWithLogitsLoss(pos_weight)
     if pos_weight is not None:
         raise LabelError(f"{name} uses cross-entropy: pass class_weight, not pos_weight")
-    if name == ORDINAL and ordinal == "corn":
+    if name is TaskTarget.ORDINAL_REGRESSION and ordinal == "corn":
         if class_weight is not None:
             raise LabelError("the CORN loss takes no class_weight")
         return CornLoss()

@@ -3,7 +3,8 @@
 A torchvision ``resnet18-f37072fd.pth`` / ``resnet50-0676ba61.pth`` state dict loads into
 these modules (its ``fc.*`` entries are dropped: a backbone ends at the pooled features).
 Architecture as torchvision's: 7x7 stem, max-pool, four stages; the bottleneck puts the
-stride on its 3x3 convolution ("ResNet v1.5").
+stride on its 3x3 convolution ("ResNet v1.5"). The same class with the ``"cifar"`` stem (3x3
+stride 1, no max-pool) is the MedMNIST "ResNet (28)" of :mod:`medimeta.models.small`.
 """
 
 from __future__ import annotations
@@ -11,9 +12,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from medimeta.errors import check_choice
 from medimeta.models.backbone import Backbone, PretrainedCfg
 from medimeta.models.registry import register_backbone
 
+STEMS: tuple[str, ...] = ("imagenet", "cifar")
+INITS: tuple[str, ...] = ("torchvision", "pytorch")
 _LICENSE = "BSD-3-Clause (torchvision code); weights trained on ImageNet-1k (see its terms)"
 
 
@@ -91,8 +95,26 @@ def _shortcut(cin: int, cout: int, stride: int) -> nn.Sequential | None:
     return nn.Sequential(_conv1x1(cin, cout, stride), nn.BatchNorm2d(cout))
 
 
+def make_stem(in_chans: int, stem: str) -> tuple[nn.Conv2d, nn.Module]:
+    """The stem convolution (``conv1``, 64 channels) and the pooling after it.
+
+    ``"imagenet"``: 7x7 stride 2 and a 3x3 stride-2 max-pool (torchvision). ``"cifar"``: 3x3
+    stride 1 and no pooling (an ``Identity``), which keeps small inputs at full resolution.
+    """
+    check_choice("ResNet stem", stem, STEMS)
+    if stem == "cifar":
+        return _conv3x3(in_chans, 64), nn.Identity()
+    conv = nn.Conv2d(in_chans, 64, 7, stride=2, padding=3, bias=False)
+    return conv, nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+
+
 class ResNet(Backbone):
-    """ResNet feature extractor: global average pooled output of ``layer4``."""
+    """ResNet feature extractor: global average pooled output of ``layer4``.
+
+    ``stem`` as in :func:`make_stem`; ``init`` "torchvision" (Kaiming fan-out convolutions,
+    unit BatchNorm) or "pytorch" (the layers' own default initialisation). Parameter names
+    (``conv1``, ``bn1``, ``layer1`` .. ``layer4``) are the same for every stem.
+    """
 
     def __init__(
         self,
@@ -101,17 +123,21 @@ class ResNet(Backbone):
         *,
         in_chans: int,
         pretrained_cfg: PretrainedCfg,
+        stem: str = "imagenet",
+        init: str = "torchvision",
     ) -> None:
+        check_choice("ResNet initialisation", init, INITS)
         super().__init__(
             num_features=512 * block.expansion, in_chans=in_chans, pretrained_cfg=pretrained_cfg
         )
-        self.conv1 = nn.Conv2d(in_chans, 64, 7, stride=2, padding=3, bias=False)
+        self.conv1, pool = make_stem(in_chans, stem)
         self.bn1 = nn.BatchNorm2d(64)
         self.relu = nn.ReLU(inplace=True)
-        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+        self.maxpool = pool
         self.layer1, self.layer2, self.layer3, self.layer4 = make_stages(block, layers)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self._init_weights()
+        if init == "torchvision":
+            self._init_weights()
 
     def _init_weights(self) -> None:
         # torchvision's initialisation, so random-init baselines match theirs.

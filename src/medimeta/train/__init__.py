@@ -1,19 +1,17 @@
 """Training and evaluation of baselines: supervised runs and cross-domain few-shot methods.
 
-Importing this package registers the small backbones ``resnet18_cifar``, ``resnet50_cifar``
-(MedMNIST "ResNet (28)") and ``tiny_cnn``.
+The small backbones ``resnet18_cifar``, ``resnet50_cifar`` (MedMNIST "ResNet (28)") and
+``tiny_cnn`` are registered with the others by :mod:`medimeta.models`.
 """
 
 from __future__ import annotations
 
 from medimeta.train.augment import PAPER_AUGMENT, AugmentConfig, augment_batch
-from medimeta.train.backbones import register_small_backbones
 from medimeta.train.checkpoint import load_checkpoint, save_checkpoint
 from medimeta.train.config import PRESETS, TrainConfig, preset
 from medimeta.train.model import Classifier, build_classifier, seeded
-from medimeta.train.supervised import TrainResult, summarize_seeds, train_supervised
-
-register_small_backbones()
+from medimeta.train.records import TrainResult
+from medimeta.train.supervised import summarize_seeds, train_supervised
 
 __all__ = [
     "PAPER_AUGMENT",

@@ -12,17 +12,15 @@ import contextlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from torch import nn
 
-from medimeta.catalog import TaskSpec
+from medimeta.catalog.tasks import TaskSpec
+from medimeta.data.pixels import Normalizer, get_normalization
 from medimeta.models import create_backbone, make_head, scores_from_logits
 from medimeta.models.backbone import Backbone
-from medimeta.train.backbones import register_small_backbones
-
-register_small_backbones()
 
 Pretrained = bool | str | os.PathLike[str]
 
@@ -97,10 +95,22 @@ def build_classifier(
     return Classifier(backbone, head, task.target, ordinal)
 
 
-def normalization_of(backbone: Backbone) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """Mean and std the backbone's weights expect (its ``pretrained_cfg``)."""
-    cfg = backbone.pretrained_cfg
-    return tuple(cfg.mean), tuple(cfg.std)
+class _Normalize(Protocol):
+    """A configuration with a ``normalize`` choice (TrainConfig, FewShotConfig)."""
+
+    @property
+    def normalize(self) -> str: ...
+
+
+def make_normalizer(config: _Normalize, backbone: nn.Module) -> Normalizer:
+    """The normaliser of ``config.normalize``: a preset ("half", "imagenet"), or for "auto"
+    the mean and std of the backbone's weights ("half" for a module without them)."""
+    if config.normalize != "auto":
+        return get_normalization(config.normalize)
+    cfg: Any = getattr(backbone, "pretrained_cfg", None)
+    if cfg is None:
+        return get_normalization("half")
+    return Normalizer(tuple(cfg.mean), tuple(cfg.std))
 
 
 def describe_weights(backbone: Backbone, pretrained: Pretrained) -> dict[str, Any]:

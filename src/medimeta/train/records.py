@@ -1,4 +1,5 @@
-"""Result files: JSON and CSV written atomically, and the protocol facts every result records."""
+"""Result files: JSON and CSV written atomically, the protocol facts every result records,
+and :class:`TrainResult`, what a supervised run hands back."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import math
 import os
 import platform
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +19,23 @@ import numpy as np
 import torch
 
 import medimeta.safeio as safeio
-from medimeta.catalog import TaskSpec
+from medimeta.catalog.tasks import TaskSpec
 from medimeta.format.reader import DatasetFolder
+
+Log = Callable[[str], None]
+
+
+@dataclass
+class TrainResult:
+    """What a run produced; ``record`` is the content of ``result.json``."""
+
+    out_dir: Path
+    record: dict[str, Any]
+    history: list[dict[str, Any]]
+
+    @property
+    def test_metrics(self) -> dict[str, float]:
+        return dict(self.record["test"]["metrics"])
 
 
 def jsonable(value: Any) -> Any:

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+import medimeta.train.distributed as D
 from medimeta.episodes import EpisodeSet
 from medimeta.evaluate.predictions import (
     Predictions,
@@ -15,7 +16,6 @@ from medimeta.evaluate.predictions import (
     summarize_episodes,
     write_predictions,
 )
-from medimeta.train import distributed as D
 from medimeta.train.fewshot.config import PAPER_NAMES, FewShotConfig
 from medimeta.train.records import environment, read_json
 
@@ -24,21 +24,15 @@ def sha256_file(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def collect_results(
+def write_query_predictions(
     eps: EpisodeSet,
     chosen: list[Any],
+    rows: list[dict[str, Any]],
     cfg: FewShotConfig,
-    backbone: Any,
-    stage: dict[str, Any],
-    file: Path,
-    ep_dir: Path,
     run_hash: str,
-    target_id: str,
-    prepare_s: float,
-    total_s: float,
-    env: D.DistEnv,
-) -> dict[str, Any]:
-    rows = [read_json(ep_dir / f"episode_{ep.index:05d}.json") for ep in chosen]
+    out: Path,
+) -> None:
+    """Every query prediction of the episode files ``rows`` in ``predictions_query.csv``."""
     h = eps.header
     preds = []
     for ep, row in zip(chosen, rows, strict=True):
@@ -65,7 +59,26 @@ def collect_results(
             "run": run_hash,
             "note": "labels and score columns follow each episode's classes",
         }
-        write_predictions(ep_dir.parent / "predictions_query.csv", merged)
+        write_predictions(out / "predictions_query.csv", merged)
+
+
+def collect_results(
+    eps: EpisodeSet,
+    chosen: list[Any],
+    cfg: FewShotConfig,
+    backbone: Any,
+    stage: dict[str, Any],
+    file: Path,
+    ep_dir: Path,
+    run_hash: str,
+    target_id: str,
+    prepare_s: float,
+    total_s: float,
+    env: D.DistEnv,
+) -> dict[str, Any]:
+    rows = [read_json(ep_dir / f"episode_{ep.index:05d}.json") for ep in chosen]
+    h = eps.header
+    write_query_predictions(eps, chosen, rows, cfg, run_hash, ep_dir.parent)
     seconds = [r["seconds"] for r in rows]
     return {
         "kind": "fewshot",

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from medimeta.evaluate.targets import BINARY, MULTILABEL
+from medimeta.catalog.tasks import TaskTarget
 from medimeta.models import make_loss, scores_from_logits
 from medimeta.models.backbone import Backbone
 from medimeta.train.fewshot.config import FewShotConfig
@@ -135,7 +135,7 @@ def prototype_scores(
     Binary: the same over prototypes of class 0 and 1, P(positive) as one column.
     Multi-label: per label a positive and a negative prototype, P = sigmoid(d_neg - d_pos).
     """
-    if target == MULTILABEL:
+    if target == TaskTarget.MULTILABEL_CLASSIFICATION:
         cols = []
         for c in range(n_way):
             pos = labels[:, c] == 1
@@ -144,10 +144,10 @@ def prototype_scores(
             cols.append(torch.sigmoid(d[:, 1] - d[:, 0]))
         return torch.stack(cols, dim=1)
     y = labels.reshape(-1).long()
-    ways = 2 if target == BINARY else n_way
+    ways = 2 if target == TaskTarget.BINARY_CLASSIFICATION else n_way
     protos = torch.stack([support[y == c].mean(0) for c in range(ways)])
     probs = torch.softmax(-pairwise_distance(query, protos, distance), dim=1)
-    return probs[:, 1:] if target == BINARY else probs
+    return probs[:, 1:] if target == TaskTarget.BINARY_CLASSIFICATION else probs
 
 
 def protonet_episode(

@@ -20,17 +20,19 @@ from typing import Any
 import numpy as np
 import torch
 
-from medimeta.episodes import EpisodeSampler, EpisodeSet
+import medimeta.train.distributed as D
+import medimeta.train.fewshot.maml as maml
+import medimeta.train.fewshot.methods as methods
+from medimeta.episodes import Episode, EpisodeSampler, EpisodeSet
 from medimeta.errors import EpisodeError
-from medimeta.train import distributed as D
-from medimeta.train.data import Normalizer, channels_last_default
-from medimeta.train.fewshot import maml, methods
+from medimeta.models.backbone import Backbone
 from medimeta.train.fewshot.collect import collect_results, sha256_file
 from medimeta.train.fewshot.config import FewShotConfig
 from medimeta.train.fewshot.report import result_markdown
 from medimeta.train.fewshot.stage import matches, prepare_stage, wait_for
 from medimeta.train.fewshot.tensors import EpisodeReader, episode_metrics
-from medimeta.train.model import build_backbone, seeded
+from medimeta.train.inputs import channels_last_default
+from medimeta.train.model import build_backbone, make_normalizer, seeded
 from medimeta.train.progress import Progress
 from medimeta.train.records import read_json, write_json
 
@@ -176,27 +178,8 @@ def _run(
     target_id = f"{eps.header['dataset']['id']}:{eps.header['task']['name']}"
     chosen = list(eps)[: limit if limit is not None else len(eps)]
     file = eps.path or out / "episodes.json"
-    device = D.device_for(env, device_name)
-    with seeded(cfg.seed):
-        backbone = build_backbone(cfg.backbone, pretrained=cfg.pretrained).to(device)
-    norm = backbone.pretrained_cfg
-    normalizer = {
-        "half": Normalizer((0.5,), (0.5,)),
-        "imagenet": Normalizer((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
-    }.get(cfg.normalize, Normalizer(tuple(norm.mean), tuple(norm.std)))
-    side = cfg.image_size or _side(root, eps)
-    channels_last = channels_last_default(cfg.channels_last, device, side)
-    if channels_last:
-        backbone = backbone.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
-    reader = EpisodeReader(
-        image_size=cfg.image_size, normalizer=normalizer, device=device, channels_last=channels_last
-    )
-    run_key = {
-        "config": cfg.relevant(),
-        "episodes_sha256": sha256_file(Path(file)),
-        "backbone_checkpoint": str(backbone_checkpoint) if backbone_checkpoint else None,
-    }
-    run_hash = hashlib.sha256(json.dumps(run_key, sort_keys=True).encode()).hexdigest()
+    backbone, reader = _backbone_and_reader(root, eps, cfg, D.device_for(env, device_name))
+    run_hash = _run_hash(cfg, Path(file), backbone_checkpoint)
     stage = prepare_stage(
         root,
         target_id,
@@ -212,10 +195,116 @@ def _run(
         progress,
     )
     prepare_s = time.perf_counter() - started
-    learner = LEARNERS[cfg.method]
-    mine = [ep for pos, ep in enumerate(chosen) if pos % env.world_size == env.rank]
     ep_dir = out / "episodes"
     ep_dir.mkdir(exist_ok=True)
+    mine = [ep for pos, ep in enumerate(chosen) if pos % env.world_size == env.rank]
+    _evaluate_episodes(mine, backbone, reader, cfg, ep_dir, run_hash, resume, env, progress, say)
+    reader.close()
+    if not env.is_main:
+        return {}
+    total_s = time.perf_counter() - started
+    return _report(
+        eps,
+        chosen,
+        cfg,
+        backbone,
+        stage,
+        file,
+        out,
+        run_hash,
+        target_id,
+        prepare_s,
+        total_s,
+        env,
+        say,
+    )
+
+
+def _report(
+    eps: EpisodeSet,
+    chosen: list[Episode],
+    cfg: FewShotConfig,
+    backbone: Backbone,
+    stage: dict[str, Any],
+    file: Path,
+    out: Path,
+    run_hash: str,
+    target_id: str,
+    prepare_s: float,
+    total_s: float,
+    env: D.DistEnv,
+    say: Log,
+) -> dict[str, Any]:
+    """On rank 0: wait for every episode file, then write results.json and results.md."""
+    ep_dir = out / "episodes"
+    for ep in chosen:  # other ranks' episodes
+        path = ep_dir / f"episode_{ep.index:05d}.json"
+        wait_for(path, matches(path, run_hash), f"episode {ep.index}")
+    record = collect_results(
+        eps,
+        chosen,
+        cfg,
+        backbone,
+        stage,
+        file,
+        ep_dir,
+        run_hash,
+        target_id,
+        prepare_s,
+        total_s,
+        env,
+    )
+    write_json(out / "results.json", record)
+    (out / "results.md").write_text(result_markdown(record), encoding="utf-8")
+    summary = record["summary"].get("auroc", {})
+    say(
+        f"{cfg.method} {target_id}: AUROC {100 * (summary.get('mean') or float('nan')):.1f} "
+        f"± {100 * (summary.get('ci') or float('nan')):.1f} over {len(chosen)} episodes"
+    )
+    return record
+
+
+def _backbone_and_reader(
+    root: str | Path, eps: EpisodeSet, cfg: FewShotConfig, device: torch.device
+) -> tuple[Backbone, EpisodeReader]:
+    """The seeded backbone on ``device`` and the episode reader normalising for it."""
+    with seeded(cfg.seed):
+        backbone = build_backbone(cfg.backbone, pretrained=cfg.pretrained).to(device)
+    normalizer = make_normalizer(cfg, backbone)
+    side = cfg.image_size or _side(root, eps)
+    channels_last = channels_last_default(cfg.channels_last, device, side)
+    if channels_last:
+        backbone = backbone.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    reader = EpisodeReader(
+        image_size=cfg.image_size, normalizer=normalizer, device=device, channels_last=channels_last
+    )
+    return backbone, reader
+
+
+def _run_hash(cfg: FewShotConfig, file: Path, backbone_checkpoint: str | Path | None) -> str:
+    """What makes per-episode results reusable: settings, episode file, given backbone."""
+    run_key = {
+        "config": cfg.relevant(),
+        "episodes_sha256": sha256_file(file),
+        "backbone_checkpoint": str(backbone_checkpoint) if backbone_checkpoint else None,
+    }
+    return hashlib.sha256(json.dumps(run_key, sort_keys=True).encode()).hexdigest()
+
+
+def _evaluate_episodes(
+    mine: list[Episode],
+    backbone: Backbone,
+    reader: EpisodeReader,
+    cfg: FewShotConfig,
+    ep_dir: Path,
+    run_hash: str,
+    resume: bool,
+    env: D.DistEnv,
+    progress: bool,
+    say: Log,
+) -> None:
+    """Run the method on this rank's episodes, one result file each (kept when resuming)."""
+    learner = LEARNERS[cfg.method]
     with Progress(progress and env.is_main, len(mine), f"{cfg.method} episodes") as bar:
         for ep in mine:
             path = ep_dir / f"episode_{ep.index:05d}.json"
@@ -251,34 +340,6 @@ def _run(
                 f"episode {ep.index}: auroc {metrics.get('auroc', float('nan')):.4f} "
                 f"({time.perf_counter() - t0:.1f} s)"
             )
-    reader.close()
-    if not env.is_main:
-        return {}
-    for ep in chosen:  # other ranks' episodes
-        path = ep_dir / f"episode_{ep.index:05d}.json"
-        wait_for(path, matches(path, run_hash), f"episode {ep.index}")
-    record = collect_results(
-        eps,
-        chosen,
-        cfg,
-        backbone,
-        stage,
-        file,
-        ep_dir,
-        run_hash,
-        target_id,
-        prepare_s,
-        time.perf_counter() - started,
-        env,
-    )
-    write_json(out / "results.json", record)
-    (out / "results.md").write_text(result_markdown(record), encoding="utf-8")
-    summary = record["summary"].get("auroc", {})
-    say(
-        f"{cfg.method} {target_id}: AUROC {100 * (summary.get('mean') or float('nan')):.1f} "
-        f"± {100 * (summary.get('ci') or float('nan')):.1f} over {len(chosen)} episodes"
-    )
-    return record
 
 
 def _side(root: str | Path, eps: EpisodeSet) -> int:

@@ -11,9 +11,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from medimeta.train import distributed as D
+import medimeta.train.distributed as D
+import medimeta.train.fewshot.maml as maml
+import medimeta.train.fewshot.pretrain as pretrain
 from medimeta.train.checkpoint import load_checkpoint, save_checkpoint
-from medimeta.train.fewshot import maml, pretrain
 from medimeta.train.fewshot.config import FewShotConfig
 from medimeta.train.fewshot.tensors import EpisodeReader
 from medimeta.train.model import seeded

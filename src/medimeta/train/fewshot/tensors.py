@@ -7,10 +7,13 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from medimeta.catalog.tasks import TaskTarget
+from medimeta.data.pixels import Normalizer
+from medimeta.data.splits import resize_uint8
 from medimeta.episodes import Episode, EpisodeLoader
 from medimeta.evaluate.compute import compute_metrics
 from medimeta.models import make_head
-from medimeta.train.data import Normalizer, model_input, resize_uint8
+from medimeta.train.inputs import model_input
 
 
 @dataclass
@@ -80,5 +83,5 @@ def episode_head(
 
 def episode_metrics(target: str, labels: np.ndarray, scores: np.ndarray) -> dict[str, float]:
     """The task target's metric set on the query predictions of one episode."""
-    s = scores[:, 0] if target == "BINARY_CLASSIFICATION" and scores.ndim == 2 else scores
+    s = scores[:, 0] if target == TaskTarget.BINARY_CLASSIFICATION and scores.ndim == 2 else scores
     return compute_metrics(target, labels, s)

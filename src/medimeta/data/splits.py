@@ -1,13 +1,16 @@
-"""Images and labels of one task split as tensors for training and evaluation.
+"""Images and labels of one task split as arrays for training and evaluation.
 
 Images stay uint8 (N, C, S, S) at the training size ``S`` (resized once, with antialiasing
-when shrinking); a batch is turned into floats, optionally augmented in [0, 1] and then
-normalised with the backbone's mean and std. Splits that fit in ``max_preload_bytes`` are
-read into memory once; larger ones are read per batch from the image store.
+when shrinking); the caller turns a batch into floats, optionally augments it in [0, 1] and
+normalises it with :class:`medimeta.data.pixels.Normalizer`. Splits that fit in
+``max_preload_bytes`` are read into memory once; larger ones are read per batch from the
+image store. Pixels are read with :func:`medimeta.data.pixels.load_images`, the route the
+datasets use.
 
-Labels come in the form the losses and :func:`medimeta.evaluate.compute_metrics` take:
-multi-class and ordinal as class indices 0..C-1 (ordinal keys mapped in rank order),
-binary 0/1 (N,), multi-label multi-hot (N, C).
+Labels come in the ``"metric"`` encoding of :meth:`medimeta.catalog.TaskSpec.encode_labels`
+(what the losses and :func:`medimeta.evaluate.compute_metrics` take): multi-class and
+ordinal as class indices 0..C-1 (ordinal keys mapped in rank order), binary 0/1 (N,),
+multi-label multi-hot (N, C).
 """
 
 from __future__ import annotations
@@ -19,25 +22,14 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from medimeta.catalog import TaskSpec, TaskTarget
-from medimeta.data.pixels import Normalization, to_uint8_tensor
+from medimeta.catalog.tasks import TaskSpec
+from medimeta.data.pixels import load_images
 from medimeta.errors import ShapeError, SplitError
-from medimeta.evaluate.metrics import labels_to_indices
 from medimeta.format.images import ImageStore
 from medimeta.format.reader import DatasetFolder
 
 DEFAULT_MAX_PRELOAD_BYTES = 4 << 30
 RESIZE_MODES = ("auto", "area", "bilinear", "bicubic", "nearest")
-
-
-def task_labels(folder: DatasetFolder, task: TaskSpec) -> np.ndarray:
-    """All labels of ``task`` (global order) in the metric/loss encoding of this module."""
-    raw = folder.labels(task.name)
-    if task.target is TaskTarget.BINARY_CLASSIFICATION:
-        return raw.reshape(-1).astype(np.int64)
-    if task.target is TaskTarget.MULTILABEL_CLASSIFICATION:
-        return raw.astype(np.int64)
-    return labels_to_indices(raw, task.keys)
 
 
 def resize_uint8(x: torch.Tensor, size: int | None, mode: str = "auto") -> torch.Tensor:
@@ -60,42 +52,6 @@ def resize_uint8(x: torch.Tensor, size: int | None, mode: str = "auto") -> torch
         kwargs = {"antialias": size < min(h, w), "align_corners": False}
     out = F.interpolate(x.float(), size=(size, size), mode=mode, **kwargs)
     return out.round_().clamp_(0, 255).to(torch.uint8)
-
-
-@dataclass
-class Normalizer:
-    """``(x / 255 - mean) / std`` per channel for uint8 batches (a grey image uses the mean)."""
-
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
-
-    def to_float(self, x: torch.Tensor) -> torch.Tensor:
-        """uint8 -> float32 in [0, 1]."""
-        return x.to(torch.float32).div_(255.0)
-
-    def __call__(self, x01: torch.Tensor) -> torch.Tensor:
-        """Normalise a float batch in [0, 1] (B, C, H, W)."""
-        mean, std = Normalization("custom", self.mean, self.std).for_channels(x01.shape[1])
-        m = torch.tensor(mean, dtype=x01.dtype, device=x01.device).view(1, -1, 1, 1)
-        s = torch.tensor(std, dtype=x01.dtype, device=x01.device).view(1, -1, 1, 1)
-        return (x01 - m) / s
-
-
-def channels_last_default(flag: bool | None, device: torch.device, side: int) -> bool:
-    """``flag``, else True on CPU for images of 64 pixels or more.
-
-    Convolutions in channels-last layout run several times faster on CPU (oneDNN) for
-    ImageNet-size inputs; on tiny images the plain layout is as fast.
-    """
-    return flag if flag is not None else (device.type == "cpu" and side >= 64)
-
-
-def model_input(
-    x01: torch.Tensor, normalizer: Normalizer, device: torch.device, channels_last: bool
-) -> torch.Tensor:
-    """Normalised batch on ``device`` in the chosen memory layout."""
-    x = normalizer(x01).to(device, non_blocking=True)
-    return x.contiguous(memory_format=torch.channels_last) if channels_last else x
 
 
 @dataclass
@@ -123,8 +79,7 @@ class SplitData:
     def _read(self, global_indices: np.ndarray) -> torch.Tensor:
         if self._store is None:
             self._store = self.folder.image_store()
-        arr = self._store.read_batch(global_indices)
-        x = to_uint8_tensor(np.ascontiguousarray(arr), self.channels).contiguous()
+        x = load_images(self._store, global_indices, self.channels, "uint8").contiguous()
         return resize_uint8(x, self.image_size, self.resize_mode)
 
     def preload(self, chunk: int = 256) -> None:
@@ -167,7 +122,7 @@ def load_split(
     channels = channels or folder.num_channels
     if channels not in (1, 3):
         raise ShapeError(f"channels must be 1 or 3; got {channels}")
-    labels = task_labels(folder, task)[indices]
+    labels = task.encode_labels(folder.labels(task.name), "metric")[indices]
     data = SplitData(folder, task, split, indices, labels, image_size, channels, resize_mode)
     side = image_size or folder.spec.input_size[-1]
     if indices.size * channels * side * side <= max_preload_bytes:
