@@ -75,9 +75,18 @@ def test_tampered_label_array_is_refused(own_root: Path, tmp_path: Path) -> None
 def test_changed_split_is_refused(own_root: Path, tmp_path: Path) -> None:
     s = EpisodeSampler.from_root(own_root, "ep_rgb:case category", "test", shots=1, queries=1)
     path = s.sample(3).save(tmp_path / "e.json")
-    split_file = own_root / "ep_rgb" / "splits" / "test.txt"
-    split_file.write_text("\n".join(split_file.read_text().split("\n")[:-1]))
+    # Swap one sample between train and test: the folder stays valid, the test split changes.
+    splits = own_root / "ep_rgb" / "splits"
+    train, test = (splits / f"{s}.txt" for s in ("train", "test"))
+    a, b = train.read_text().split("\n"), test.read_text().split("\n")
+    a[0], b[-1] = b[-1], a[0]
+    train.write_text("\n".join(a))
+    test.write_text("\n".join(b))
     with pytest.raises(EpisodeError, match="fingerprint"):
+        EpisodeSet.load(path, own_root)
+    # A split file that disagrees with info.yaml is refused before any episode is read.
+    test.write_text("\n".join(b[:-1]))
+    with pytest.raises(FormatError, match="test.txt: .* lines, info.yaml splits_num_samples.test"):
         EpisodeSet.load(path, own_root)
 
 

@@ -24,7 +24,18 @@ def hdf5_layout(path: Path) -> tuple[tuple[int, ...], np.dtype, int | None]:
     """Shape, dtype and byte offset (None unless contiguous and unfiltered) of ``images``."""
     import h5py
 
-    with h5py.File(path, "r") as f:
+    try:
+        handle = h5py.File(path, "r")
+    except OSError as exc:
+        raise FormatError(
+            path,
+            f"not a readable HDF5 file ({exc}); it may be truncated or empty",
+            key=layout.HDF5_KEY,
+            expected="an HDF5 file with a uint8 dataset 'images'",
+            actual=f"{path.stat().st_size} bytes" if path.is_file() else "no file",
+            fix="re-download or rebuild the dataset, or pass use_hdf5=False to read the TIFFs",
+        ) from None
+    with handle as f:
         if layout.HDF5_KEY not in f:
             raise FormatError(
                 path,
@@ -56,18 +67,19 @@ class ImageStore:
         *,
         num_samples: int,
         num_channels: int,
+        image_size: tuple[int, int] = (layout.IMAGE_SIZE, layout.IMAGE_SIZE),
         backend: str = "auto",
     ) -> None:
         self.folder = Path(folder)
         self.num_samples = num_samples
         self.num_channels = num_channels
+        self.image_size = tuple(image_size)
         check_choice("image backend", backend, BACKENDS)
         self.hdf5_path = self.folder / layout.HDF5_FILE
         self.shape: tuple[int, ...]
         if backend == "tiff":
             self.backend = "tiff"
-            size = layout.IMAGE_SIZE
-            self.shape = (num_samples, size, size) + ((3,) if num_channels == 3 else ())
+            self.shape = (num_samples, *self.image_size) + ((3,) if num_channels == 3 else ())
             self._offset: int | None = None
         else:
             if not self.hdf5_path.is_file():
@@ -96,12 +108,12 @@ class ImageStore:
         self._array: Any = None
 
     def _check_shape(self, shape: tuple[int, ...], dtype: np.dtype) -> None:
-        size = layout.IMAGE_SIZE
-        expected = (self.num_samples, size, size) + ((3,) if self.num_channels == 3 else ())
+        expected = (self.num_samples, *self.image_size) + ((3,) if self.num_channels == 3 else ())
         if tuple(shape) != expected:
             raise FormatError(
                 self.hdf5_path,
-                "images dataset has the wrong shape",
+                "images dataset has the wrong shape for info.yaml "
+                "(total_num_samples and input_size [C, H, W])",
                 key="images.shape",
                 expected=expected,
                 actual=tuple(shape),
@@ -225,6 +237,22 @@ class ImageStore:
                 "use use_hdf5=True or rebuild the dataset"
             )
         mode = "RGB" if self.num_channels == 3 else "L"
-        with Image.open(path) as img:
-            pixels = img if img.mode == mode else img.convert(mode)
-            return np.asarray(pixels, dtype=np.uint8).copy()
+        try:
+            with Image.open(path) as img:
+                pixels = img if img.mode == mode else img.convert(mode)
+                arr = np.asarray(pixels, dtype=np.uint8).copy()
+        except (OSError, ValueError) as exc:  # PIL's UnidentifiedImageError is an OSError
+            raise FormatError(
+                path,
+                f"not a readable TIFF image ({type(exc).__name__}: {exc})",
+                fix="re-download or rebuild the dataset, or read images.hdf5 (use_hdf5=True)",
+            ) from None
+        if arr.shape != self.sample_shape:
+            raise FormatError(
+                path,
+                "TIFF has the wrong size for info.yaml input_size",
+                expected=self.sample_shape,
+                actual=arr.shape,
+                fix="re-download or rebuild the dataset",
+            )
+        return arr

@@ -13,7 +13,7 @@ import yaml
 
 from medimeta.catalog import DatasetSpec, TaskSpec, TaskTarget
 from medimeta.errors import DatasetNotFoundError, FormatError, UnknownNameError
-from medimeta.format import layout
+from medimeta.format import invariants, layout
 from medimeta.format.images import ImageStore
 
 
@@ -29,6 +29,13 @@ def read_info_file(path: Path) -> dict[str, Any]:
     except yaml.YAMLError as exc:
         raise FormatError(
             path, f"not valid YAML ({exc})", fix="repair or re-download info.yaml"
+        ) from None
+    except UnicodeDecodeError as exc:
+        raise FormatError(
+            path,
+            f"not UTF-8 text (byte {exc.start}: {exc.reason})",
+            expected="UTF-8",
+            fix="save info.yaml as UTF-8, or re-download the dataset",
         ) from None
     if not isinstance(info, dict):
         raise FormatError(
@@ -99,14 +106,25 @@ def locate_dataset(root: str | Path, dataset_id: str) -> Path:
 
 
 class DatasetFolder:
-    """One dataset folder: its parsed info, label arrays, split indices and annotations."""
+    """One dataset folder: its parsed info, label arrays, split indices and annotations.
 
-    def __init__(self, path: str | Path) -> None:
+    Opening checks the cheap rules of :mod:`medimeta.format.invariants` (split files against
+    info.yaml, disjoint and covering); label arrays and annotations are checked when first
+    read. ``check=False`` skips the opening checks (``verify`` reports them itself).
+    """
+
+    def __init__(self, path: str | Path, *, check: bool = True) -> None:
         self.path = Path(path)
         self.info_path = self.path / layout.INFO_FILE
         self.info = read_info_file(self.info_path)
         self.spec = DatasetSpec.from_info_dict(self.info, info_file=str(self.info_path))
         self._labels: dict[str, np.ndarray] = {}
+        self._splits: dict[tuple[str, bool], np.ndarray] = {}
+        if check:
+            for original in (False, True):
+                invariants.require(
+                    invariants.split_problems(self, self._read_split, original=original)
+                )
 
     @classmethod
     def from_root(cls, root: str | Path, dataset_id: str) -> DatasetFolder:
@@ -146,9 +164,12 @@ class DatasetFolder:
             )
         try:
             arr = np.load(path, allow_pickle=False)
-        except ValueError as exc:
+        except (ValueError, OSError, EOFError) as exc:
             raise FormatError(
-                path, f"not a plain numpy array ({exc})", fix="save labels as int64"
+                path,
+                f"not a readable plain numpy array ({exc})",
+                key=task.name,
+                fix="re-download or rebuild the dataset (labels are saved as int64 .npy)",
             ) from None
         return validate_labels(arr, task, self.num_samples, path)
 
@@ -165,6 +186,11 @@ class DatasetFolder:
         return np.sort(np.concatenate(parts))
 
     def _read_split(self, split: str, original: bool) -> np.ndarray:
+        if (split, original) not in self._splits:
+            self._splits[split, original] = self._parse_split(split, original)
+        return self._splits[split, original]
+
+    def _parse_split(self, split: str, original: bool) -> np.ndarray:
         if split not in layout.SPLIT_NAMES:
             raise UnknownNameError("split", split, layout.SPLIT_NAMES)
         path = layout.split_path(self.path, split, original=original)
@@ -180,7 +206,13 @@ class DatasetFolder:
                     fix="re-download or rebuild the dataset",
                 )
             return np.empty(0, dtype=np.int64)  # a missing file is an empty split
-        lines = [ln for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise FormatError(
+                path, f"not UTF-8 text ({exc.reason})", fix="re-download or rebuild the dataset"
+            ) from None
+        lines = [ln for ln in text.splitlines() if ln.strip()]
         try:
             idx = np.array([layout.index_from_line(ln) for ln in lines], dtype=np.int64)
         except ValueError as exc:
@@ -199,12 +231,23 @@ class DatasetFolder:
     # -- images and annotations -----------------------------------------------------------
     def image_store(self, backend: str = "auto") -> ImageStore:
         return ImageStore(
-            self.path, num_samples=self.num_samples, num_channels=self.num_channels, backend=backend
+            self.path,
+            num_samples=self.num_samples,
+            num_channels=self.num_channels,
+            image_size=self.spec.image_size,
+            backend=backend,
         )
 
     @cached_property
     def annotations(self) -> Any:
-        """``annotations.csv`` as a pandas DataFrame (one row per sample, ``filepath`` first)."""
+        """``annotations.csv`` as a pandas DataFrame: one row per sample, keyed by
+        ``filepath`` in index order (FormatError otherwise)."""
+        frame = self.read_annotations()
+        invariants.require(invariants.annotation_problems(self, frame))
+        return frame
+
+    def read_annotations(self) -> Any:
+        """``annotations.csv`` as a pandas DataFrame, unchecked but for its ``filepath`` column."""
         import pandas as pd
 
         path = self.path / layout.ANNOTATIONS_FILE
@@ -212,7 +255,14 @@ class DatasetFolder:
             raise DatasetNotFoundError(
                 f"{path}: annotations.csv is missing; rebuild or re-download"
             )
-        frame = pd.read_csv(path, keep_default_na=True, low_memory=False)
+        try:
+            frame = pd.read_csv(path, keep_default_na=True, low_memory=False)
+        except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+            raise FormatError(
+                path,
+                f"not a readable CSV file ({type(exc).__name__}: {exc})",
+                fix="re-download or rebuild the dataset",
+            ) from None
         if not len(frame.columns) or frame.columns[0] != "filepath":
             raise FormatError(
                 path,

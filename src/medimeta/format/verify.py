@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from medimeta.errors import MedIMetaError
-from medimeta.format import layout
+from medimeta.format import invariants, layout
 from medimeta.format.reader import DatasetFolder
 
 TIFF_SAMPLES = 8  # TIFF-vs-HDF5 rows compared when not ``deep``
@@ -42,7 +42,7 @@ def verify_dataset(path: str | Path, *, deep: bool = False) -> VerifyReport:
     """Run every check on ``path``; ``deep`` compares all TIFFs with the HDF5 rows."""
     report = VerifyReport(Path(path))
     try:
-        folder = DatasetFolder(path)
+        folder = DatasetFolder(path, check=False)  # every rule is reported below
     except (MedIMetaError, OSError) as exc:
         report.problems.append(f"info.yaml: {exc}")
         return report
@@ -160,28 +160,14 @@ def _check_labels(folder: DatasetFolder, report: VerifyReport) -> None:
 
 def _check_splits(folder: DatasetFolder, report: VerifyReport, *, original: bool) -> None:
     kind = "original_splits" if original else "splits"
-    counts = folder.split_counts(original=original)
-    seen = np.zeros(folder.num_samples, dtype=np.int64)
+    problems = invariants.split_problems(folder, folder._read_split, original=original)
+    report.problems += [str(p) for p in problems]
     for split in layout.SPLIT_NAMES:
-        idx = folder.split_indices(split, original=original)
-        if idx.size != counts.get(split, 0):
-            report.problems.append(
-                f"{layout.split_path(folder.path, split, original=original)}: {idx.size} lines, "
-                f"info.yaml {kind}_num_samples.{split} = {counts.get(split, 0)}"
-            )
-        seen[idx] += 1
         path = layout.split_path(folder.path, split, original=original)
         if path.is_file() and path.read_bytes().endswith(b"\n"):
             report.warnings.append(f"{path}: trailing newline (the release writes none)")
-    overlap = int((seen > 1).sum())
-    uncovered = int((seen == 0).sum())
-    if overlap:
-        report.problems.append(
-            f"{folder.path / kind}: {overlap} samples are in more than one split"
-        )
-    if uncovered:
-        report.problems.append(f"{folder.path / kind}: {uncovered} samples are in no split")
-    if not overlap and not uncovered:
+    if not problems:
+        counts = folder.split_counts(original=original)
         report.checks.append(f"{kind}: disjoint and covering ({dict(counts)})")
 
 
@@ -190,23 +176,8 @@ def _check_annotations(folder: DatasetFolder, report: VerifyReport) -> None:
     if not path.is_file():
         report.warnings.append(f"{path}: missing")
         return
-    frame = folder.annotations
-    if len(frame) != folder.num_samples:
-        report.problems.append(
-            f"{path}: {len(frame)} rows, expected {folder.num_samples} (one per sample)"
-        )
-        return
-    expected = [layout.image_name(i) for i in range(folder.num_samples)]
-    if frame["filepath"].tolist() != expected:
-        report.problems.append(
-            f"{path}: 'filepath' column is not images/000000.tiff .. in index order"
-        )
-        return
-    if "split" in frame.columns:
-        split_col = frame["split"].to_numpy()
-        for split in layout.SPLIT_NAMES:
-            idx = folder.split_indices(split)
-            if idx.size and not np.all(split_col[idx] == split):
-                report.problems.append(f"{path}: 'split' column disagrees with splits/{split}.txt")
-                return
-    report.checks.append(f"annotations.csv: {len(frame)} rows, {len(frame.columns)} columns")
+    frame = folder.read_annotations()
+    problems = invariants.annotation_problems(folder, frame)
+    report.problems += [str(p) for p in problems]
+    if not problems:
+        report.checks.append(f"annotations.csv: {len(frame)} rows, {len(frame.columns)} columns")
