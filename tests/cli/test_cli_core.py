@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -61,3 +62,51 @@ def test_console_script_reports_library_errors_cleanly() -> None:
     )
     assert proc.returncode == 2
     assert "did you mean 'bus'" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_info_knows_converted_datasets_with_counts(tmp_path: Path) -> None:
+    path = make_release_dataset(tmp_path, ToySpec(dataset_id="breastmnist"))
+    result = runner.invoke(
+        app, ["info", "breastmnist", "--root", str(tmp_path)], env={"COLUMNS": "80"}
+    )
+    assert result.exit_code == 0, result.output
+    assert "breastmnist present at" in result.output
+    assert "splits: train 8, val 0, test 4" in result.output
+    labels = np.load(path / "task_labels" / "case category.npy")
+    as_json = runner.invoke(app, ["info", "breastmnist", "--root", str(tmp_path), "--json"])
+    assert as_json.exit_code == 0, as_json.output
+    data = json.loads(as_json.output)["present"]
+    task = next(t for t in data["tasks"] if t["name"] == "case category")
+    assert [c["all"] for c in task["classes"]] == [int((labels == k).sum()) for k in (0, 1, 2)]
+    assert sum(c["train"] + c["test"] for c in task["classes"]) == 12
+
+
+def test_info_of_a_release_dataset_in_the_root_adds_counts(tmp_path: Path) -> None:
+    make_release_dataset(tmp_path, ToySpec(dataset_id="bus", name="Breast Ultrasound"))
+    result = runner.invoke(app, ["info", "bus", "--root", str(tmp_path)], env={"COLUMNS": "100"})
+    assert result.exit_code == 0, result.output
+    assert "bus: Breast Ultrasound (Breast ultrasound)" in result.output  # the catalog entry
+    assert "bus present at" in result.output and "case category" in result.output
+
+
+def test_info_unknown_id_suggests_root_datasets(tmp_path: Path) -> None:
+    make_release_dataset(tmp_path, ToySpec(dataset_id="breastmnist"))
+    result = runner.invoke(app, ["info", "breastmnst", "--root", str(tmp_path)])
+    assert result.exit_code != 0
+    assert "did you mean 'breastmnist'" in str(result.exception)
+
+
+def test_list_fits_80_columns_and_has_json(tmp_path: Path) -> None:
+    make_release_dataset(tmp_path, ToySpec(dataset_id="breastmnist"))
+    result = runner.invoke(app, ["list", "--root", str(tmp_path)], env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    for ds_id in ("organs_sagittal", "mammo_calc", "skinl_photo", "breastmnist"):
+        assert any(ds_id in line.split() for line in lines), ds_id  # ids are never cut
+    assert "malignan…" not in result.output and "…" not in result.output
+    rows = json.loads(runner.invoke(app, ["list", "--root", str(tmp_path), "--json"]).output)
+    by_id = {r["id"]: r for r in rows}
+    assert len(rows) == 20 and by_id["breastmnist"]["present"] and not by_id["bus"]["present"]
+    assert by_id["breastmnist"]["in_catalog"] is False
+    assert by_id["dr_regular"]["tasks"][0] == "DR level"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -10,10 +12,55 @@ from rich.table import Table
 
 from medimeta.catalog import get_catalog
 from medimeta.cli.options import resolve, root_option
+from medimeta.errors import UnknownNameError
 from medimeta.format.reader import find_datasets
 from medimeta.format.verify import verify_dataset
 
 console = Console()
+
+
+def _present_info(path: Path) -> dict[str, Any]:
+    """Name, domain, counts and partial flag of a dataset folder, from its info.yaml."""
+    from medimeta.format.reader import DatasetFolder
+
+    folder = DatasetFolder(path, check=False)  # listing must not fail on one broken folder
+    spec = folder.spec
+    return {
+        "id": spec.id,
+        "name": spec.name,
+        "domain": spec.domain,
+        "samples": spec.num_samples,
+        "tasks": [t.name for t in spec.tasks],
+        "license": spec.license_short,
+        "partial": bool(folder.info.get("partial")),
+    }
+
+
+def _list_rows(data_root: Path, domain: str | None, task_type: str | None) -> list[dict[str, Any]]:
+    """One row per catalog dataset (filtered), then the other datasets present in the root."""
+    present = find_datasets(data_root)
+    catalog = get_catalog()
+    rows = []
+    for ds in catalog.datasets(domain=domain, task_type=task_type):
+        here = ds.id in present
+        row = {
+            "id": ds.id,
+            "name": ds.name,
+            "domain": ds.domain,
+            "samples": ds.num_samples,
+            "tasks": [t.name for t in ds.tasks],
+            "license": ds.license_short,
+            "in_catalog": True,
+            "present": here,
+            "partial": here and _present_info(present[ds.id])["partial"],
+            "path": str(present[ds.id]) if here else None,
+        }
+        rows.append(row)
+    if domain is None and task_type is None:
+        for ds_id in sorted(set(present) - {d.id for d in catalog}):
+            info = _present_info(present[ds_id])
+            rows.append({**info, "in_catalog": False, "present": True, "path": str(present[ds_id])})
+    return rows
 
 
 def list_command(
@@ -24,33 +71,81 @@ def list_command(
         "--task-type",
         help="Only datasets with a task of this type (multiclass, binary, ...).",
     ),
+    as_json: bool = typer.Option(False, "--json", help="Print the rows as JSON."),
 ) -> None:
-    """List the catalog's datasets, marking those present under --root."""
+    """List the catalog's datasets and the other datasets (converted, partial) under --root."""
     data_root = resolve(root)
-    present = find_datasets(data_root)
-    table = Table(title=f"MedIMeta datasets (root: {data_root})")
-    for col in ("present", "id", "name", "domain", "samples", "tasks", "licence"):
-        table.add_column(col)
-    catalog = get_catalog()
-    for ds in catalog.datasets(domain=domain, task_type=task_type):
-        table.add_row(
-            "yes" if ds.id in present else "-",
-            ds.id,
-            ds.name,
-            ds.domain,
-            f"{ds.num_samples:,}",
-            "; ".join(t.name for t in ds.tasks),
-            ds.license_short,
-        )
+    rows = _list_rows(data_root, domain, task_type)
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    wide = console.width >= 140
+    table = Table(title=f"MedIMeta datasets (root: {data_root})", title_justify="left")
+    table.add_column("here", no_wrap=True)
+    table.add_column("id", no_wrap=True)
+    if wide:
+        table.add_column("name", overflow="fold")
+    table.add_column("domain", overflow="fold")
+    table.add_column("samples", justify="right", no_wrap=True)
+    table.add_column("tasks", overflow="fold")
+    table.add_column("licence", no_wrap=True)
+    for row in rows:
+        here = "partial" if row["partial"] else ("yes" if row["present"] else "-")
+        tasks = "; ".join(row["tasks"]) if wide else str(len(row["tasks"]))
+        cells = [here, row["id"] + ("" if row["in_catalog"] else " *")]
+        cells += [row["name"]] if wide else []
+        cells += [row["domain"], f"{row['samples']:,}", tasks, row["license"]]
+        table.add_row(*cells)
     console.print(table)
-    others = sorted(set(present) - {d.id for d in catalog})
+    others = [r["id"] for r in rows if not r["in_catalog"]]
     if others:
         console.print(f"Other datasets in the root (not in the release): {', '.join(others)}")
+    if not wide:
+        console.print("names and tasks: `medimeta info ID`; everything: `medimeta list --json`")
 
 
-def info_command(dataset_id: str = typer.Argument(..., help="Dataset id, e.g. bus")) -> None:
-    """Show one dataset: domain, counts, tasks with their labels, licence and sources."""
-    ds = get_catalog().get(dataset_id)
+def info_command(
+    dataset_id: str = typer.Argument(..., help="Dataset id, e.g. bus"),
+    root: Path | None = root_option(),
+    as_json: bool = typer.Option(False, "--json", help="Print the information as JSON."),
+) -> None:
+    """One dataset: domain, tasks and labels, licence, sources; counts per split and class
+    when it is present under --root (built, converted or partial)."""
+    data_root = resolve(root)
+    present = find_datasets(data_root)
+    counted = None
+    if dataset_id in present:
+        from medimeta.format.summary import folder_summary
+
+        counted = folder_summary(present[dataset_id])
+    catalog = get_catalog()
+    if dataset_id not in catalog and counted is None:
+        # did-you-mean over the catalog and the datasets of this root
+        raise UnknownNameError(
+            "dataset id",
+            dataset_id,
+            sorted({d.id for d in catalog} | set(present)),
+            where=str(data_root),
+        )
+    ds = catalog.get(dataset_id) if dataset_id in catalog else None
+    if as_json:
+        out: dict[str, Any] = ds.to_info_dict() if ds is not None else {}
+        if counted is not None:
+            out["present"] = counted
+        typer.echo(json.dumps(out, indent=2, default=str))
+        return
+    if ds is not None:
+        _print_catalog_entry(ds)
+    if counted is not None:
+        _print_counts(counted)
+    elif ds is not None:
+        console.print(
+            f"not present under {data_root}: `medimeta download {ds.id} --root {data_root}`",
+            highlight=False,
+        )
+
+
+def _print_catalog_entry(ds: Any) -> None:
     console.print(f"[bold]{ds.id}[/bold]: {ds.name} ({ds.domain})")
     console.print(ds.summary)
     console.print(f"input size {list(ds.input_size)}, {ds.num_samples:,} samples")
@@ -67,6 +162,24 @@ def info_command(dataset_id: str = typer.Argument(..., help="Dataset id, e.g. bu
     for src in ds.sources:
         console.print(f"source: {src.name}: {src.title} ({src.license}) {src.url}")
     console.print(f"release: {ds.download_url} (DOI {ds.doi})")
+
+
+def _print_counts(counted: dict[str, Any]) -> None:
+    state = "partial build" if counted["partial"] else "present"
+    console.print(
+        f"\n[bold]{counted['id']}[/bold] {state} at {counted['path']}: "
+        f"{counted['samples']:,} samples ({counted['name']}, {counted['domain']})",
+        highlight=False,
+    )
+    splits = counted["splits"]
+    console.print("  splits: " + ", ".join(f"{s} {n:,}" for s, n in splits.items()))
+    for task in counted["tasks"]:
+        table = Table(title=f"task {task['name']} ({task['target']})", title_justify="left")
+        for col in ("key", "class", "all", *splits):
+            table.add_column(col, justify="left" if col == "class" else "right", overflow="fold")
+        for c in task["classes"]:
+            table.add_row(str(c["key"]), c["name"], *(f"{c[k]:,}" for k in ("all", *splits)))
+        console.print(table)
 
 
 def verify_command(
