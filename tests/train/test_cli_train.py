@@ -84,6 +84,14 @@ def test_train_score_and_evaluate(learn_root: Path, tmp_path: Path) -> None:
     assert "## By sex" in report and "[50.0, 100.0)" in report
     saved = json.loads((out / "seed_1" / "predictions_test_subgroups.json").read_text())
     assert sum(g["n"] for g in saved["groupings"][0]["groups"]) == 24
+    # without --root: the dataset folder recorded in the run's result.json is used
+    again = RUNNER.invoke(
+        app,
+        ["evaluate", "--predictions", str(preds), "--by", "sex", "--n-boot", "0"],
+        env={"MEDIMETA_ROOT": str(tmp_path / "elsewhere")},
+    )
+    assert again.exit_code == 0, again.output
+    assert "## By sex" in again.output
 
 
 @pytest.mark.filterwarnings("ignore::medimeta.evaluate.metrics.UndefinedMetricWarning")

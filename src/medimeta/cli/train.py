@@ -6,11 +6,13 @@ import dataclasses
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import typer
 
 from medimeta.cli.options import resolve, root_option
 from medimeta.errors import UnknownNameError
+from medimeta.format.reader import read_info_file
 
 
 def _pretrained(value: str | None) -> bool | str | None:
@@ -183,10 +185,36 @@ def _parse_bins(values: list[str]) -> dict[str, list[float]]:
     return out
 
 
+def recorded_folder(predictions: Path, dataset_id: str) -> Path | None:
+    """The dataset folder a run recorded beside its prediction file (``result.json`` of
+    ``train``, ``results.json`` of ``fewshot``), if it still holds ``dataset_id``."""
+    for name, keys in (("result.json", ("data", "folder")), ("results.json", ("target", "folder"))):
+        record_file = predictions.parent / name
+        if not record_file.is_file():
+            continue
+        try:
+            value: Any = json.loads(record_file.read_text(encoding="utf-8"))
+            for key in keys:
+                value = value[key]
+        except (ValueError, KeyError, TypeError):
+            continue
+        folder = Path(str(value))
+        info = folder / "info.yaml"
+        if info.is_file() and read_info_file(info).get("id") == dataset_id:
+            return folder
+    return None
+
+
 def evaluate_command(
     predictions: Path = typer.Option(..., help="Prediction file (predictions_test.csv)."),
     by: list[str] = typer.Option(..., help='Annotation column(s); "a+b" for intersections.'),
-    root: Path | None = root_option(),
+    root: Path | None = typer.Option(
+        None,
+        "--root",
+        help="Data root [default: the dataset folder the run recorded, else $MEDIMETA_ROOT, "
+        "else ./data/MedIMeta]",
+        show_default=False,
+    ),
     annotations: Path | None = typer.Option(None, help="annotations.csv to use [ROOT/ID/]."),
     bins: list[str] = typer.Option([], help='Bin edges, e.g. "age=0,40,60,80,120".'),
     metric: str = typer.Option("auroc", help="Metric to rank groups by."),
@@ -211,7 +239,9 @@ def evaluate_command(
     else:
         if not preds.dataset_id:
             raise UnknownNameError("dataset of the predictions", "", [])
-        frame = DatasetFolder.from_root(resolve(root), preds.dataset_id).annotations
+        recorded = None if root is not None else recorded_folder(predictions, preds.dataset_id)
+        folder = DatasetFolder(recorded) if recorded else None
+        frame = (folder or DatasetFolder.from_root(resolve(root), preds.dataset_id)).annotations
     report = subgroup_report(
         preds,
         frame,

@@ -25,6 +25,7 @@ import medimeta.train.fewshot.maml as maml
 import medimeta.train.fewshot.methods as methods
 from medimeta.episodes import Episode, EpisodeSampler, EpisodeSet
 from medimeta.errors import EpisodeError
+from medimeta.format.reader import DatasetFolder, locate_dataset
 from medimeta.models.backbone import Backbone
 from medimeta.train.fewshot.collect import collect_results, sha256_file
 from medimeta.train.fewshot.config import FewShotConfig
@@ -205,6 +206,7 @@ def _run(
     total_s = time.perf_counter() - started
     return _report(
         eps,
+        locate_dataset(root, eps.header["dataset"]["id"]),
         chosen,
         cfg,
         backbone,
@@ -222,6 +224,7 @@ def _run(
 
 def _report(
     eps: EpisodeSet,
+    folder: Path,
     chosen: list[Episode],
     cfg: FewShotConfig,
     backbone: Backbone,
@@ -254,6 +257,8 @@ def _report(
         total_s,
         env,
     )
+    # where the data came from, so commands reading this run need no --root
+    record["target"]["folder"] = str(folder)
     write_json(out / "results.json", record)
     (out / "results.md").write_text(result_markdown(record), encoding="utf-8")
     summary = record["summary"].get("auroc", {})
@@ -343,6 +348,4 @@ def _evaluate_episodes(
 
 
 def _side(root: str | Path, eps: EpisodeSet) -> int:
-    from medimeta.format.reader import DatasetFolder, locate_dataset
-
     return int(DatasetFolder(locate_dataset(root, eps.header["dataset"]["id"])).spec.input_size[-1])
