@@ -105,3 +105,24 @@ def string_map(value: Any, *, path: str | Path, key: str) -> dict[str, str]:
         check_type(k, str, path=path, key=f"{key} (a key)")
         out[k] = check_type(v, str, path=path, key=child(key, k))
     return out
+
+
+def plain_name(value: str, *, path: str | Path, key: str, kind: str) -> str:
+    """``value`` if it can name a file or folder on its own (no path separators, no leading
+    dot, no surrounding spaces, no NUL), else FormatError: dataset ids and task names become
+    folder and file names, and must never reach outside the dataset folder."""
+    if (
+        not value
+        or value.startswith(".")
+        or value != value.strip()
+        or any(c in value for c in "/\\\0")
+    ):
+        raise FormatError(
+            path,
+            f"{kind} cannot be used as a file name",
+            key=key,
+            expected="a name without '/', '\\', a leading '.' or surrounding spaces",
+            actual=value,
+            fix="rename it in info.yaml (and its file under task_labels/)",
+        )
+    return value

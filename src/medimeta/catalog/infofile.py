@@ -8,6 +8,7 @@ from typing import Any
 from medimeta.catalog.checks import (
     check_type,
     child,
+    plain_name,
     require,
     require_count,
     string_list,
@@ -36,6 +37,7 @@ def info_fields(info: Any, *, info_file: str = "info.yaml") -> dict[str, Any]:
         raise FormatError(
             path, "id must not be empty", key="id", expected="a dataset id", actual=""
         )
+    plain_name(dataset_id, path=path, key="id", kind="id")
     tasks_node = require(info, "tasks", list, path=path)
     if not tasks_node:
         raise FormatError(
@@ -82,7 +84,12 @@ def info_fields(info: Any, *, info_file: str = "info.yaml") -> dict[str, Any]:
 
 def _parse_task(node: Any, dataset_id: str, *, path: str, key: str) -> TaskSpec:
     check_type(node, Mapping, path=path, key=key)
-    name = require(node, "task_name", str, path=path, where=key)
+    name = plain_name(
+        require(node, "task_name", str, path=path, where=key),
+        path=path,
+        key=child(key, "task_name"),
+        kind="task_name",
+    )
     target_text = require(node, "task_target", str, path=path, where=key)
     names = [t.value for t in TaskTarget]
     if target_text not in names:

@@ -12,6 +12,7 @@ import numpy as np
 import yaml
 
 from medimeta.catalog import DatasetSpec, TaskSpec, TaskTarget
+from medimeta.catalog.checks import plain_name
 from medimeta.errors import DatasetNotFoundError, FormatError, UnknownNameError
 from medimeta.format import invariants, layout
 from medimeta.format.images import ImageStore
@@ -60,6 +61,7 @@ def find_datasets(root: str | Path) -> dict[str, Path]:
             raise FormatError(
                 info_path, "missing or non-string 'id'", key="id", expected="str", actual=ds_id
             )
+        plain_name(ds_id, path=info_path, key="id", kind="id")
         if ds_id != sub.name:
             warnings.warn(
                 f"{sub}: folder name differs from the dataset id {ds_id!r} in info.yaml; "

@@ -17,7 +17,6 @@ from medimeta.format.record import SampleRecord
 from medimeta.format.writer.files import append_info_keys, assemble_info, reserved_columns
 from medimeta.format.writer.images import ProcessFn
 from medimeta.format.writer.records import (
-    check_name,
     check_records,
     fingerprint,
     process_identity,
@@ -62,9 +61,6 @@ class BuildInputs:
                 expected=[self.spec.num_channels, size, size],
                 actual=list(self.spec.input_size),
             )
-        check_name("id", self.spec.id)
-        for task in self.spec.tasks:
-            check_name("task_name", task.name)
         self.checked = check_records(self.spec.tasks, records)
         self.reserved = reserved_columns(self.spec.tasks)
         self.record_columns: set[str] = set()

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from medimeta.catalog import TaskSpec, TaskTarget
-from medimeta.errors import BuildError, FormatError, LabelError, SplitError
+from medimeta.errors import BuildError, LabelError, SplitError
 from medimeta.format import layout
 from medimeta.format.record import SampleRecord
 
@@ -181,18 +181,6 @@ def split_counts(records: Sequence[SampleRecord]) -> dict[str, Any]:
                 raise SplitError(f"{where}: {attr} {value!r} is not one of {layout.SPLIT_NAMES}")
         counts[key] = {s: values.count(s) for s in layout.SPLIT_NAMES}
     return counts
-
-
-def check_name(kind: str, name: str) -> None:
-    """A dataset id or task name must be usable as a file or folder name."""
-    if not name or name.startswith(".") or any(c in name for c in "/\\\0") or name != name.strip():
-        raise FormatError(
-            layout.INFO_FILE,
-            f"{kind} cannot be used as a file name",
-            key=kind,
-            actual=name,
-            fix="use a name without '/', '\\', a leading '.' or surrounding spaces",
-        )
 
 
 # -- fingerprint ---------------------------------------------------------------------------

@@ -77,15 +77,22 @@ def prepare_stage(
     if not (resume and path.is_file() and done()):
         if env.is_main:
             t0 = time.perf_counter()
-            say(f"{cfg.method}: training on {len(sources['tasks'])} source tasks")
             steps = cfg.pretrain_steps if cfg.method == "mm-pt" else cfg.meta_steps
+            chosen = len(sources["tasks"])
+            if cfg.method == "mm-pt":
+                say(f"{cfg.method}: training on {chosen} source tasks")
+            else:
+                # tasks too small for the meta-episodes are dropped here: announce what is used
+                episodes = pretrain.source_episodes(root, sources["specs"], cfg)
+                used = len(episodes.samplers)
+                note = f" ({chosen - used} of {chosen} skipped, see above)" if used < chosen else ""
+                say(f"{cfg.method}: training on {used} source tasks{note}")
             with seeded(cfg.seed), Progress(progress, steps, cfg.method) as bar:
                 if cfg.method == "mm-pt":
                     rec = pretrain.pretrain_multitask(
                         root, sources["specs"], backbone, reader, cfg, log=say, progress=bar
                     )
                 else:
-                    episodes = pretrain.source_episodes(root, sources["specs"], cfg)
                     rec = maml.meta_train(backbone, episodes, reader, cfg, log=say, progress=bar)
             rec["seconds"] = time.perf_counter() - t0
             save_checkpoint(
