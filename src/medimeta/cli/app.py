@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import sys
+import warnings
 
 import typer
 
 from medimeta.cli import build as build_cli
 from medimeta.cli import convert, core, episodes
+from medimeta.cli import plots as plots_cli
 from medimeta.cli import train as train_cli
 from medimeta.cli.download import download_command
+from medimeta.cli.options import one_line_warning
 from medimeta.errors import MedIMetaError
 
 app = typer.Typer(
@@ -30,12 +34,44 @@ app.command("train")(train_cli.train_command)
 app.command("fewshot")(train_cli.fewshot_command)
 app.command("evaluate")(train_cli.evaluate_command)
 app.command("score")(train_cli.score_command)
+app.command("montage")(plots_cli.montage_command)
+app.command("report")(plots_cli.report_command)
+app.add_typer(plots_cli.app, name="plot")
 
 
-def main() -> None:
-    """Run the CLI; library errors become one clear line and exit code 2."""
+@app.callback()
+def _options(
+    debug: bool = typer.Option(
+        False, "--debug", help="Show the full traceback of an error (also after the command)."
+    ),
+) -> None:
+    """MedIMeta toolkit: catalog, verification and data tools for the MedIMeta meta-dataset."""
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI. Errors become one line naming what failed and exit code 2 (``--debug``,
+    anywhere on the line, shows the traceback); warnings are one line each."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args or bool(os.environ.get("MEDIMETA_DEBUG"))
+    args = [a for a in args if a != "--debug"]
+    if not debug:
+        warnings.showwarning = one_line_warning
     try:
-        app()
+        app(args, prog_name="medimeta")
     except MedIMetaError as exc:
+        if debug:
+            raise
         typer.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        sys.exit(130)
+    except Exception as exc:  # a raw third-party error that slipped through: still one line
+        if debug:
+            raise
+        typer.echo(
+            f"error: {type(exc).__name__}: {exc}\n(not one of the toolkit's own errors: rerun "
+            "with --debug for the traceback and report it)",
+            err=True,
+        )
         sys.exit(2)

@@ -109,8 +109,11 @@ def info_command(
     root: Path | None = root_option(),
     as_json: bool = typer.Option(False, "--json", help="Print the information as JSON."),
 ) -> None:
-    """One dataset: domain, tasks and labels, licence, sources; counts per split and class
-    when it is present under --root (built, converted or partial)."""
+    """One dataset: tasks, labels, licence, sources, and its counts when it is in --root.
+
+    Works for release datasets and for any dataset present in the root (built, converted or
+    partial); counts are per split and per class of every task.
+    """
     data_root = resolve(root)
     present = find_datasets(data_root)
     counted = None

@@ -7,6 +7,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TextIO
 
 import typer
 
@@ -40,3 +41,17 @@ def log_to_stderr(logger_name: str, *, quiet: bool, fmt: str = "%(message)s") ->
     finally:
         logger.removeHandler(handler)
         logger.setLevel(old_level)
+
+
+def one_line_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: TextIO | None = None,
+    line: str | None = None,
+) -> None:
+    """``warnings.showwarning`` for the CLI: ``warning (Category): message`` on one line,
+    without the source file and line that Python prints by default."""
+    text = " ".join(str(message).split())
+    print(f"warning ({category.__name__}): {text}", file=file or sys.stderr)
