@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from medimeta.cli.options import resolve, root_option
-from medimeta.episodes import EpisodeSampler, EpisodeSet
+from medimeta.episodes import Episode, EpisodeSampler, EpisodeSet
 from medimeta.errors import EpisodeError
 
 console = Console()
@@ -95,10 +95,33 @@ def show_command(
     root: Path | None = typer.Option(
         None, "--root", help="Check the file against the data under this root."
     ),
-    episode: int | None = typer.Option(None, "--episode", help="Also list this episode's samples."),
+    episode: int | None = typer.Option(
+        None, "--episode", help="Also list this episode's samples [with --image: default 0]."
+    ),
+    image: Path | None = typer.Option(
+        None,
+        "--image",
+        help="Write a PNG of the episode's support and query images, a row per class "
+        "(reads the data under --root, else $MEDIMETA_ROOT).",
+    ),
 ) -> None:
     """Summarise an episode file (and, with --root, check it against the data)."""
     eps = EpisodeSet.load(file)
+    _print_summary(file, eps)
+    if root is not None or image is not None:
+        eps = eps.verify(resolve(root))
+        console.print(f"[green]matches the data under {resolve(root)}[/green]")
+    if episode is not None or image is not None:
+        ep = _find_episode(file, eps, 0 if episode is None else episode)
+        if episode is not None:
+            _print_episode(ep)
+        if image is not None:
+            from medimeta.plots import episode_grid, save_figure
+
+            console.print(f"wrote {save_figure(episode_grid(ep), image)}")
+
+
+def _print_summary(file: Path, eps: EpisodeSet) -> None:
     h = eps.header
     console.print(
         f"[bold]{file}[/bold]: {len(eps)} episodes of {h['task']['identifier']} "
@@ -120,24 +143,26 @@ def show_command(
         "support size min / median / max: " + _stats([e.support_indices.size for e in eps])
     )
     console.print("query size min / median / max:   " + _stats([e.query_indices.size for e in eps]))
-    if root is not None:
-        eps.verify(resolve(root))
-        console.print(f"[green]matches the data under {root}[/green]")
-    if episode is not None:
-        matches = [e for e in eps if e.index == episode]
-        if not matches:
-            raise EpisodeError(
-                f"{file} has no episode {episode}; indices {eps[0].index}..{eps[-1].index}"
+
+
+def _find_episode(file: Path, eps: EpisodeSet, index: int) -> Episode:
+    matches = [e for e in eps if e.index == index]
+    if not matches:
+        raise EpisodeError(
+            f"{file} has no episode {index}; indices {eps[0].index}..{eps[-1].index}"
+        )
+    return matches[0]
+
+
+def _print_episode(ep: Episode) -> None:
+    for part, rows, labels in (
+        ("support", ep.support_indices, ep.support_labels),
+        ("query", ep.query_indices, ep.query_labels),
+    ):
+        console.print(
+            f"{part}: "
+            + ", ".join(
+                f"{r}->{lab}" for r, lab in zip(rows.tolist(), labels.tolist(), strict=True)
             )
-        ep = matches[0]
-        for part, rows, labels in (
-            ("support", ep.support_indices, ep.support_labels),
-            ("query", ep.query_indices, ep.query_labels),
-        ):
-            console.print(
-                f"{part}: "
-                + ", ".join(
-                    f"{r}->{lab}" for r, lab in zip(rows.tolist(), labels.tolist(), strict=True)
-                )
-            )
-        console.print("classes: " + ", ".join(f"{c.index}={c.key} ({c.name})" for c in ep.classes))
+        )
+    console.print("classes: " + ", ".join(f"{c.index}={c.key} ({c.name})" for c in ep.classes))

@@ -1,0 +1,182 @@
+"""``medimeta report``: one static HTML report of a data root and of run folders.
+
+Layout of the report folder::
+
+    index.html                      datasets, runs, few-shot results, tasks (written last)
+    overview.png                    one tile per dataset (the paper's Fig. 1)
+    fewshot.png                     few-shot means ± 95 % CI per method and target
+    datasets/<id>.html              montage, verify status, counts, charts, class examples
+    datasets/<id>/montage.png, classes_<k>.png, labels.png, splits.png
+    runs/<name>.html                metrics, protocol, curves, ROC / per-episode spread
+    runs/<name>/curves.png, roc_val.png, roc_test.png, episodes.png
+
+Pictures are PNG files beside the pages (relative links); pages have no scripts and load
+nothing remote. Each file is written atomically and every page after its pictures, the index
+last, so an interrupted run never leaves a page that links a missing picture.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from medimeta.errors import DatasetNotFoundError
+from medimeta.format.reader import find_datasets
+from medimeta.plots.html import Html, join, link, page, table, tag
+from medimeta.plots.overview import dataset_overview, present_datasets
+from medimeta.plots.report_datasets import DatasetEntry, write_dataset_page
+from medimeta.plots.report_pages import PageWriter, section, slug
+from medimeta.plots.report_runs import RunEntry, write_run_page
+from medimeta.plots.results import fewshot_intervals
+from medimeta.plots.rundirs import find_runs, read_run
+from medimeta.safeio import write_text
+
+
+@dataclass
+class Report:
+    """The written report: its index page, every file written and what could not be drawn."""
+
+    index: Path
+    files: list[Path] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    datasets: list[DatasetEntry] = field(default_factory=list)
+    runs: list[RunEntry] = field(default_factory=list)
+
+
+def _datasets_table(entries: list[DatasetEntry]) -> Html:
+    rows = [
+        [
+            link(e.page, e.id),
+            e.name,
+            e.domain,
+            f"{e.samples:,}",
+            " / ".join(f"{e.splits.get(s, 0):,}" for s in ("train", "val", "test")),
+            "; ".join(e.tasks),
+            tag("span", e.status, class_={"OK": "ok", "FAILED": "failed"}.get(e.status, "note")),
+            e.licence,
+        ]
+        for e in entries
+    ]
+    header = ["id", "name", "domain", "samples", "train / val / test", "tasks", "verify", "licence"]
+    return table(header, rows, numeric=(3,))
+
+
+def _runs_table(entries: list[RunEntry]) -> Html:
+    rows = [[link(e.page, e.name), e.kind, e.target, e.model, e.headline] for e in entries]
+    return table(["run", "kind", "target", "model", "result"], rows)
+
+
+def _fewshot_table(entries: list[RunEntry]) -> Html:
+    """The paper's Table 4 layout: rows method/backbone, columns targets, AUROC % ± CI."""
+    columns: list[str] = []
+    cells: dict[tuple[str, str], dict[str, str]] = {}
+    for e in entries:
+        if e.target not in columns:
+            columns.append(e.target)
+        summary = e.record.get("summary", {}).get("auroc") or {}
+        mean, ci = summary.get("mean"), summary.get("ci")
+        text = "–"
+        if mean is not None and math.isfinite(mean):
+            text = f"{100 * mean:.1f}" + (
+                f" ± {100 * ci:.1f}" if ci is not None and math.isfinite(ci) else ""
+            )
+        key = (str(e.record.get("paper_name", e.record.get("method"))), e.model.split(" / ")[-1])
+        cells.setdefault(key, {})[e.target] = text
+    rows = [[k, b, *(c.get(t, "–") for t in columns)] for (k, b), c in cells.items()]
+    return table(
+        ["training type", "backbone", *columns], rows, numeric=tuple(range(2, len(columns) + 2))
+    )
+
+
+def _tasks_table(entries: list[DatasetEntry], root: Path) -> Html:
+    from medimeta.format.reader import DatasetFolder
+
+    found = find_datasets(root)
+    rows = []
+    for e in entries:
+        spec = DatasetFolder(found[e.id]).spec
+        rows += [
+            [e.id, spec.domain, t.name, t.target.short, str(t.num_classes)] for t in spec.tasks
+        ]
+    return table(["dataset", "domain", "task", "type", "classes"], rows, numeric=(4,))
+
+
+def _write_datasets(
+    root: Path, out: Path, ids: Sequence[str], seed: int, verify: bool, rep: Report
+) -> None:
+    try:
+        folders = present_datasets(root, ids)
+    except DatasetNotFoundError:
+        folders = {}
+    taken: set[str] = set()
+    for ds_id, path in folders.items():
+        entry, writer = write_dataset_page(out, path, slug(ds_id, taken), seed=seed, verify=verify)
+        rep.datasets.append(entry)
+        rep.files += writer.written
+        rep.problems += writer.problems
+
+
+def _write_runs(runs: Sequence[str | Path], out: Path, rep: Report) -> None:
+    taken: set[str] = set()
+    for item in runs:
+        base = Path(item) if Path(item).is_dir() else Path(item).parent
+        for folder in find_runs([item]):
+            rel = folder.relative_to(base)
+            name = slug("__".join((base.name, *rel.parts)), taken)
+            entry, writer = write_run_page(out, read_run(folder), name)
+            rep.runs.append(entry)
+            rep.files += writer.written
+            rep.problems += writer.problems
+
+
+def write_report(
+    root: str | Path,
+    out: str | Path,
+    *,
+    runs: Sequence[str | Path] = (),
+    ids: Sequence[str] = (),
+    seed: int = 0,
+    verify: bool = True,
+) -> Report:
+    """Write the report of the datasets in ``root`` (all, or ``ids``) and of the run folders at
+    or below each of ``runs`` into the folder ``out``; see the module docstring for the
+    files. Returns the written :class:`Report`."""
+    root, out = Path(root), Path(out)
+    if not find_datasets(root) and not runs:
+        raise DatasetNotFoundError(f"nothing to report: no dataset folders in {root} and no --runs")
+    rep = Report(out / "index.html")
+    _write_datasets(root, out, ids, seed, verify, rep)
+    _write_runs(runs, out, rep)
+    index = PageWriter(out, ".")
+    parts: list[object] = [tag("p", f"Data root: {root}")]
+    if rep.datasets:
+        overview = index.picture(
+            "overview.png",
+            lambda: dataset_overview(root, [e.id for e in rep.datasets], seed=seed),
+            "one example image per dataset",
+        )
+        parts += [
+            section("Datasets", overview, _datasets_table(rep.datasets)),
+            section("Tasks", _tasks_table(rep.datasets, root)),
+        ]
+    fewshot = [e for e in rep.runs if e.kind == "fewshot"]
+    if rep.runs:
+        parts.append(section("Runs", _runs_table(rep.runs)))
+    if fewshot:
+        chart = index.picture(
+            "fewshot.png",
+            lambda: fewshot_intervals([e.record for e in fewshot]),
+            "few-shot results",
+        )
+        parts.append(
+            section("Few-shot results (AUROC %, mean ± 95 % CI)", chart, _fewshot_table(fewshot))
+        )
+    rep.files += index.written
+    rep.problems += index.problems
+    if rep.problems:
+        parts.append(section("Problems", tag("ul", join(tag("li", p) for p in rep.problems))))
+    write_text(rep.index, page("MedIMeta report", join(parts)))
+    rep.files.append(rep.index)
+    return rep

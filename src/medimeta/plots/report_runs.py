@@ -1,0 +1,139 @@
+"""The report page of one run folder: metrics table, curves, ROC, few-shot episode spread."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from medimeta.plots.html import Html, join, number, page, table, tag
+from medimeta.plots.report_pages import PageWriter, facts, section
+from medimeta.plots.results import fewshot_episodes, roc_curves, training_curves
+from medimeta.plots.rundirs import LOG_FILE, RunFolder
+from medimeta.safeio import write_text
+
+
+@dataclass
+class RunEntry:
+    """What the index shows of one run page."""
+
+    name: str
+    kind: str
+    title: str
+    target: str
+    model: str
+    headline: str  # the main metric, as text
+    page: str
+    record: dict[str, Any]
+
+
+def _pct(entry: dict[str, Any] | None) -> str:
+    if not entry or entry.get("mean") is None or not math.isfinite(entry["mean"]):
+        return "–"
+    ci = entry.get("ci")
+    tail = "" if ci is None or not math.isfinite(ci) else f" ± {100 * ci:.1f}"
+    return f"{100 * entry['mean']:.1f}{tail}"
+
+
+def _supervised(run: RunFolder, writer: PageWriter) -> tuple[Html, str]:
+    r = run.record
+    splits = [s for s in ("val", "test") if isinstance(r.get(s), dict)]
+    names = sorted({k for s in splits for k in r[s].get("metrics", {})})
+    rows = [
+        [
+            s,
+            number(r[s].get("n")),
+            number(r[s].get("loss")),
+            *(number(r[s]["metrics"].get(k)) for k in names),
+        ]
+        for s in splits
+    ]
+    metrics = table(["split", "n", "loss", *names], rows, numeric=tuple(range(1, len(names) + 3)))
+    cfg = r.get("config", {})
+    about = facts(
+        [
+            ("backbone", r.get("backbone", {}).get("name", "–")),
+            ("seed", r.get("seed", "–")),
+            ("epochs run", f"{r.get('epochs_run', '–')} of {cfg.get('epochs', '–')}"),
+            (
+                "selected",
+                f"{r.get('selected_checkpoint', '–')} checkpoint, "
+                f"epoch {r.get('selected_epoch', '–')}",
+            ),
+            ("monitor", f"{cfg.get('monitor', '–')} (best {number(r.get('best_val'))})"),
+            ("batch size, lr", f"{cfg.get('batch_size', '–')}, {cfg.get('lr', '–')}"),
+            ("training time", f"{number(r.get('timings', {}).get('train_s'), 1)} s"),
+        ]
+    )
+    parts: list[object] = [section("Metrics", metrics), section("Protocol", about)]
+    if (run.path / LOG_FILE).is_file():
+        parts.append(
+            section(
+                "Training curves",
+                writer.picture("curves.png", lambda: training_curves(run.path), "training curves"),
+            )
+        )
+    rocs = [
+        writer.picture(f"roc_{split}.png", partial(roc_curves, path), f"ROC curves ({split})")
+        for split, path in run.predictions()
+    ]
+    if rocs:
+        parts.append(section("ROC curves per class", tag("div", join(rocs), class_="row")))
+    test = r.get("test", {}).get("metrics", {})
+    headline = f"test AUROC {number(test.get('auroc'))}" if "auroc" in test else "–"
+    return join(parts), headline
+
+
+def _fewshot(run: RunFolder, writer: PageWriter) -> tuple[Html, str]:
+    r = run.record
+    rows = [
+        [k, number(v.get("mean")), number(v.get("ci")), number(v.get("n"))]
+        for k, v in r.get("summary", {}).items()
+    ]
+    metrics = table(["metric", "mean", "95 % CI half-width", "episodes"], rows, numeric=(1, 2, 3))
+    e, c = r.get("episodes", {}), r.get("config", {})
+    settings = e.get("settings", {})
+    about = facts(
+        [
+            ("method", f"{r.get('method', '–')} ({r.get('paper_name', '')})"),
+            ("backbone", c.get("backbone", "–")),
+            (
+                "episodes",
+                f"{e.get('evaluated', '–')} of {e.get('in_file', '–')}, "
+                f"split {e.get('split', '–')}, seed {e.get('seed', '–')}",
+            ),
+            ("shots / queries", f"{settings.get('shots', '–')} / {settings.get('queries', '–')}"),
+            ("episode file", e.get("file", "–")),
+            ("wall time", f"{number(r.get('timings', {}).get('total_s'), 1)} s"),
+        ]
+    )
+    chart = writer.picture("episodes.png", lambda: fewshot_episodes(r), "AUROC per episode")
+    headline = f"AUROC {_pct(r.get('summary', {}).get('auroc'))} %"
+    return join(
+        [section("Metrics", metrics), section("Protocol", about), section("Per episode", chart)]
+    ), headline
+
+
+def write_run_page(out: Path, run: RunFolder, name: str) -> tuple[RunEntry, PageWriter]:
+    """Pictures of the run in ``out/runs/<name>/``, then ``out/runs/<name>.html``."""
+    writer = PageWriter(out, f"runs/{name}", page_dir="runs")
+    r = run.record
+    if run.kind == "fewshot":
+        body, headline = _fewshot(run, writer)
+        t = r.get("target", {})
+        target = f"{t.get('dataset_id', '?')}:{t.get('task', '?')}"
+        model = f"{r.get('method', '?')} / {r.get('config', {}).get('backbone', '?')}"
+    else:
+        body, headline = _supervised(run, writer)
+        d = r.get("data", {})
+        target = f"{d.get('dataset_id', '?')}:{d.get('task', '?')}"
+        model = str(r.get("backbone", {}).get("name", "?"))
+    intro = tag("p", f"{run.kind} run in {run.path}")
+    file = out / "runs" / f"{name}.html"
+    write_text(file, page(run.title, join([intro, body]), home="../index.html"))
+    writer.written.append(file)
+    return RunEntry(
+        name, run.kind, run.title, target, model, headline, f"runs/{name}.html", r
+    ), writer
