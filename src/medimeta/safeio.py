@@ -22,6 +22,13 @@ from medimeta.errors import UnsafeArchiveError
 _DRIVE = re.compile(r"^[A-Za-z]:")
 
 
+def _umask() -> int:
+    # reading the umask means setting it; set it straight back
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def replace(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
     """Rename ``src`` over ``dst`` in one step (files or folders on the same file system)."""
     os.replace(src, dst)
@@ -37,6 +44,8 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    # mkstemp creates 0600 files; a written file gets the usual mode (0666 less the umask)
+    os.chmod(fd, 0o666 & ~_umask())
     os.close(fd)
     tmp = Path(name)
     try:

@@ -86,3 +86,14 @@ def test_member_parts_refuse_escapes(name: str, windows: bool, why: str) -> None
     with pytest.raises(UnsafeArchiveError, match=why) as err:
         archive_member_parts("some/archive.zip", name, windows_separators=windows)
     assert "some/archive.zip" in str(err.value)
+
+
+def test_written_files_get_the_usual_mode(tmp_path: Path) -> None:
+    import os
+
+    old = os.umask(0o022)
+    try:
+        path = write_text(tmp_path / "shared.txt", "x")
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o644
