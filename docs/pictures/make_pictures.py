@@ -2,9 +2,11 @@
 
     .venv/bin/python docs/pictures/make_pictures.py [--work DIR]
 
-Builds two synthetic datasets through the writer (the demo's grey ``demo_shapes`` and an RGB
-``demo_colours`` made here), trains a small supervised run and two few-shot baselines on
-them with the ``medimeta`` commands, and writes one PNG of each kind beside this file. Takes
+Builds two synthetic datasets: the demo's grey ``bus`` (a generated tree in BUSI's published
+layout, built by the real builder with ``--partial``; see :mod:`medimeta.synthetic`) and an RGB
+``demo_colours`` made here through the writer; trains a small supervised run and two few-shot
+baselines on them with the ``medimeta`` commands, and writes one PNG of each kind beside this
+file. Takes
 about two minutes on two CPU cores; the same seed gives the same pictures.
 """
 
@@ -32,12 +34,13 @@ from medimeta.plots import (
     save_image,
     training_curves,
 )
-from medimeta.sample import SAMPLE_ID, make_sample_dataset
 from medimeta.splitting import assign_splits
+from medimeta.synthetic import make_busi_like_tree
 
 HERE = Path(__file__).resolve().parent
 DPI = 80  # small files for the docs
 COLOURS = {0: "red cells", 1: "green cells", 2: "blue cells"}
+SAMPLE_ID, TASK = "bus", "case category"
 
 
 def draw_colours(record: SampleRecord) -> np.ndarray:
@@ -94,13 +97,13 @@ def cli(*args: str) -> None:
 
 
 def make_runs(root: Path, work: Path) -> tuple[Path, list[Path]]:
-    """A supervised run on demo_shapes and two few-shot baselines on each dataset."""
+    """A supervised run on the demo's bus and two few-shot baselines on each dataset."""
     train = work / "runs" / "train"
     if not (train / "result.json").is_file():
         cli(
             "train",
             SAMPLE_ID,
-            "shape",
+            TASK,
             "--root",
             str(root),
             "--backbone",
@@ -114,7 +117,7 @@ def make_runs(root: Path, work: Path) -> tuple[Path, list[Path]]:
             "--quiet",
         )
     fewshot = []
-    for target in (f"{SAMPLE_ID}:shape", "demo_colours:tint"):
+    for target in (f"{SAMPLE_ID}:{TASK}", "demo_colours:tint"):
         episodes = work / f"{target.split(':')[0]}.episodes.json"
         if not episodes.is_file():
             cli(
@@ -166,13 +169,15 @@ def main() -> None:
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="medimeta-pictures-"))
     root = work / "MedIMeta"
-    make_sample_dataset(root)
+    if not (root / SAMPLE_ID).is_dir():
+        tree = make_busi_like_tree(work / "raw", per_class=30, seed=0)
+        cli("build", SAMPLE_ID, "--source", str(tree), "--root", str(root), "--partial")
     make_colours(root)
-    shapes = MedIMeta(root, SAMPLE_ID, "shape", split="train")
-    save_image(montage(shapes, 6, seed=0, tile_size=64), HERE / "montage.png")
+    bus = MedIMeta(root, SAMPLE_ID, TASK, split="train")
+    save_image(montage(bus, 6, seed=0, tile_size=64), HERE / "montage.png")
     save_figure(dataset_overview(root, seed=0, tile=1.4), HERE / "overview.png", dpi=DPI)
-    save_figure(class_grid(shapes, 5, seed=0, tile=1.0), HERE / "per_class.png", dpi=DPI)
-    save_figure(label_distribution(shapes), HERE / "labels.png", dpi=DPI)
+    save_figure(class_grid(bus, 5, seed=0, tile=1.0), HERE / "per_class.png", dpi=DPI)
+    save_figure(label_distribution(bus), HERE / "labels.png", dpi=DPI)
     train, fewshot = make_runs(root, work)
     episodes = EpisodeSet.load(work / f"{SAMPLE_ID}.episodes.json", root)
     save_figure(episode_grid(episodes[0], tile=0.8), HERE / "episode.png", dpi=DPI)

@@ -59,14 +59,15 @@ def _lesion_mask(rng: np.random.Generator, kind: str, h: int, w: int) -> np.ndar
     cy, cx = rng.uniform(0.35, 0.65) * h, rng.uniform(0.35, 0.65) * w
     ry, rx = rng.uniform(0.08, 0.14) * h, rng.uniform(0.12, 0.22) * w
     theta = np.arctan2(yy - cy, xx - cx)
-    if kind == "benign":
-        edge = 1.0 + 0.05 * np.sin(2 * theta + rng.uniform(0, 6))
-    else:
-        edge = 1.0 + sum(
-            rng.uniform(0.04, 0.12) * np.sin(k * theta + rng.uniform(0, 6))
-            for k in rng.choice(np.arange(3, 17), 5, replace=False)
-        )
-        ry, rx = ry * 1.2, rx * 0.9  # taller than wide, a malignancy sign
+    # margins overlap between the classes, as they do in practice: some benign lesions are
+    # lobulated, some malignant ones nearly smooth
+    roughness = rng.uniform(0.0, 0.6) if kind == "benign" else rng.uniform(0.3, 1.0)
+    edge = 1.0 + sum(
+        roughness * rng.uniform(0.02, 0.12) * np.sin(k * theta + rng.uniform(0, 6))
+        for k in rng.choice(np.arange(2, 17), 5, replace=False)
+    )
+    if kind == "malignant":
+        ry, rx = ry * rng.uniform(0.9, 1.3), rx * 0.9  # often taller than wide
     return ((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2 < edge**2
 
 
@@ -79,12 +80,13 @@ def busi_like_image(
     mask = None
     if kind != "normal":
         mask = _lesion_mask(rng, kind, h, w)
-        img = np.where(mask, 0.08 + 0.05 * rng.random((h, w)), img)
+        darkness = rng.uniform(0.05, 0.3)
+        img = np.where(mask, darkness + 0.08 * rng.random((h, w)), img)
         bottom = np.flatnonzero(mask.any(axis=1)).max()
         cols = _smooth(mask.any(axis=0).astype(float), 9)
         ramp = np.clip((np.arange(h)[:, None] - bottom) / (0.1 * h), 0, 1)
         # posterior acoustic shadowing (malignant) or enhancement (benign cysts)
-        strength = -0.55 if kind == "malignant" else 0.25
+        strength = rng.uniform(-0.6, 0.0) if kind == "malignant" else rng.uniform(-0.1, 0.3)
         img = np.clip(img * (1 + strength * ramp * cols[None, :]), 0, 1)
     # multiplicative speckle of coherent imaging, with a grain of a few pixels
     speckle = _smooth2d(rng.rayleigh(0.5, (h, w)))

@@ -1,38 +1,57 @@
-"""The demo and its generated sample dataset."""
+"""The demo and its synthetic raw tree in BUSI's published layout."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
-from medimeta import MedIMeta
+from medimeta.builders import build_dataset
+from medimeta.data import MedIMeta
 from medimeta.demo import main
-from medimeta.format.verify import verify_dataset
-from medimeta.sample import SAMPLE_ID, make_sample_dataset
+from medimeta.synthetic import CLASSES, make_busi_like_tree
 
 
-def test_sample_dataset_is_valid_and_learnable_by_eye(tmp_path: Path) -> None:
-    path = make_sample_dataset(tmp_path, n=30, workers=1)
-    assert verify_dataset(path, deep=True).ok
-    data = MedIMeta(tmp_path, SAMPLE_ID, "large lesion", dtype="uint8")
-    x, y = data[list(range(30))]
-    # large lesions cover more bright pixels than small ones
-    bright = (x > 140).float().mean(dim=(1, 2, 3)).numpy()
-    big = y[:, 0].numpy().astype(bool)
-    assert bright[big].mean() > 2 * bright[~big].mean()
+def _tree_bytes(base: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(base)): p.read_bytes() for p in sorted(base.rglob("*.png"))}
 
 
-def test_sample_is_identical_with_workers(tmp_path: Path) -> None:
-    a = make_sample_dataset(tmp_path / "a", n=12, workers=1)
-    b = make_sample_dataset(tmp_path / "b", n=12, workers=2)
-    for name in ("images.hdf5", "annotations.csv", "splits/train.txt", "task_labels/shape.npy"):
-        assert (a / name).read_bytes() == (b / name).read_bytes()
+def test_tree_has_busis_layout_and_is_deterministic(tmp_path: Path) -> None:
+    a = make_busi_like_tree(tmp_path / "a", per_class=3, seed=0)
+    b = make_busi_like_tree(tmp_path / "b", per_class=3, seed=0)
+    c = make_busi_like_tree(tmp_path / "c", per_class=3, seed=1)
+    assert a.name == "Dataset_BUSI_with_GT"
+    names = sorted(_tree_bytes(a))
+    assert names == sorted(
+        f"{cls}/{cls} ({k}){suffix}.png"
+        for cls in CLASSES
+        for k in (1, 2, 3)
+        for suffix in ("", "_mask")
+    )
+    assert _tree_bytes(a) == _tree_bytes(b) and _tree_bytes(a) != _tree_bytes(c)
+    normal_mask = np.asarray(Image.open(a / "normal" / "normal (1)_mask.png"))
+    assert not normal_mask.any()  # as published: normal images have an all-black mask
+
+
+def test_lesions_are_darker_than_tissue_and_the_builder_reads_the_tree(tmp_path: Path) -> None:
+    tree = make_busi_like_tree(tmp_path / "raw", per_class=4, seed=0)
+    for k in (1, 2, 3, 4):
+        image = np.asarray(Image.open(tree / "benign" / f"benign ({k}).png"), dtype=float)
+        mask = np.asarray(Image.open(tree / "benign" / f"benign ({k})_mask.png")) > 0
+        assert image[mask].mean() < image[~mask & (image > 0)].mean()
+    result = build_dataset("bus", tree, root=tmp_path / "MedIMeta", partial=True)
+    data = MedIMeta(tmp_path / "MedIMeta", "bus", "case category")
+    assert len(data) == 12 and sorted(np.bincount(data.labels).tolist()) == [4, 4, 4]
+    assert (result.path / "masks").is_dir()
 
 
 def test_demo_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    main(["--root", str(tmp_path / "MedIMeta"), "--workers", "1", "--episodes", "2"])
+    main(["--root", str(tmp_path / "MedIMeta"), "--per-class", "15", "--episodes", "2"])
     out = capsys.readouterr().out
-    assert "1 of 1 datasets OK" in out and "batch: x (32, 1, 224, 224)" in out
+    assert "$ medimeta build bus --source" in out and "1 of 1 datasets OK" in out
+    assert "batch: x (16, 1, 224, 224)" in out
     assert "| ProtoNet | efficientnet_lite0 | " in out and "(n=2)" in out
-    assert (tmp_path / "demo_shapes.episodes.json").is_file()
+    for picture in ("montage.png", "bus_per_class.png", "episode.png", "report/index.html"):
+        assert (tmp_path / picture).is_file(), picture
