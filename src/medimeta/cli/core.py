@@ -10,11 +10,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from medimeta.catalog import get_catalog
 from medimeta.cli.options import resolve, root_option
 from medimeta.errors import UnknownNameError
-from medimeta.format.reader import find_datasets
-from medimeta.format.verify import verify_dataset
+
+# The library (numpy, YAML, the catalog) loads inside the commands, so `--help` stays fast.
 
 console = Console()
 
@@ -38,6 +37,9 @@ def _present_info(path: Path) -> dict[str, Any]:
 
 def _list_rows(data_root: Path, domain: str | None, task_type: str | None) -> list[dict[str, Any]]:
     """One row per catalog dataset (filtered), then the other datasets present in the root."""
+    from medimeta.catalog import get_catalog
+    from medimeta.format.reader import find_datasets
+
     present = find_datasets(data_root)
     catalog = get_catalog()
     rows = []
@@ -114,6 +116,9 @@ def info_command(
     Works for release datasets and for any dataset present in the root (built, converted or
     partial); counts are per split and per class of every task.
     """
+    from medimeta.catalog import get_catalog
+    from medimeta.format.reader import find_datasets
+
     data_root = resolve(root)
     present = find_datasets(data_root)
     counted = None
@@ -191,6 +196,9 @@ def verify_command(
     deep: bool = typer.Option(False, help="Compare every TIFF with its HDF5 row (slow)."),
 ) -> None:
     """Check datasets against info.yaml and the format; exit 1 on any problem."""
+    from medimeta.format.reader import find_datasets
+    from medimeta.format.verify import verify_dataset
+
     data_root = resolve(root)
     present = find_datasets(data_root)
     wanted = list(ids) if ids else sorted(present)

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from medimeta.cli.options import resolve, root_option
-from medimeta.episodes import Episode, EpisodeSampler, EpisodeSet
 from medimeta.errors import EpisodeError
+
+if TYPE_CHECKING:  # torch and numpy load only when a command runs
+    from medimeta.episodes import Episode, EpisodeSet
 
 console = Console()
 app = typer.Typer(
@@ -59,6 +61,8 @@ def sample_command(
     """Draw N episodes of one task and write them, with settings and a data fingerprint."""
     if out.exists() and not force:
         raise EpisodeError(f"{out} exists; pass --force to overwrite it")
+    from medimeta.episodes import EpisodeSampler
+
     sampler = EpisodeSampler.from_root(
         resolve(root),
         task,
@@ -85,6 +89,8 @@ def sample_command(
 def _stats(values: list[int]) -> str:
     if not values:
         return "-"
+    import numpy as np
+
     arr = np.asarray(values)
     return f"{arr.min()} / {float(np.median(arr)):g} / {arr.max()}"
 
@@ -106,6 +112,8 @@ def show_command(
     ),
 ) -> None:
     """Summarise an episode file (and, with --root, check it against the data)."""
+    from medimeta.episodes import EpisodeSet
+
     eps = EpisodeSet.load(file)
     _print_summary(file, eps)
     if root is not None or image is not None:

@@ -12,7 +12,6 @@ import typer
 
 from medimeta.cli.options import resolve, root_option
 from medimeta.errors import UnknownNameError
-from medimeta.format.reader import read_info_file
 
 
 def _pretrained(value: str | None) -> bool | str | None:
