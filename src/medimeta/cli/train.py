@@ -187,6 +187,8 @@ def _parse_bins(values: list[str]) -> dict[str, list[float]]:
 def recorded_folder(predictions: Path, dataset_id: str) -> Path | None:
     """The dataset folder a run recorded beside its prediction file (``result.json`` of
     ``train``, ``results.json`` of ``fewshot``), if it still holds ``dataset_id``."""
+    from medimeta.format.reader import read_info_file
+
     for name, keys in (("result.json", ("data", "folder")), ("results.json", ("target", "folder"))):
         record_file = predictions.parent / name
         if not record_file.is_file():
