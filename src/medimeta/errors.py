@@ -91,8 +91,20 @@ class DownloadError(MedIMetaError, OSError):
     """A download failed after all retries."""
 
 
+class DownloadDeadlineError(DownloadError, TimeoutError):
+    """A download ran past its overall deadline; the partial file is kept for resuming."""
+
+
 class UnsafeArchiveError(MedIMetaError, ValueError):
     """An archive member would be written outside the extraction folder."""
+
+
+class OutsidePathError(MedIMetaError, ValueError):
+    """A path named by a source (a CSV cell, a list line) leads outside its declared folder."""
+
+
+class OptionError(MedIMetaError, ValueError):
+    """An option value is out of its range (a negative deadline, a non-number)."""
 
 
 class SourceTreeError(MedIMetaError, FileNotFoundError):

@@ -39,6 +39,14 @@ def _quiet_option() -> Any:
     return typer.Option(False, "--quiet", "-q", help="No progress bar.")
 
 
+_OUTSIDE = typer.Option(
+    False,
+    "--allow-outside-paths",
+    help="Read image paths that lead outside the image folder (absolute, '..', links); "
+    "recorded in info.yaml.",
+)
+
+
 @contextmanager
 def _running(quiet: bool) -> Iterator[Callable[[int, int], None] | None]:
     """A progress callback drawing a bar on stderr; errors become one line and exit 1."""
@@ -75,9 +83,14 @@ def _split_list(text: str | None) -> tuple[str, ...] | None:
 
 
 def _ratios(text: str) -> tuple[float, float, float]:
-    parts = [float(p) for p in text.split(",")]
+    try:
+        parts = [float(p) for p in text.split(",")]
+    except ValueError:
+        parts = []
     if len(parts) != 3:
-        raise typer.BadParameter("give three numbers train,val,test, e.g. 0.7,0.1,0.2")
+        raise typer.BadParameter(
+            f"--ratios {text!r}: give three numbers train,val,test, e.g. 0.7,0.1,0.2"
+        )
     return (parts[0], parts[1], parts[2])
 
 
@@ -135,6 +148,7 @@ def medfmc_command(
     seed: int = typer.Option(42, help="Split seed."),
     fit: str = typer.Option("pad", help="Make square by pad, crop or stretch."),
     license: str | None = typer.Option(None, help="Licence text for info.yaml and LICENSE."),
+    allow_outside_paths: bool = _OUTSIDE,
     workers: int = _workers_option(),
     overwrite: bool = _overwrite_option(),
     restart: bool = _restart_option(),
@@ -155,6 +169,7 @@ def medfmc_command(
             **_common(
                 fit=fit,
                 license=license,
+                allow_outside_paths=allow_outside_paths,
                 workers=workers,
                 overwrite=overwrite,
                 resume=not restart,
@@ -178,10 +193,12 @@ def _table_options(
     overwrite: bool,
     restart: bool,
     progress: Any,
+    allow_outside_paths: bool = False,
 ) -> dict[str, Any]:
     from medimeta.convert.table import SplitOptions
 
     return {
+        "allow_outside_paths": allow_outside_paths,
         "channels": _channels(channels),
         "fit": fit,
         "name": name,
@@ -227,6 +244,7 @@ def folder_command(
     name: str | None = _NAME,
     domain: str = _DOMAIN,
     license: str = _LICENSE,
+    allow_outside_paths: bool = _OUTSIDE,
     workers: int = _workers_option(),
     overwrite: bool = _overwrite_option(),
     restart: bool = _restart_option(),
@@ -250,6 +268,7 @@ def folder_command(
             overwrite,
             restart,
             progress,
+            allow_outside_paths,
         )
         path = convert_folder(
             src,
@@ -291,6 +310,7 @@ def csv_command(
     name: str | None = _NAME,
     domain: str = _DOMAIN,
     license: str = _LICENSE,
+    allow_outside_paths: bool = _OUTSIDE,
     workers: int = _workers_option(),
     overwrite: bool = _overwrite_option(),
     restart: bool = _restart_option(),
@@ -317,6 +337,7 @@ def csv_command(
             overwrite,
             restart,
             progress,
+            allow_outside_paths,
         )
         path = convert_csv(
             csv_file,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import time
 from pathlib import Path
 
 import typer
@@ -50,6 +52,34 @@ def _print_plan(items: list[PlanItem]) -> None:
         typer.echo(f"not available offline: {', '.join(missing)}")
 
 
+def _install_all(
+    wanted: list[str],
+    data_root: Path,
+    size: int,
+    options: FetchOptions,
+    deadline: float | None,
+    quiet: bool,
+) -> list[str]:
+    """Install every requested name; return those that failed (each reported on one line)."""
+    failed = []
+    end = None if deadline is None else time.monotonic() + deadline
+    for name in wanted:
+        if end is not None:  # one budget for the whole command
+            options = dataclasses.replace(options, deadline=max(0.0, end - time.monotonic()))
+        try:
+            if is_medmnist_spec(name):
+                path = install_medmnist(name, data_root, size=size, options=options)
+            else:
+                path = ensure_dataset(data_root, name, options=options)
+        except (MedIMetaError, OSError) as exc:
+            failed.append(name)
+            typer.echo(f"error: {name}: {exc}", err=True)  # unwrapped: URLs stay whole
+            continue
+        if not quiet:
+            typer.echo(f"{name}: ready at {path}")
+    return failed
+
+
 def download_command(
     ids: list[str] = typer.Argument(
         None, help="Dataset ids (e.g. bus organs_axial) or medmnist:<flag> (medmnist:breastmnist)."
@@ -73,6 +103,14 @@ def download_command(
     keep_zip: bool = typer.Option(False, "--keep-zip", help="Keep downloaded archives."),
     retries: int = typer.Option(5, help="Retries of a request that brought no new bytes."),
     timeout: float = typer.Option(60.0, help="Seconds without data before a retry."),
+    deadline: float | None = typer.Option(
+        None,
+        "--deadline",
+        min=0,
+        help="Seconds the whole command may spend downloading; past it the partial file is "
+        "kept and a re-run resumes [default: no limit].",
+        show_default=False,
+    ),
     refresh_manifest: bool = typer.Option(
         False, "--refresh-manifest", help="Fetch the record's file list again."
     ),
@@ -85,6 +123,7 @@ def download_command(
         from_dir=from_dir,
         retries=retries,
         timeout=timeout,
+        deadline=deadline,
         quiet=quiet,
         force=force,
         keep_archive=keep_zip,
@@ -105,22 +144,10 @@ def download_command(
                 items += [plan_medmnist(m, data_root, size=size, options=options) for m in medmnist]
                 _print_plan(items)
                 return
-        except MedIMetaError as exc:
+        except (MedIMetaError, OSError) as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(1) from exc
-        failed = []
-        for name in wanted:
-            try:
-                if is_medmnist_spec(name):
-                    path = install_medmnist(name, data_root, size=size, options=options)
-                else:
-                    path = ensure_dataset(data_root, name, options=options)
-            except MedIMetaError as exc:
-                failed.append(name)
-                typer.echo(f"error: {name}: {exc}", err=True)  # unwrapped: URLs stay whole
-                continue
-            if not quiet:
-                typer.echo(f"{name}: ready at {path}")
+        failed = _install_all(wanted, data_root, size, options, deadline, quiet)
     if failed:
         typer.echo(f"{len(failed)} of {len(wanted)} failed: {', '.join(failed)}", err=True)
         raise typer.Exit(1)

@@ -22,6 +22,7 @@ from typing import Any
 
 from PIL import Image
 
+from medimeta.convert.inputs import IMAGE_ERRORS
 from medimeta.errors import SourceTreeError, check_choice
 from medimeta.format.record import SampleRecord
 from medimeta.preprocess import center_crop_square, pad_to_square, resize_square, to_mode
@@ -48,9 +49,15 @@ class ImageOptions:
 def load_image_file(options: ImageOptions, record: SampleRecord) -> tuple[Image.Image, dict]:
     """Process function of the file converters; ``record.source`` is a path below base_dir."""
     path = Path(options.base_dir) / str(record.source)
-    with Image.open(path) as opened:
-        opened.load()
-        img = to_mode(opened, "RGB" if options.channels == 3 else "L", alpha="black")
+    try:
+        with Image.open(path) as opened:
+            opened.load()
+            img = to_mode(opened, "RGB" if options.channels == 3 else "L", alpha="black")
+    except IMAGE_ERRORS as exc:
+        raise SourceTreeError(
+            f"{path}: not a readable image ({type(exc).__name__}: {exc}); fix: replace the file "
+            "(or drop its row) and run again to resume"
+        ) from None
     original = img.size
     if options.fit == "pad":
         img = pad_to_square(img)
@@ -75,7 +82,7 @@ def detect_channels(paths: Iterable[Path]) -> int:
             with Image.open(path) as img:
                 if img.mode in _COLOUR_MODES:
                     return 3
-        except OSError as exc:
+        except IMAGE_ERRORS as exc:
             raise SourceTreeError(f"{path}: not a readable image ({exc})") from None
     return 1
 

@@ -15,9 +15,9 @@ from typing import Any
 
 from medimeta.catalog import TaskTarget
 from medimeta.convert.common import is_image_file, natural_key
-from medimeta.convert.labels import TaskColumns, interpret
+from medimeta.convert.labels import TaskColumns, interpret, is_missing, is_number
 from medimeta.convert.table import SplitOptions, TableSource, normalize_split, write_table
-from medimeta.errors import LabelError, SourceTreeError
+from medimeta.errors import LabelError, OptionError, SourceTreeError
 from medimeta.format.writer.files import reserved_columns
 
 __all__ = ["SplitOptions", "TaskColumns", "convert_csv", "convert_folder"]
@@ -34,6 +34,16 @@ def subject_of(path: str, pattern: re.Pattern[str] | None) -> str:
             "subject id (check --subject-pattern)"
         )
     return match.group(1) if pattern.groups else match.group(0)
+
+
+def _pattern(text: str) -> re.Pattern[str]:
+    try:
+        return re.compile(text)
+    except re.error as exc:
+        raise OptionError(
+            f"subject pattern {text!r} is not a regular expression ({exc}); fix: correct "
+            r"--subject-pattern, e.g. '^\w+/(pat\d+)_'"
+        ) from None
 
 
 def convert_folder(
@@ -79,11 +89,12 @@ def convert_folder(
             values.append(folder.name)
     task = TaskColumns(task_name, target, ("class folder",), tuple(classes) if classes else None)
     ordinal = task.task_target is TaskTarget.ORDINAL_REGRESSION
-    if task.classes is None and not ordinal and not all(v.isdigit() for v in values):
+    if task.classes is None and not ordinal and not any(is_number(v) for v in values):
         # Empty class folders still define a class (an ordinal order must be given explicitly).
+        # Folders named by numbers are read as keys, and must then all be integers.
         task = TaskColumns(task_name, target, ("class folder",), tuple(f.name for f in folders))
-    interpreted = interpret(task, {"class folder": values}, paths)
-    pattern = re.compile(subject_pattern) if subject_pattern else None
+    interpreted = interpret(task, {"class folder": values}, paths, origin=str(base))
+    pattern = _pattern(subject_pattern) if subject_pattern else None
     source = TableSource(
         base_dir=base.resolve(),
         paths=paths,
@@ -95,6 +106,25 @@ def convert_folder(
         details={"subject_pattern": subject_pattern, "exclude": list(exclude)},
     )
     return write_table(source, root, dataset_id, **options)
+
+
+def read_csv(path: Path) -> Any:
+    """The CSV as text cells (a pandas DataFrame); SourceTreeError naming the file otherwise."""
+    import pandas as pd
+
+    fix = "check the file: one header line, then one row per image, comma separated"
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        problem = f"is not UTF-8 text (byte {exc.start}: {exc.reason})"
+        fix = "save it as UTF-8 (CSV UTF-8 in spreadsheet programs)"
+    except (OSError, ValueError) as exc:  # pandas' ParserError and EmptyDataError are ValueErrors
+        problem = f"cannot be read as a CSV ({type(exc).__name__}: {' '.join(str(exc).split())})"
+    else:
+        if isinstance(frame.index, pd.RangeIndex):
+            return frame.fillna("")  # cells of short rows: empty, so they fail as empty cells
+        problem = "has rows with more fields than its header line"
+    raise SourceTreeError(f"{path}: the CSV {problem}; nothing was written; fix: {fix}")
 
 
 def convert_csv(
@@ -118,13 +148,8 @@ def convert_csv(
     columns are kept as annotations (``keep_columns``). ``options`` as in
     :func:`convert_folder`.
     """
-    import pandas as pd
-
     path = Path(csv_file)
-    try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (OSError, ValueError) as exc:
-        raise SourceTreeError(f"{path}: cannot read the CSV ({exc})") from None
+    frame = read_csv(path)
     used = [path_column] + [c for t in tasks for c in t.column_names]
     used += [c for c in (subject_column, split_column) if c]
     missing = sorted({c for c in used if c not in frame.columns})
@@ -134,17 +159,22 @@ def convert_csv(
         raise LabelError(f"{path}: give at least one task (--task/--label)")
     paths = [p.strip().replace("\\", "/") for p in frame[path_column]]
     cells = {c: frame[c].tolist() for c in frame.columns}
-    interpreted = [interpret(t, cells, paths) for t in tasks]
+    interpreted = [interpret(t, cells, paths, origin=str(path)) for t in tasks]
     subjects = None
     if subject_column:
         subjects = [s.strip() for s in frame[subject_column]]
-        empty = [p for p, s in zip(paths, subjects, strict=True) if not s]
+        empty = [i for i, s in enumerate(subjects) if is_missing(s)]
         if empty:
-            raise LabelError(f"{path}: {len(empty)} row(s) have no {subject_column!r}: {empty[:3]}")
+            raise LabelError(
+                f"{path}, row {empty[0] + 1} ({paths[empty[0]]}): no {subject_column!r} "
+                f"({subjects[empty[0]]!r}; {len(empty)} row(s) in all); expected a subject id; "
+                "fix: fill in the cells or convert without --subject-column"
+            )
     splits = None
     if split_column:
         splits = [
-            normalize_split(v, f"{path}, row {i + 2}") for i, v in enumerate(frame[split_column])
+            normalize_split(v, f"{path}, row {i + 1} ({paths[i]})")
+            for i, v in enumerate(frame[split_column])
         ]
     annotations = None
     if keep_columns:
@@ -169,5 +199,6 @@ def convert_csv(
             "subject_column": subject_column,
             "split_column": split_column,
         },
+        row_names=[f"{path}, row {i + 1} ({p})" for i, p in enumerate(paths)],
     )
     return write_table(source, root, dataset_id, **options)

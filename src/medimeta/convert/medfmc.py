@@ -101,6 +101,21 @@ def parse_line(info: MedFMCInfo, line: str, where: str) -> tuple[str, Any]:
     return name, values if multilabel else values[0]
 
 
+def read_list(list_path: Path) -> list[str]:
+    """The lines of one annotation list; SourceTreeError naming the file when unreadable."""
+    if not list_path.is_file():
+        raise SourceTreeError(
+            f"{list_path}: annotation list missing (expected {list(LISTS.values())})"
+        )
+    try:
+        return list_path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        raise SourceTreeError(
+            f"{list_path}: not UTF-8 text (byte {exc.start}: {exc.reason}); expected lines "
+            "'<file> <labels>'; nothing was written; fix: save the list as UTF-8"
+        ) from None
+
+
 def convert_medfmc(
     src: str | Path,
     root: str | Path,
@@ -125,14 +140,11 @@ def convert_medfmc(
     paths: list[str] = []
     labels: list[Any] = []
     splits: list[str] = []
+    where: list[str] = []
     seen: dict[str, tuple[str, Any]] = {}
     for split, list_name in LISTS.items():
         list_path = base / list_name
-        if not list_path.is_file():
-            raise SourceTreeError(
-                f"{list_path}: annotation list missing (expected {list(LISTS.values())})"
-            )
-        for number, line in enumerate(list_path.read_text(encoding="utf-8").splitlines(), 1):
+        for number, line in enumerate(read_list(list_path), 1):
             if not line.strip():
                 continue
             name, label = parse_line(info, line, f"{list_path}:{number}")
@@ -147,6 +159,7 @@ def convert_medfmc(
             paths.append(f"{image_dir}/{name}" if image_dir else name)
             labels.append(label)
             splits.append(split)
+            where.append(f"{list_path}:{number} ({name})")
     task = InterpretedTask(info.task_name, info.target, dict(enumerate(info.labels)), labels)
     source = TableSource(
         base_dir=base.resolve(),
@@ -158,6 +171,7 @@ def convert_medfmc(
         description=f"{info.name} from the MedFMC benchmark ({MEDFMC_URL}).",
         kind="medfmc",
         details={"dataset": key, "lists": dict(LISTS)},
+        row_names=where,
     )
     options.setdefault("channels", info.channels)
     options.setdefault("domain", info.domain)

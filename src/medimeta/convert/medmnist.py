@@ -15,14 +15,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import os
 import re
-import shutil
 import warnings
-import zipfile
-import zlib
 from pathlib import Path
 from typing import Any
 
@@ -35,22 +31,28 @@ from medimeta.convert.medmnist_info import (
     AUTHORS,
     CITATION,
     HOMEPAGE,
-    KNOWN_MD5,
     MEDMNIST_2D,
     PAPER_DOI_URL,
     PAPER_TITLE,
-    SIZES,
     MedMNISTInfo,
 )
-from medimeta.errors import ChecksumMismatchError, FormatError, UnknownNameError, check_choice
+from medimeta.convert.medmnist_npz import (
+    CACHE_DIR,
+    check_labels,
+    extract_images,
+    image_cache,
+    inspect_npz,
+    read_labels,
+)
+from medimeta.errors import UnknownNameError, check_choice
 from medimeta.format import layout
 from medimeta.format.record import SampleRecord
 from medimeta.format.writer import write_dataset
-from medimeta.safeio import atomic_open
+from medimeta.format.writer.stage import check_target
+
+__all__ = ["CACHE_DIR", "convert_medmnist", "flag_from_name", "medmnist_image"]
 
 RESAMPLING = {"nearest": Image.Resampling.NEAREST, "bicubic": Image.Resampling.BICUBIC}
-CACHE_DIR = ".medimeta/cache"
-_KEYS = [f"{s}_{kind}" for s in layout.SPLIT_NAMES for kind in ("images", "labels")]
 _ARRAYS: dict[str, np.ndarray] = {}
 
 
@@ -59,31 +61,12 @@ def flag_from_name(path: Path) -> str:
     match = re.fullmatch(r"([a-z]+)(?:_(\d+))?", path.stem.lower())
     if match is None or match.group(1) not in MEDMNIST_2D:
         raise UnknownNameError(
-            "MedMNIST 2D flag (from the file name; pass flag=/--flag)", path.stem, MEDMNIST_2D
+            "MedMNIST 2D flag (from the file name; pass flag=/--flag)",
+            path.stem,
+            MEDMNIST_2D,
+            where=str(path),
         )
     return match.group(1)
-
-
-def _npy_header(archive: zipfile.ZipFile, key: str, path: Path) -> tuple[tuple[int, ...], Any]:
-    with archive.open(f"{key}.npy") as fh:
-        version = np.lib.format.read_magic(fh)
-        if version == (1, 0):
-            shape, fortran, dtype = np.lib.format.read_array_header_1_0(fh)
-        else:
-            shape, fortran, dtype = np.lib.format.read_array_header_2_0(fh)
-    if fortran:
-        raise FormatError(path, "Fortran-ordered arrays are not supported", key=key)
-    return tuple(shape), dtype
-
-
-def _extract(archive: zipfile.ZipFile, key: str, target: Path) -> Path:
-    """Stream ``key.npy`` out of the archive (no full array in memory); reuse a finished copy."""
-    member = archive.getinfo(f"{key}.npy")
-    if target.is_file() and target.stat().st_size == member.file_size:
-        return target
-    with archive.open(member) as src, atomic_open(target, "wb") as dst:
-        shutil.copyfileobj(src, dst, 1 << 22)
-    return target
 
 
 def medmnist_image(
@@ -101,20 +84,6 @@ def medmnist_image(
         return np.ascontiguousarray(pixels), annotations
     target = (layout.IMAGE_SIZE, layout.IMAGE_SIZE)
     return Image.fromarray(pixels).resize(target, RESAMPLING[resample]), annotations
-
-
-def _check_md5(path: Path, info: MedMNISTInfo, size: int, md5: str, check: bool) -> bool:
-    expected = KNOWN_MD5.get(info.file_name(size))
-    if expected is None or not check:
-        return False
-    if md5 != expected:
-        raise ChecksumMismatchError(
-            f"{path}: MD5 {md5} does not match MedMNIST's published {expected} for "
-            f"{info.file_name(size)}; the file is corrupted or was modified. Download it again "
-            f"(`medimeta download medmnist:{info.flag} --size {size}`), or pass "
-            "check_md5=False (--no-md5-check) to convert this copy anyway (recorded as unverified)"
-        )
-    return True
 
 
 def _info_dict(info: MedMNISTInfo, dataset_id: str, size: int, resample: str) -> dict[str, Any]:
@@ -155,47 +124,13 @@ def _info_dict(info: MedMNISTInfo, dataset_id: str, size: int, resample: str) ->
     }
 
 
-def _read_checked(
-    path: Path, info: MedMNISTInfo, cache: Path, md5: str, check_md5: bool
-) -> tuple[dict[str, Any], dict[str, np.ndarray], int, bool]:
-    """Array shapes and labels of the archive (images extracted to ``cache``), its image size
-    and whether its MD5 was verified; FormatError for unreadable or mis-shaped archives."""
-    try:
-        shapes, labels = _read_archive(path, cache)
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError, zlib.error) as exc:
-        # A broken archive with a known MD5 is best explained by the checksum.
-        named = re.fullmatch(r"[a-z]+_(\d+)", path.stem.lower())
-        _check_md5(path, info, int(named.group(1)) if named else 28, md5, check_md5)
-        raise FormatError(
-            path,
-            f"not a readable MedMNIST .npz ({type(exc).__name__}: {exc})",
-            fix="download the file again",
-        ) from None
-    size = int(shapes["train_images"][0][1])
-    verified = _check_md5(path, info, size, md5, check_md5)
-    check_choice("MedMNIST size", str(size), [str(s) for s in SIZES])
-    expected_tail = (size, size, 3) if info.channels == 3 else (size, size)
-    for split in layout.SPLIT_NAMES:
-        shape, dtype = shapes[f"{split}_images"]
-        if np.dtype(dtype) != np.uint8 or tuple(shape[1:]) != expected_tail:
-            raise FormatError(
-                path,
-                f"{split}_images has an unexpected layout for {info.flag}",
-                key=f"{split}_images",
-                expected=f"uint8 (N, *{expected_tail})",
-                actual=f"{np.dtype(dtype)} {shape}",
-            )
-    return shapes, labels, size, verified
-
-
-def _count_notes(
-    info: MedMNISTInfo, shapes: dict[str, Any], labels: dict[str, np.ndarray]
-) -> list[str]:
-    """One note per split whose counts differ from MedMNIST's official ones."""
+def _count_notes(info: MedMNISTInfo, shapes: dict[str, Any]) -> list[str]:
+    """One note per split whose image count differs from MedMNIST's official one (labels have
+    been checked to match the images row for row)."""
     notes = []
     for split, official in zip(layout.SPLIT_NAMES, info.n_samples, strict=True):
         count = int(shapes[f"{split}_images"][0][0])
-        if count != official or labels[split].shape[0] != count:
+        if count != official:
             notes.append(f"{split}: {count} images, MedMNIST 3.0.2 lists {official}")
     return notes
 
@@ -215,7 +150,8 @@ def convert_medmnist(
 ) -> Path:
     """Convert one MedMNIST 2D ``.npz`` into ``<root>/<id>``; return the folder.
 
-    ``dataset_id`` defaults to ``<flag>`` for 28 px and ``<flag>_<size>`` otherwise.
+    ``dataset_id`` defaults to ``<flag>`` for 28 px and ``<flag>_<size>`` otherwise. The file
+    is checked whole (:mod:`medimeta.convert.medmnist_npz`) before anything is written.
     """
     path = Path(npz_path)
     root = Path(root)
@@ -223,61 +159,41 @@ def convert_medmnist(
     info = MEDMNIST_2D[check_choice("MedMNIST 2D flag", flag, MEDMNIST_2D)] if flag else None
     info = info or MEDMNIST_2D[flag_from_name(path)]
     md5 = file_md5(path)
-    cache = root / CACHE_DIR / f"medmnist-{md5[:16]}"
-    shapes, labels, size, verified = _read_checked(path, info, cache, md5, check_md5)
-    notes = _count_notes(info, shapes, labels)
-    if notes:
-        warnings.warn(
-            f"{path}: sample counts differ from MedMNIST's: {'; '.join(notes)}", stacklevel=2
-        )
-    records = _records(info, path.name, labels)
+    shapes, size, verified = inspect_npz(path, info, md5, check_md5)
     dataset_id = dataset_id or (info.flag if size == 28 else f"{info.flag}_{size}")
-    extra = provenance(
-        "medmnist",
-        path.name,
-        flag=info.flag,
-        size=size,
-        md5=md5,
-        md5_verified=verified,
-        resample=resample,
-    )
-    if notes:
-        extra["notes"] = "Sample counts differ from MedMNIST's: " + "; ".join(notes)
-    process = functools.partial(medmnist_image, str(cache), resample)
-    folder = write_dataset(
-        root,
-        _info_dict(info, dataset_id, size, resample),
-        records,
-        process,
-        workers=workers,
-        extra_info=extra,
-        overwrite=overwrite,
-        resume=resume,
-        progress=progress,
-    )
-    shutil.rmtree(cache, ignore_errors=True)
-    _remove_if_empty(root / CACHE_DIR)
-    return folder
-
-
-def _read_archive(path: Path, cache: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """Array headers, the (small) label arrays, and the image arrays extracted to ``cache``."""
-    with zipfile.ZipFile(path) as archive:
-        names = sorted(n.removesuffix(".npy") for n in archive.namelist())
-        if sorted(_KEYS) != names:
-            raise FormatError(
-                path,
-                "not a MedMNIST 2D archive",
-                key="arrays",
-                expected=sorted(_KEYS),
-                actual=names,
+    if not overwrite:
+        check_target(root, dataset_id, overwrite=False)  # before extracting anything
+    labels = read_labels(path)
+    check_labels(path, info, labels)
+    with image_cache(root, md5) as cache:
+        extract_images(path, shapes, cache)
+        notes = _count_notes(info, shapes)
+        if notes:
+            warnings.warn(
+                f"{path}: sample counts differ from MedMNIST's: {'; '.join(notes)}", stacklevel=2
             )
-        shapes = {key: _npy_header(archive, key, path) for key in _KEYS}
-        for split in layout.SPLIT_NAMES:
-            _extract(archive, f"{split}_images", cache / f"{split}_images.npy")
-    with np.load(path, allow_pickle=False) as npz:
-        labels = {s: np.asarray(npz[f"{s}_labels"]) for s in layout.SPLIT_NAMES}
-    return shapes, labels
+        extra = provenance(
+            "medmnist",
+            path.name,
+            flag=info.flag,
+            size=size,
+            md5=md5,
+            md5_verified=verified,
+            resample=resample,
+        )
+        if notes:
+            extra["notes"] = "Sample counts differ from MedMNIST's: " + "; ".join(notes)
+        return write_dataset(
+            root,
+            _info_dict(info, dataset_id, size, resample),
+            _records(info, path.name, labels),
+            functools.partial(medmnist_image, str(cache), resample),
+            workers=workers,
+            extra_info=extra,
+            overwrite=overwrite,
+            resume=resume,
+            progress=progress,
+        )
 
 
 def _records(info: MedMNISTInfo, file_name: str, labels: dict[str, np.ndarray]) -> list:
@@ -296,8 +212,3 @@ def _records(info: MedMNISTInfo, file_name: str, labels: dict[str, np.ndarray]) 
                 )
             )
     return records
-
-
-def _remove_if_empty(path: Path) -> None:
-    with contextlib.suppress(OSError):  # not empty: another conversion is using it
-        path.rmdir()

@@ -26,18 +26,19 @@ from medimeta.catalog import TaskTarget
 from medimeta.convert.common import (
     SPLIT_MANIFEST,
     ImageOptions,
-    detect_channels,
     load_image_file,
     manifest_bytes,
     natural_key,
     provenance,
     user_info,
 )
+from medimeta.convert.inputs import check_images, check_paths
 from medimeta.convert.labels import InterpretedTask
-from medimeta.errors import SourceTreeError, SplitError
+from medimeta.errors import LabelError, SourceTreeError, SplitError
 from medimeta.format import layout
 from medimeta.format.record import SampleRecord
 from medimeta.format.writer import write_dataset
+from medimeta.format.writer.stage import check_target
 from medimeta.splitting import (
     assign_splits,
     assign_splits_within,
@@ -73,6 +74,30 @@ class TableSource:
     description: str = ""
     kind: str = "table"
     details: dict[str, Any] = field(default_factory=dict)
+    row_names: list[str] | None = None  # how errors name row i, e.g. "labels.csv, line 5"
+
+    def where(self, i: int) -> str:
+        """Row ``i`` as errors name it (file and line, or the source and the image path)."""
+        if self.row_names is not None:
+            return self.row_names[i]
+        return f"{self.origin or self.base_dir}, image {self.paths[i]!r}"
+
+    def check_lengths(self) -> None:
+        """Every per-row list has one entry per image path (LabelError naming the first)."""
+        n = len(self.paths)
+        lists: dict[str, list[Any] | None] = {
+            "subjects": self.subjects,
+            "source splits": self.source_splits,
+            "annotations": self.annotations,
+            "row names": self.row_names,
+        }
+        lists.update({f"labels of task {t.name!r}": t.values for t in self.tasks})
+        for what, values in lists.items():
+            if values is not None and len(values) != n:
+                raise LabelError(
+                    f"{self.origin or self.base_dir}: {len(values)} {what} for {n} images; "
+                    "expected one per image; nothing was written"
+                )
 
 
 @dataclass(frozen=True)
@@ -96,21 +121,6 @@ def normalize_split(value: str, where: str) -> str:
     return name
 
 
-def _check_files(source: TableSource) -> None:
-    seen: set[str] = set()
-    dupes: set[str] = set()
-    for path in source.paths:
-        (dupes if path in seen else seen).add(path)
-    if dupes:
-        raise SourceTreeError(f"{source.base_dir}: image(s) listed twice: {sorted(dupes)[:5]}")
-    missing = [p for p in source.paths if not (source.base_dir / p).is_file()]
-    if missing:
-        raise SourceTreeError(
-            f"{source.base_dir}: {len(missing)} listed image(s) do not exist, first: "
-            f"{missing[0]!r}; paths are relative to the image folder (--images DIR)"
-        )
-
-
 def _sorted(source: TableSource) -> TableSource:
     order = sorted(range(len(source.paths)), key=lambda i: natural_key(source.paths[i]))
 
@@ -132,6 +142,7 @@ def _sorted(source: TableSource) -> TableSource:
         source.description,
         source.kind,
         source.details,
+        pick(source.row_names),
     )
 
 
@@ -160,6 +171,21 @@ def make_splits(
     return splits.tolist(), f"train subjects split to make {missing}", ratios
 
 
+def _records(source: TableSource, splits: list[str], originals: list[str]) -> list[SampleRecord]:
+    return [
+        SampleRecord(
+            source=path,
+            labels={t.name: t.values[i] for t in source.tasks},
+            split=splits[i],
+            original_split=originals[i],
+            original_filepath=path,
+            patient_id=None if source.subjects is None else source.subjects[i],
+            annotations=source.annotations[i] if source.annotations else {},
+        )
+        for i, path in enumerate(source.paths)
+    ]
+
+
 def write_table(
     source: TableSource,
     root: str | Path,
@@ -176,12 +202,20 @@ def write_table(
     overwrite: bool = False,
     resume: bool = True,
     progress: Any = None,
+    allow_outside_paths: bool = False,
 ) -> Path:
-    """Check files, sort rows, make splits and write the dataset folder."""
+    """Check rows and files, sort rows, make splits and write the dataset folder.
+
+    Image paths must stay inside ``source.base_dir`` unless ``allow_outside_paths`` (then
+    info.yaml records it). Nothing is written before every path and image header is checked.
+    """
     options = split_options or SplitOptions()
     if not source.paths:
         raise SourceTreeError(f"{source.base_dir}: no images found")
-    _check_files(source)
+    source.check_lengths()
+    check_paths(source.base_dir, source.paths, source.where, allow_outside=allow_outside_paths)
+    if not overwrite:
+        check_target(Path(root), dataset_id, overwrite=False)
     source = _sorted(source)
     n = len(source.paths)
     groups = source.subjects if source.subjects is not None else list(source.paths)
@@ -199,20 +233,9 @@ def write_table(
         group_column=group_column,
         stratify_column=single[0].name if strata else None,
     )
-    if channels is None:
-        channels = detect_channels(source.base_dir / p for p in source.paths)
-    records = [
-        SampleRecord(
-            source=path,
-            labels={t.name: t.values[i] for t in source.tasks},
-            split=splits[i],
-            original_split=originals[i],
-            original_filepath=path,
-            patient_id=None if source.subjects is None else source.subjects[i],
-            annotations=source.annotations[i] if source.annotations else {},
-        )
-        for i, path in enumerate(source.paths)
-    ]
+    detected = check_images(source.base_dir, source.paths, source.where)
+    channels = detected if channels is None else channels
+    records = _records(source, splits, originals)
     info = user_info(
         dataset_id,
         name=name,
@@ -223,6 +246,8 @@ def write_table(
         summary=summary or source.description or f"Converted from {source.kind} with medimeta.",
     )
     extra = provenance(source.kind, source.origin, **source.details, fit=fit)
+    if allow_outside_paths:
+        extra["converted_from"]["allow_outside_paths"] = True
     extra["split_manifest"] = SPLIT_MANIFEST
     process = functools.partial(load_image_file, ImageOptions(str(source.base_dir), channels, fit))
     return write_dataset(

@@ -13,7 +13,10 @@ Layout (``format: medimeta-episodes``, ``version: 1``)::
 
 ``fingerprint`` hashes what the episodes depend on in the data (dataset id, task name, split
 names, the split's global indices, their labels as int64, subject ids); ``episodes_sha256``
-hashes the episode records, so an edited file is refused as well as changed data. No pickle.
+hashes the episode records, so an edited file is refused as well as changed data; since an
+editor can recompute that hash, the records are also checked for what they must satisfy
+(:mod:`medimeta.episodes.filecheck`: disjoint support and query, per-class counts, classes,
+``num_episodes``, and against the data, indices, labels and subjects). No pickle.
 """
 
 from __future__ import annotations
@@ -29,6 +32,12 @@ import numpy as np
 from medimeta._version import __version__
 from medimeta.catalog import TaskTarget
 from medimeta.episodes.episode import Episode, EpisodeClass
+from medimeta.episodes.filecheck import (
+    check_against_data,
+    check_episodes,
+    check_header,
+    check_record,
+)
 from medimeta.episodes.pool import TaskPool
 from medimeta.episodes.settings import EpisodeSettings
 from medimeta.errors import EpisodeError, FormatError
@@ -200,13 +209,15 @@ class EpisodeSet(Sequence[Episode]):
                 f"({data.get('episodes_sha256')}); the file was edited or damaged; re-create it "
                 f"with `medimeta episodes sample`"
             )
+        settings = check_header(path, data, len(records))
         try:
             ds, task = data["dataset"], data["task"]
             target = TaskTarget.parse(task["target"])
             names = {int(k): str(v) for k, v in task["labels"].items()}
             multilabel = target is TaskTarget.MULTILABEL_CLASSIFICATION
             episodes = []
-            for r in records:
+            for pos, r in enumerate(records):
+                check_record(path, pos, r, names, multilabel)
                 keys = [int(k) for k in r["classes"]]
                 episodes.append(
                     Episode(
@@ -226,9 +237,12 @@ class EpisodeSet(Sequence[Episode]):
                     )
                 )
         except (KeyError, TypeError, ValueError) as exc:
+            if isinstance(exc, EpisodeError | FormatError):
+                raise
             raise FormatError(
                 path, f"malformed episode file ({exc!r})", fix="re-create it"
             ) from None
+        check_episodes(path, settings, data["eligible_classes"], episodes)
         return episodes
 
     def verify(
@@ -257,7 +271,8 @@ class EpisodeSet(Sequence[Episode]):
                 f"at the data the episodes were drawn from (or restore it), or draw new episodes "
                 f"from this data with `medimeta episodes sample`"
             )
-        _check_episodes(name, pool, self.episodes)
+        check_episodes(name, settings, h["eligible_classes"], self.episodes)
+        check_against_data(name, pool, h, settings, self.episodes)
         bound = EpisodeSet(self.header, [ep.bind(where) for ep in self.episodes])
         bound.path = self.path
         return bound
@@ -267,29 +282,3 @@ def _need(root: str | Path | None) -> str | Path:
     if root is None:
         raise EpisodeError("verify() needs the data root (or folder=) the episodes refer to")
     return root
-
-
-def _check_episodes(name: object, pool: TaskPool, episodes: Sequence[Episode]) -> None:
-    """Every index lies in the split and every label follows from the data (defence in depth)."""
-    multilabel = pool.target is TaskTarget.MULTILABEL_CLASSIFICATION
-    for ep in episodes:
-        for rows, labels in (
-            (ep.support_indices, ep.support_labels),
-            (ep.query_indices, ep.query_labels),
-        ):
-            if rows.size and not np.all(np.isin(rows, pool.indices)):
-                raise EpisodeError(
-                    f"{name}: episode {ep.index} uses samples outside split {pool.split_label}"
-                )
-            stored = pool.all_labels[rows]
-            if multilabel:
-                cols = [pool.task.key_to_index(k) for k in ep.class_keys]
-                expected = stored[:, cols]
-            else:
-                lookup = {k: i for i, k in enumerate(ep.class_keys)}
-                expected = np.array([lookup.get(int(v), -1) for v in stored], dtype=np.int64)
-            if expected.shape != labels.shape or not np.array_equal(expected, labels):
-                raise EpisodeError(
-                    f"{name}: episode {ep.index}: recorded labels differ from the dataset's labels "
-                    f"of its samples; re-create the episode file"
-                )

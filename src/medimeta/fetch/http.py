@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from medimeta.errors import ChecksumMismatchError, DownloadError
+from medimeta.errors import ChecksumMismatchError, DownloadDeadlineError, DownloadError
 from medimeta.fetch.files import file_problem
 from medimeta.fetch.options import FetchOptions
 from medimeta.fetch.progress import NullProgress, ProgressReporter
@@ -46,6 +46,30 @@ class _Fatal(Exception):
     """An attempt failed in a way that retrying cannot fix (404, 403, ...)."""
 
 
+class _Expired(Exception):
+    """The overall deadline passed during an attempt."""
+
+
+class _Clock:
+    """The overall deadline of one transfer (``options.deadline`` seconds from its start)."""
+
+    def __init__(self, seconds: float | None) -> None:
+        self.seconds = seconds
+        self.end = None if seconds is None else time.monotonic() + seconds
+
+    def left(self) -> float | None:
+        return None if self.end is None else self.end - time.monotonic()
+
+    def expired(self) -> bool:
+        left = self.left()
+        return left is not None and left <= 0
+
+    def timeout(self, per_request: float) -> float:
+        """The socket timeout of the next request: never beyond the deadline."""
+        left = self.left()
+        return per_request if left is None else max(0.05, min(per_request, left))
+
+
 def _retry_after(err: urllib.error.HTTPError) -> float | None:
     value = err.headers.get("Retry-After") if err.headers else None
     try:
@@ -54,10 +78,12 @@ def _retry_after(err: urllib.error.HTTPError) -> float | None:
         return None
 
 
-def _open(url: str, options: FetchOptions, headers: dict[str, str]) -> http.client.HTTPResponse:
+def _open(
+    url: str, options: FetchOptions, headers: dict[str, str], timeout: float | None = None
+) -> http.client.HTTPResponse:
     request = urllib.request.Request(url, headers={"User-Agent": options.user_agent, **headers})
     try:
-        response = urllib.request.urlopen(request, timeout=options.timeout)
+        response = urllib.request.urlopen(request, timeout=timeout or options.timeout)
     except urllib.error.HTTPError as err:
         err.close()
         reason = f"HTTP {err.code} {err.reason}"
@@ -72,11 +98,18 @@ def _open(url: str, options: FetchOptions, headers: dict[str, str]) -> http.clie
     return response
 
 
-def _wait(failures: int, options: FetchOptions, retry_after: float | None, sleep: Sleeper) -> None:
+def _wait(
+    failures: int,
+    options: FetchOptions,
+    retry_after: float | None,
+    sleep: Sleeper,
+    clock: _Clock | None = None,
+) -> None:
     delay = min(options.max_backoff, options.backoff * 2 ** (failures - 1))
     if retry_after is not None:
         delay = min(options.max_backoff, max(delay, retry_after))
-    sleep(delay)
+    left = clock.left() if clock is not None else None
+    sleep(delay if left is None else max(0.0, min(delay, left)))
 
 
 def fetch_json(url: str, options: FetchOptions, *, sleep: Sleeper = time.sleep) -> Any:
@@ -113,12 +146,17 @@ def _content_range_start(response: http.client.HTTPResponse) -> int | None:
 
 
 def _fetch_once(
-    url: str, part: Path, have: int, options: FetchOptions, progress: ProgressReporter
+    url: str,
+    part: Path,
+    have: int,
+    options: FetchOptions,
+    progress: ProgressReporter,
+    clock: _Clock,
 ) -> int:
     """One request: append bytes from ``have`` on to ``part``; returns the bytes written."""
     headers = {"Range": f"bytes={have}-"} if have > 0 else {}
     try:
-        response = _open(url, options, headers)
+        response = _open(url, options, headers, clock.timeout(options.timeout))
     except _Fatal as err:
         if have > 0 and "HTTP 416" in str(err):
             # The server has nothing after `have`: the part file is already complete or longer
@@ -152,6 +190,8 @@ def _fetch_once(
                 fh.write(chunk)
                 gained += len(chunk)
                 progress.advance(len(chunk))
+                if clock.expired():
+                    raise _Expired()
         if response.length:
             # http.client returns b"" at an early EOF instead of raising; `length` still holds
             # the bytes that never came.
@@ -159,6 +199,16 @@ def _fetch_once(
                 f"connection closed after {gained} bytes, {response.length} bytes missing", gained
             )
         return gained
+
+
+def _deadline_error(part: Path, size: int | None, clock: _Clock) -> DownloadDeadlineError:
+    have = part.stat().st_size if part.exists() else 0
+    of = f" of {size:,}" if size else ""
+    return DownloadDeadlineError(
+        f"deadline of {clock.seconds:g} s reached: {have:,}{of} bytes downloaded so far, kept in "
+        f"{part}; nothing was installed. Run the same command again to resume from there (with "
+        "a larger --deadline, or none)"
+    )
 
 
 def download_file(
@@ -175,9 +225,11 @@ def download_file(
     """Download ``url`` into ``part`` (resuming what is there) and check its size and MD5.
 
     On return ``part`` holds exactly the expected bytes. Raises DownloadError when the retries
-    are spent or the server refuses, ChecksumMismatchError when the complete file is wrong (the
-    bad file is deleted so that the next run starts afresh).
+    are spent or the server refuses, DownloadDeadlineError past ``options.deadline`` (the part
+    file is kept for resuming), ChecksumMismatchError when the complete file is wrong (the bad
+    file is deleted so that the next run starts afresh).
     """
+    clock = _Clock(options.deadline)
     progress = progress or NullProgress()
     part.parent.mkdir(parents=True, exist_ok=True)
     failures = 0
@@ -196,10 +248,16 @@ def download_file(
                 have = 0
                 progress.reset(0)
             if size is None or have < size:
+                if clock.expired():
+                    raise _deadline_error(part, size, clock)
                 try:
-                    if _fetch_once(url, part, have, options, progress):
+                    if _fetch_once(url, part, have, options, progress, clock):
                         pieces += 1
+                except _Expired:
+                    raise _deadline_error(part, size, clock) from None
                 except _Retryable as err:
+                    if clock.expired():
+                        raise _deadline_error(part, size, clock) from err
                     pieces += 1 if err.gained else 0
                     failures = 0 if err.gained else failures + 1
                     if failures > options.retries:
@@ -207,7 +265,7 @@ def download_file(
                             f"{err} (gave up after {failures} attempts without progress)"
                         ) from err
                     logger.info("retrying %s after: %s", url, err)
-                    _wait(max(failures, 1), options, err.retry_after, sleep)
+                    _wait(max(failures, 1), options, err.retry_after, sleep, clock)
                     continue
                 except _Fatal as err:
                     raise DownloadError(str(err)) from err

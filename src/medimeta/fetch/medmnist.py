@@ -124,18 +124,21 @@ def install_medmnist(
 ) -> Path:
     """Fetch one MedMNIST 2D file and convert it into a MedIMeta dataset folder under ``root``.
 
-    ``dataset_id`` names the output folder (the converter's default when None); when given and
-    that folder is already marked complete, nothing is done. The converted folder gets the
-    same completion marker as a release download (source file, MD5).
+    ``dataset_id`` names the output folder (default: the converter's, ``<flag>`` for 28 px and
+    ``<flag>_<size>`` otherwise); when that folder is already marked complete, nothing is
+    done. The converted folder gets the same completion marker as a release download (source
+    file, MD5).
     """
     root = Path(root)
     opts = FetchOptions.from_kwargs(options, **kw)
     key = medmnist_filename(flag, size)
-    if dataset_id is not None and not opts.force and is_installed(root, dataset_id):
+    name = parse_medmnist_spec(flag)
+    dataset_id = dataset_id or (name if size == 28 else f"{name}_{size}")
+    if not opts.force and is_installed(root, dataset_id):
         return root / dataset_id
     root.mkdir(parents=True, exist_ok=True)
     with install_lock(root, f"medmnist-{key}", opts):
-        if dataset_id is not None and not opts.force and is_installed(root, dataset_id):
+        if not opts.force and is_installed(root, dataset_id):
             return root / dataset_id
         local = _fetch(flag, root, size, opts)
         convert = converter or _default_converter

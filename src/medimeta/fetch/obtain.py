@@ -10,7 +10,12 @@ from pathlib import Path
 
 import filelock
 
-from medimeta.errors import ChecksumMismatchError, DatasetNotFoundError, DownloadError
+from medimeta.errors import (
+    ChecksumMismatchError,
+    DatasetNotFoundError,
+    DownloadDeadlineError,
+    DownloadError,
+)
 from medimeta.fetch.files import file_problem
 from medimeta.fetch.http import download_file
 from medimeta.fetch.options import FetchOptions, FetchPaths
@@ -149,6 +154,8 @@ def obtain_file(
             progress=make_progress(options.quiet),
             label=label or key,
         )
+    except DownloadDeadlineError as err:
+        raise DownloadDeadlineError(f"could not download {key} in time: {err}") from err
     except (DownloadError, ChecksumMismatchError) as err:
         raise type(err)(
             f"could not download {key}: {err}\n" + manual_help(key, url, md5, remote.size, target)

@@ -38,7 +38,10 @@ class FetchOptions:
     """How files are fetched: mirror, offline mode, local zips, retries, timeouts, output.
 
     ``retries`` counts failed attempts that brought no new bytes; an attempt that made progress
-    resets the count, so a flaky link still finishes a large file.
+    resets the count, so a flaky link still finishes a large file. ``timeout`` bounds each wait
+    for data; ``deadline`` (seconds, None: no limit) bounds a whole file transfer, retries and
+    waits included: past it the transfer stops with DownloadDeadlineError and the partial file
+    is kept, so running again resumes it.
     """
 
     mirror: str | None = None
@@ -48,12 +51,26 @@ class FetchOptions:
     backoff: float = 1.0
     max_backoff: float = 30.0
     timeout: float = 60.0
+    deadline: float | None = None
     lock_timeout: float = 6 * 3600.0
     quiet: bool = False
     keep_archive: bool = False
     refresh_manifest: bool = False
     force: bool = False
     user_agent: str = field(default=f"medimeta-toolkit/{__version__} (python urllib)")
+
+    def __post_init__(self) -> None:
+        for name in ("timeout", "deadline", "backoff", "max_backoff", "lock_timeout"):
+            value = getattr(self, name)
+            if value is None and name == "deadline":
+                continue
+            if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+                from medimeta.errors import OptionError
+
+                raise OptionError(
+                    f"fetch option {name} must be a number of seconds >= 0; got {value!r}"
+                    + (" (or None for no deadline)" if name == "deadline" else "")
+                )
 
     @property
     def base(self) -> str:

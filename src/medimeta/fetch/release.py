@@ -106,6 +106,7 @@ def ensure_dataset(
             source=local.source,
             verifier=verifier,
             force=opts.force,
+            lock_timeout=opts.lock_timeout,
         )
         if local.downloaded and not opts.keep_archive:
             local.path.unlink(missing_ok=True)

@@ -11,7 +11,10 @@ is written before step 4):
    it holds (info.yaml gets the actual counts and ``partial: true``). Then every missing file
    and problem is raised at once; unexpected files and warnings are logged.
 4. Files inside tar or nested archives are copied once to ``<root>/.<id>.source-staging/``
-   (removed afterwards, also on failure); zip members are read in place.
+   (removed afterwards, also on failure, and before the copy when a killed build left one;
+   held under ``<root>/.medimeta/locks/source-<id>.lock``, so a second build of the same id
+   waits and then finds the dataset published instead of copying again); zip members are
+   read in place.
 5. :func:`medimeta.format.writer.write_dataset` writes ``<root>/<id>`` atomically, with
    ``notes`` (deviations from the original pipeline) in info.yaml and ``split_manifest.json``.
 """
@@ -21,7 +24,8 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -35,7 +39,7 @@ from medimeta.builders.engine.tree import SourceFile
 from medimeta.format.layout import default_root
 from medimeta.format.record import SampleRecord
 from medimeta.format.writer import write_dataset
-from medimeta.format.writer.stage import remove_tree
+from medimeta.format.writer.stage import check_target, remove_tree
 from medimeta.splitting import MANIFEST_FILENAME
 
 log = logging.getLogger("medimeta.builders")
@@ -168,23 +172,29 @@ def run_build(
     manifest = json.dumps(plan.split_manifest, indent=2, ensure_ascii=False) + "\n"
     workdir = out_root / f".{builder.dataset_id}.source-staging"
     callback = _progress_printer(builder.dataset_id) if progress is True else progress or None
-    try:
-        records = stage_records(plan.records, workdir)
-        path = write_dataset(
-            out_root,
-            info,
-            records,
-            plan.process,
-            workers=workers,
-            extra_info=extra_info,
-            extra_files={MANIFEST_FILENAME: manifest.encode("utf-8")},
-            aux_columns=plan.aux_columns,
-            overwrite=overwrite,
-            progress=callback,
-        )
-    finally:
-        remove_tree(workdir)
-        close_cached_archives()
+    # One build of an id at a time uses its source staging folder: a second one waits, then
+    # finds the dataset published (and copies nothing), and a folder a killed build left is
+    # removed before it is filled again.
+    with _source_lock(out_root, builder.dataset_id):
+        remove_tree(workdir)  # left by a killed build: nobody else can be using it now
+        check_target(out_root, builder.dataset_id, overwrite=overwrite)
+        try:
+            records = stage_records(plan.records, workdir)
+            path = write_dataset(
+                out_root,
+                info,
+                records,
+                plan.process,
+                workers=workers,
+                extra_info=extra_info,
+                extra_files={MANIFEST_FILENAME: manifest.encode("utf-8")},
+                aux_columns=plan.aux_columns,
+                overwrite=overwrite,
+                progress=callback,
+            )
+        finally:
+            remove_tree(workdir)
+            close_cached_archives()
     return BuildResult(
         dataset_id=builder.dataset_id,
         path=path,
@@ -223,6 +233,18 @@ def build_dataset(
         overwrite=overwrite,
         progress=progress,
     )
+
+
+@contextmanager
+def _source_lock(root: Path, dataset_id: str) -> Iterator[None]:
+    """``<root>/.medimeta/locks/source-<id>.lock``, held while the source staging folder of
+    ``dataset_id`` exists (taken before the writer's build lock, never after it)."""
+    from filelock import FileLock
+
+    path = root / ".medimeta" / "locks" / f"source-{dataset_id}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(path)):
+        yield
 
 
 def _progress_printer(dataset_id: str) -> Callable[[int, int], None]:

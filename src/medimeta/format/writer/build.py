@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from medimeta.catalog import DatasetSpec, TaskTarget
-from medimeta.errors import BuildError
+from medimeta.errors import BuildError, DatasetExistsError
 from medimeta.format import layout
 from medimeta.format.record import SampleRecord
 from medimeta.format.writer.files import (
@@ -310,13 +310,20 @@ class _Build(BuildInputs):
         with FileLock(str(lock)), terminate_as_interrupt():
             for old in stale_staging(self.root, self.spec.id, self.staging):
                 remove_tree(old)  # an earlier build with other inputs: cannot be resumed
+            # Checked again under the lock: a build that waited for it may find the dataset
+            # published meanwhile, and must not stage (and leave behind) a second copy.
+            check_target(self.root, self.spec.id, overwrite=overwrite)
             self.resumed_from = self._open_staging(resume)
             try:
                 self._produce(self.resumed_from, workers, chunksize, start_method, progress)
             finally:
                 self.journal.close()
             self._finish(verify)
-            publish(self.staging, self.spec.id, target, overwrite=overwrite)
+            try:
+                publish(self.staging, self.spec.id, target, overwrite=overwrite)
+            except DatasetExistsError:
+                remove_tree(self.staging)  # another writer published this id: nothing to resume
+                raise
         return target
 
 

@@ -9,6 +9,11 @@ A build of dataset ``<id>`` under ``<root>`` works in ``<root>/.<id>.partial-<fi
 The dataset folder sits one level below a folder without ``info.yaml``, so neither our reader
 nor the original loader (both scan ``<root>/*/info.yaml``) can mistake an unfinished build for
 a dataset. Only a complete, verified folder is renamed to ``<root>/<id>``.
+
+Leftovers never accumulate: all staging work of ``<id>`` happens under its build lock; the next
+build of ``<id>`` resumes a staging folder with its own fingerprint and deletes the others; a
+build that waited for the lock while another one published ``<id>`` stops before creating its
+staging folder, and one that finds ``<id>`` taken at publishing time deletes its own.
 """
 
 from __future__ import annotations
