@@ -60,6 +60,8 @@ def main(argv: list[str] | None = None) -> None:
         app(args, prog_name="medimeta")
     except MedIMetaError as exc:
         if debug:
+            if getattr(exc, "worker_traceback", None):  # a build worker's own traceback
+                print(f"in the worker process:\n{exc.worker_traceback}", file=sys.stderr)  # type: ignore[attr-defined]
             raise
         typer.echo(f"error: {exc}", err=True)
         sys.exit(2)

@@ -166,11 +166,15 @@ class _Build(BuildInputs):
     def _accept(self, result: Produced | Failure) -> None:
         if isinstance(result, Failure):
             rec = self.records[result.index]
-            raise BuildError(
+            # the worker's traceback is for whoever debugs process(): the log, not the message
+            logger.debug("record %d failed in a worker:\n%s", result.index, result.trace)
+            error = BuildError(
                 f"record {result.index} ({rec.original_filepath}): {result.kind}: "
                 f"{result.message}. Outputs of records 0..{result.index - 1} are kept; fix the "
-                f"source or process() and re-run to resume.\n{result.trace}"
+                "source or process() and re-run to resume (--debug shows the worker's traceback)"
             )
+            error.worker_traceback = result.trace  # type: ignore[attr-defined]
+            raise error
         rec = self.records[result.index]
         clash = (self.reserved | set(rec.annotations)).intersection(result.annotations)
         if clash:
