@@ -107,3 +107,39 @@ def test_dataset_download_flag_uses_the_mirror(
     n_requests = len(stub.state.log)
     MedIMeta(tmp_path, "bus", "case category", download=True)  # installed: no request
     assert len(stub.state.log) == n_requests
+
+
+def test_offline_unknown_id_gets_a_did_you_mean(tmp_path: Path) -> None:
+    (tmp_path / "zips").mkdir()
+    code, out, err = _run(
+        "buss", "--offline", "--from", str(tmp_path / "zips"), "--root", str(tmp_path)
+    )
+    assert code == 1 and "did you mean 'bus'" in err and "Traceback" not in out + err
+    assert "curl" not in err  # no download line for a wrong name
+
+
+def test_offline_hint_is_a_command_to_paste(tmp_path: Path) -> None:
+    (tmp_path / "zips").mkdir()
+    code, _, err = _run(
+        "bus", "--offline", "--from", str(tmp_path / "zips"), "--root", str(tmp_path)
+    )
+    assert code == 1 and "(record file list not cached)" not in err
+    target = tmp_path / ".medimeta" / "downloads" / "bus.zip"
+    url = f"https://zenodo.org/records/{REC}/files/bus.zip?download=1"
+    assert f"  curl -L -C - -o '{target}' '{url}'" in err.splitlines()
+    assert f"  mkdir -p '{target.parent}'" in err.splitlines()
+
+
+def test_dry_run_without_the_record_plans_from_the_catalog(tmp_path: Path) -> None:
+    unreachable = "http://127.0.0.1:9"  # nothing listens there
+    args = ["bus", "pbc", "--dry-run", "--root", str(tmp_path), "--mirror", unreachable]
+    result = CliRunner().invoke(
+        cli_app(), ["download", *args, "--retries", "0"], env={"COLUMNS": "250"}
+    )
+    code, out, err = result.exit_code, result.stdout, result.stderr
+    assert code == 0, err
+    assert out.count("unreachable") >= 2 and "planned from the catalog" in out
+    assert f"{unreachable}/records/{REC}/files/pbc.zip?download=1" in out.replace("\n", "")
+    assert not any(tmp_path.iterdir())  # a dry run writes nothing
+    code, _, err = _run("buss", "--dry-run", "--root", str(tmp_path), "--mirror", unreachable)
+    assert code == 1 and "did you mean 'bus'" in err

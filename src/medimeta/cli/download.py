@@ -45,11 +45,17 @@ def _print_plan(items: list[PlanItem]) -> None:
         table.add_row(item.name, item.action, human_bytes(item.nbytes), size, item.source)
     Console().print(table)
     total = sum(i.nbytes for i in items)
-    count = sum(1 for i in items if i.nbytes)
+    count = sum(1 for i in items if i.nbytes or i.action == "unreachable")
     missing = [i.name for i in items if i.action == "missing"]
     typer.echo(f"would download {count} file(s), {human_bytes(total)} ({total:,} bytes) in total")
     if missing:
         typer.echo(f"not available offline: {', '.join(missing)}")
+    unknown = [i.name for i in items if i.action == "unreachable"]
+    if unknown:
+        typer.echo(
+            f"the record could not be reached: {', '.join(unknown)} planned from the catalog "
+            "(sizes and checksums unknown until the record answers)"
+        )
 
 
 def _install_all(

@@ -79,7 +79,10 @@ def _fetch(flag: str, root: Path, size: int, opts: FetchOptions) -> LocalFile:
     published = PUBLISHED_MD5.get(key)
     if remote is not None and published is not None and remote.md5 != published:
         logger.warning("%s: record MD5 %s differs from published %s", key, remote.md5, published)
-    return obtain_file(root, key, remote, opts, md5=published, label=f"medmnist:{flag} {size}px")
+    label = f"medmnist:{flag} {size}px"
+    return obtain_file(
+        root, key, remote, opts, md5=published, label=label, record=record_id("medmnist")
+    )
 
 
 def download_medmnist(

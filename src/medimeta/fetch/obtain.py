@@ -20,7 +20,7 @@ from medimeta.fetch.files import file_problem
 from medimeta.fetch.http import download_file
 from medimeta.fetch.options import FetchOptions, FetchPaths
 from medimeta.fetch.progress import make_progress
-from medimeta.fetch.zenodo import RemoteFile
+from medimeta.fetch.zenodo import RemoteFile, public_url
 from medimeta.safeio import replace
 
 logger = logging.getLogger(__name__)
@@ -97,18 +97,21 @@ def find_local(
 
 
 def manual_help(key: str, url: str, md5: str | None, size: int | None, target: Path) -> str:
-    """How to place ``key`` by hand."""
-    expected = f"md5 {md5}" if md5 else "md5 unknown"
+    """How to place ``key`` by hand: commands a user can paste."""
+    expected = f"md5 {md5}" if md5 else "md5 unknown (checked against the record when online)"
     if size is not None:
         expected += f", {size:,} bytes"
-    check = f"check that `md5sum {key}` prints {md5}, then " if md5 else ""
+    check = f"  md5sum '{target}'   # must print {md5}\n" if md5 else ""
     return (
         f"  url:      {url}\n"
         f"  expected: {expected}\n"
         f"  target:   {target}\n"
-        f"To place the file by hand: download the URL (browser, or `curl -L -C - -o {key} "
-        f"'{url}'`), {check}move it to {target}, or put it in a folder DIR and run again with "
-        "--offline --from DIR. Institutional mirrors: --mirror URL or MEDIMETA_MIRROR."
+        "To place the file by hand, then run the same command again:\n"
+        f"  mkdir -p '{target.parent}'\n"
+        f"  curl -L -C - -o '{target}' '{url}'\n"
+        f"{check}"
+        "or put the file in a folder DIR and add --offline --from DIR; institutional mirrors: "
+        "--mirror URL or MEDIMETA_MIRROR."
     )
 
 
@@ -120,6 +123,7 @@ def obtain_file(
     *,
     md5: str | None = None,
     label: str = "",
+    record: str = "",
 ) -> LocalFile:
     """A checked local copy of record file ``key``: found locally or downloaded to the cache.
 
@@ -135,7 +139,11 @@ def obtain_file(
     target = paths.archive(key)
     if options.offline or remote is None:
         where = ", ".join(str(p) for p in local_candidates(root, key, options))
-        url = remote.url(options.base) if remote is not None else "(record file list not cached)"
+        url = (
+            remote.url(options.base)
+            if remote is not None
+            else public_url(record, key, options.base)
+        )
         reason = "offline mode" if options.offline else "not in the record's file list"
         raise DatasetNotFoundError(
             f"{label or key}: no copy of {key} found ({reason}; looked in: {where}).\n"

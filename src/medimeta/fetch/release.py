@@ -12,7 +12,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from medimeta.errors import UnknownNameError
+from medimeta.catalog import get_catalog
+from medimeta.errors import DatasetNotFoundError, DownloadError, UnknownNameError
 from medimeta.fetch.install import (
     Verifier,
     check_target_free,
@@ -23,7 +24,7 @@ from medimeta.fetch.install import (
 from medimeta.fetch.obtain import install_lock, local_candidates, obtain_file
 from medimeta.fetch.options import FetchOptions, record_id
 from medimeta.fetch.plan import PlanItem, plan_file
-from medimeta.fetch.zenodo import Manifest, RemoteFile, load_manifest
+from medimeta.fetch.zenodo import Manifest, RemoteFile, load_manifest, public_url
 
 logger = logging.getLogger(__name__)
 
@@ -42,11 +43,30 @@ def release_ids(manifest: Manifest) -> list[str]:
 
 
 def _remote(manifest: Manifest | None, dataset_id: str) -> RemoteFile | None:
+    """The record file of ``dataset_id``; UnknownNameError (with a did-you-mean over the
+    record's files) for an id the record does not have or that is not a plain name."""
     choices = release_ids(manifest) if manifest is not None else []
     if not _ID.match(dataset_id) or (manifest is not None and dataset_id not in choices):
         where = f"Zenodo record {record_id()}" if manifest is not None else ""
         raise UnknownNameError("MedIMeta dataset id", dataset_id, choices, where=where)
     return manifest.files[archive_key(dataset_id)] if manifest is not None else None
+
+
+def unknown_id(dataset_id: str, local_ids: list[str]) -> UnknownNameError | None:
+    """The did-you-mean error for an id that is neither in the catalog nor a local zip (what is
+    known without the record's file list), else None."""
+    known = sorted({d.id for d in get_catalog()} | set(local_ids))
+    if dataset_id in known:
+        return None
+    return UnknownNameError("MedIMeta dataset id", dataset_id, known, where="the catalog")
+
+
+def _local_ids(root: Path, opts: FetchOptions) -> list[str]:
+    """Ids of the ``<id>.zip`` files in the local places (download cache, --from, root)."""
+    folders = {p.parent for p in local_candidates(root, "x.zip", opts)}
+    return sorted(
+        {p.name[: -len(ARCHIVE_SUFFIX)] for d in folders if d.is_dir() for p in d.glob("*.zip")}
+    )
 
 
 def available_datasets(
@@ -61,10 +81,7 @@ def available_datasets(
     manifest = load_manifest(Path(root), record_id(), opts, write_cache=write_cache)
     if manifest is not None:
         return release_ids(manifest)
-    folders = {p.parent for p in local_candidates(Path(root), "x.zip", opts)}
-    return sorted(
-        {p.name[: -len(ARCHIVE_SUFFIX)] for d in folders if d.is_dir() for p in d.glob("*.zip")}
-    )
+    return _local_ids(Path(root), opts)
 
 
 def ensure_dataset(
@@ -97,7 +114,19 @@ def ensure_dataset(
         check_target_free(root, dataset_id, force=opts.force)
         manifest = load_manifest(root, record_id(), opts)
         remote = _remote(manifest, dataset_id)
-        local = obtain_file(root, archive_key(dataset_id), remote, opts, label=dataset_id)
+        try:
+            local = obtain_file(
+                root, archive_key(dataset_id), remote, opts, label=dataset_id, record=record_id()
+            )
+        except DatasetNotFoundError as err:
+            unknown = unknown_id(dataset_id, _local_ids(root, opts)) if remote is None else None
+            if unknown is None:
+                raise
+            # an unknown id: the did-you-mean is the help, not a curl line for a wrong name
+            where = "offline mode" if opts.offline else "not in the record's file list"
+            raise DatasetNotFoundError(
+                f"{archive_key(dataset_id)}: no copy found ({where}), and {unknown}"
+            ) from err
         path = install_archive(
             local.path,
             root,
@@ -135,15 +164,26 @@ def plan(
     """What installing ``dataset_ids`` would fetch, without changing anything on disk."""
     root = Path(root)
     opts = FetchOptions.from_kwargs(options, **kw)
-    manifest = load_manifest(root, record_id(), opts, write_cache=False)
+    unreachable = False
+    try:
+        manifest = load_manifest(root, record_id(), opts, write_cache=False)
+    except DownloadError as err:
+        # a plan is still useful: the catalog knows every dataset and where its file lives
+        logger.warning("%s\nThe plan below comes from the catalog: sizes are unknown.", err)
+        manifest, unreachable = None, True
     items = []
     for dataset_id in dataset_ids:
         remote = _remote(manifest, dataset_id)
+        unknown = unknown_id(dataset_id, _local_ids(root, opts)) if manifest is None else None
+        if unknown is not None:
+            raise unknown
+        key = archive_key(dataset_id)
         if not opts.force and is_installed(root, dataset_id):
             size = remote.size if remote is not None else None
             items.append(PlanItem(dataset_id, "installed", 0, size, str(root / dataset_id)))
-        else:
-            items.append(plan_file(dataset_id, root, archive_key(dataset_id), remote, opts))
+            continue
+        url = public_url(record_id(), key, opts.base) if unreachable else None
+        items.append(plan_file(dataset_id, root, key, remote, opts, unreachable_url=url))
     return items
 
 

@@ -40,6 +40,12 @@ class RemoteFile:
         return rewrite_url(self.link, base.rstrip("/"))
 
 
+def public_url(record: str, key: str, base: str) -> str:
+    """The record file's public download address under ``base`` (Zenodo's ``/records/<id>/
+    files/<name>?download=1``), for hints when the record's file list is not at hand."""
+    return f"{base.rstrip('/')}/records/{record}/files/{key}?download=1"
+
+
 @dataclass(frozen=True)
 class Manifest:
     """The files of one Zenodo record."""
