@@ -53,7 +53,9 @@ def test_all_quiet_installs_everything(stub: ZenodoStub, tmp_path: Path) -> None
     stub.add(REC, "toy_b.zip", dataset_zip("toy_b", top_folder=False))
     code, out, err = _run("--all", "-q", "--root", str(tmp_path), "--mirror", stub.base)
     assert code == 0, err
-    assert out == "" and err == ""
+    # quiet: no progress bars or status lines, only where each dataset went
+    assert out.splitlines() == [f"{i}: ready at {tmp_path / i}" for i in ("toy_a", "toy_b")]
+    assert err == ""
     assert is_installed(tmp_path, "toy_a") and is_installed(tmp_path, "toy_b")
 
 

@@ -13,15 +13,12 @@ from medimeta.cli import convert, core, episodes
 from medimeta.cli import plots as plots_cli
 from medimeta.cli import train as train_cli
 from medimeta.cli.download import download_command
-from medimeta.cli.options import one_line_warning
+from medimeta.cli.options import make_app, one_line_warning
 from medimeta.errors import MedIMetaError
 
-app = typer.Typer(
-    name="medimeta",
-    help="MedIMeta toolkit: catalog, verification and data tools for the MedIMeta meta-dataset.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
+app = make_app(
+    "medimeta",
+    "MedIMeta toolkit: catalog, verification and data tools for the MedIMeta meta-dataset.",
 )
 app.command("list")(core.list_command)
 app.command("info")(core.info_command)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from medimeta.cli.options import log_to_stderr, resolve, root_option
+from medimeta.cli.options import log_to_stderr, quiet_option, resolve, root_option, verbose_option
 
 SOURCE_HELP = (
     "The publisher's archive, the folder holding it, or the extracted tree (any level). "
@@ -39,7 +39,8 @@ def build_command(
         help="Only validate the source tree; list every finding; write nothing (exit 1 on errors)",
     ),
     list_builders: bool = typer.Option(False, "--list", help="List the available builders"),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only warnings and the summary"),
+    quiet: bool = quiet_option("Print only warnings and the summary."),
+    verbose: bool = verbose_option(),
 ) -> None:
     """Build a dataset from the raw files as their publishers distribute them.
 
@@ -54,7 +55,8 @@ def build_command(
     if not dataset_id or not source:
         raise typer.BadParameter("give a dataset id and --source (or --list)")
     builder = get_builder(dataset_id)
-    with log_to_stderr("medimeta.builders", quiet=quiet, fmt="%(levelname)s: %(message)s"):
+    fmt = "%(levelname)s: %(message)s"
+    with log_to_stderr("medimeta.builders", quiet=quiet, verbose=verbose, fmt=fmt):
         if check:
             plan = plan_build(builder, source, partial=partial, raise_errors=False)
             report = plan.report

@@ -10,14 +10,18 @@ from typing import Any
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
-from medimeta.cli.options import resolve, root_option
+from medimeta.cli.options import (
+    log_to_stderr,
+    make_app,
+    quiet_option,
+    resolve,
+    root_option,
+    verbose_option,
+)
 from medimeta.errors import MedIMetaError
 
-app = typer.Typer(
-    name="convert",
-    help="Convert MedMNIST, MedFMC, an image folder or a CSV into the MedIMeta format.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
+app = make_app(
+    "convert", "Convert MedMNIST, MedFMC, an image folder or a CSV into the MedIMeta format."
 )
 
 
@@ -36,7 +40,7 @@ def _restart_option() -> Any:
 
 
 def _quiet_option() -> Any:
-    return typer.Option(False, "--quiet", "-q", help="No progress bar.")
+    return quiet_option("No progress bar; print only warnings, errors and the dataset's path.")
 
 
 _OUTSIDE = typer.Option(
@@ -48,23 +52,28 @@ _OUTSIDE = typer.Option(
 
 
 @contextmanager
-def _running(quiet: bool) -> Iterator[Callable[[int, int], None] | None]:
+def _running(quiet: bool, verbose: bool) -> Iterator[Callable[[int, int], None] | None]:
     """A progress callback drawing a bar on stderr; errors become one line and exit 1."""
     try:
-        if quiet:
-            yield None
-            return
-        columns = (BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-        with Progress("writing", *columns, transient=True) as bar:
-            job = bar.add_task("writing", total=None)
-
-            def update(done: int, total: int) -> None:
-                bar.update(job, completed=done, total=total)
-
-            yield update
+        with log_to_stderr("medimeta", quiet=quiet, verbose=verbose):
+            yield from _bar(quiet)
     except MedIMetaError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
+
+
+def _bar(quiet: bool) -> Iterator[Callable[[int, int], None] | None]:
+    if quiet:
+        yield None
+        return
+    columns = (BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress("writing", *columns, transient=True) as bar:
+        job = bar.add_task("writing", total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(job, completed=done, total=total)
+
+        yield update
 
 
 def _done(path: Path, quiet: bool) -> None:
@@ -112,11 +121,12 @@ def medmnist_command(
     overwrite: bool = _overwrite_option(),
     restart: bool = _restart_option(),
     quiet: bool = _quiet_option(),
+    verbose: bool = verbose_option(),
 ) -> None:
     """MedMNIST .npz -> MedIMeta (official splits, MedMNIST's task and label names)."""
     from medimeta.convert.medmnist import convert_medmnist
 
-    with _running(quiet) as progress:
+    with _running(quiet, verbose) as progress:
         path = convert_medmnist(
             npz,
             resolve(root),
@@ -153,11 +163,12 @@ def medfmc_command(
     overwrite: bool = _overwrite_option(),
     restart: bool = _restart_option(),
     quiet: bool = _quiet_option(),
+    verbose: bool = verbose_option(),
 ) -> None:
     """MedFMC ChestDR / Endo / ColonPath -> MedIMeta (study id kept as patient_id)."""
     from medimeta.convert.medfmc import convert_medfmc
 
-    with _running(quiet) as progress:
+    with _running(quiet, verbose) as progress:
         path = convert_medfmc(
             src,
             resolve(root),
@@ -249,11 +260,12 @@ def folder_command(
     overwrite: bool = _overwrite_option(),
     restart: bool = _restart_option(),
     quiet: bool = _quiet_option(),
+    verbose: bool = verbose_option(),
 ) -> None:
     """A folder with one subfolder per class -> MedIMeta (one task)."""
     from medimeta.convert.generic import convert_folder
 
-    with _running(quiet) as progress:
+    with _running(quiet, verbose) as progress:
         options = _table_options(
             channels,
             fit,
@@ -300,7 +312,11 @@ def csv_command(
     subject_column: str | None = typer.Option(None, help="Patient/study id column."),
     split_column: str | None = typer.Option(None, help="The source's own split column."),
     images: Path | None = typer.Option(None, help="Image folder [default: the CSV's folder]."),
-    keep_columns: bool = typer.Option(True, "--keep-columns/--drop-columns"),
+    keep_columns: bool = typer.Option(
+        True,
+        "--keep-columns/--drop-columns",
+        help="Keep the CSV's other columns as annotations.csv columns.",
+    ),
     channels: str = _CHANNELS,
     fit: str = _FIT,
     ratios: str = _RATIOS,
@@ -315,6 +331,7 @@ def csv_command(
     overwrite: bool = _overwrite_option(),
     restart: bool = _restart_option(),
     quiet: bool = _quiet_option(),
+    verbose: bool = verbose_option(),
 ) -> None:
     """A CSV of image paths and labels -> MedIMeta (one task; splits by subject)."""
     from medimeta.convert.generic import convert_csv
@@ -322,7 +339,7 @@ def csv_command(
 
     columns = tuple(label)
     spec = TaskColumns(task or columns[0], target, columns, _split_list(classes), separator)
-    with _running(quiet) as progress:
+    with _running(quiet, verbose) as progress:
         options = _table_options(
             channels,
             fit,

@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from medimeta.cli.options import resolve, root_option
+from medimeta.cli.options import log_to_stderr, quiet_option, resolve, root_option, verbose_option
 from medimeta.errors import UnknownNameError
 
 # The library (numpy, YAML, the catalog) loads inside the commands, so `--help` stays fast.
@@ -74,83 +74,89 @@ def list_command(
         help="Only datasets with a task of this type (multiclass, binary, ...).",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the rows as JSON."),
+    quiet: bool = quiet_option(),
+    verbose: bool = verbose_option(),
 ) -> None:
     """List the catalog's datasets and the other datasets (converted, partial) under --root."""
-    data_root = resolve(root)
-    rows = _list_rows(data_root, domain, task_type)
-    if as_json:
-        typer.echo(json.dumps(rows, indent=2))
-        return
-    wide = console.width >= 140
-    table = Table(title=f"MedIMeta datasets (root: {data_root})", title_justify="left")
-    table.add_column("here", no_wrap=True)
-    table.add_column("id", no_wrap=True)
-    if wide:
-        table.add_column("name", overflow="fold")
-    table.add_column("domain", overflow="fold")
-    table.add_column("samples", justify="right", no_wrap=True)
-    table.add_column("tasks", overflow="fold")
-    table.add_column("licence", no_wrap=True)
-    for row in rows:
-        here = "partial" if row["partial"] else ("yes" if row["present"] else "-")
-        tasks = "; ".join(row["tasks"]) if wide else str(len(row["tasks"]))
-        cells = [here, row["id"] + ("" if row["in_catalog"] else " *")]
-        cells += [row["name"]] if wide else []
-        cells += [row["domain"], f"{row['samples']:,}", tasks, row["license"]]
-        table.add_row(*cells)
-    console.print(table)
-    others = [r["id"] for r in rows if not r["in_catalog"]]
-    if others:
-        console.print(f"Other datasets in the root (not in the release): {', '.join(others)}")
-    if not wide:
-        console.print("names and tasks: `medimeta info ID`; everything: `medimeta list --json`")
+    with log_to_stderr("medimeta", quiet=quiet, verbose=verbose):
+        data_root = resolve(root)
+        rows = _list_rows(data_root, domain, task_type)
+        if as_json:
+            typer.echo(json.dumps(rows, indent=2))
+            return
+        wide = console.width >= 140
+        table = Table(title=f"MedIMeta datasets (root: {data_root})", title_justify="left")
+        table.add_column("here", no_wrap=True)
+        table.add_column("id", no_wrap=True)
+        if wide:
+            table.add_column("name", overflow="fold")
+        table.add_column("domain", overflow="fold")
+        table.add_column("samples", justify="right", no_wrap=True)
+        table.add_column("tasks", overflow="fold")
+        table.add_column("licence", no_wrap=True)
+        for row in rows:
+            here = "partial" if row["partial"] else ("yes" if row["present"] else "-")
+            tasks = "; ".join(row["tasks"]) if wide else str(len(row["tasks"]))
+            cells = [here, row["id"] + ("" if row["in_catalog"] else " *")]
+            cells += [row["name"]] if wide else []
+            cells += [row["domain"], f"{row['samples']:,}", tasks, row["license"]]
+            table.add_row(*cells)
+        console.print(table)
+        others = [r["id"] for r in rows if not r["in_catalog"]]
+        if others:
+            console.print(f"Other datasets in the root (not in the release): {', '.join(others)}")
+        if not wide:
+            console.print("names and tasks: `medimeta info ID`; everything: `medimeta list --json`")
 
 
 def info_command(
     dataset_id: str = typer.Argument(..., help="Dataset id, e.g. bus"),
     root: Path | None = root_option(),
     as_json: bool = typer.Option(False, "--json", help="Print the information as JSON."),
+    quiet: bool = quiet_option(),
+    verbose: bool = verbose_option(),
 ) -> None:
     """One dataset: tasks, labels, licence, sources, and its counts when it is in --root.
 
     Works for release datasets and for any dataset present in the root (built, converted or
     partial); counts are per split and per class of every task.
     """
-    from medimeta.catalog import get_catalog
-    from medimeta.format.reader import find_datasets
+    with log_to_stderr("medimeta", quiet=quiet, verbose=verbose):
+        from medimeta.catalog import get_catalog
+        from medimeta.format.reader import find_datasets
 
-    data_root = resolve(root)
-    present = find_datasets(data_root)
-    counted = None
-    if dataset_id in present:
-        from medimeta.format.summary import folder_summary
+        data_root = resolve(root)
+        present = find_datasets(data_root)
+        counted = None
+        if dataset_id in present:
+            from medimeta.format.summary import folder_summary
 
-        counted = folder_summary(present[dataset_id])
-    catalog = get_catalog()
-    if dataset_id not in catalog and counted is None:
-        # did-you-mean over the catalog and the datasets of this root
-        raise UnknownNameError(
-            "dataset id",
-            dataset_id,
-            sorted({d.id for d in catalog} | set(present)),
-            where=str(data_root),
-        )
-    ds = catalog.get(dataset_id) if dataset_id in catalog else None
-    if as_json:
-        out: dict[str, Any] = ds.to_info_dict() if ds is not None else {}
+            counted = folder_summary(present[dataset_id])
+        catalog = get_catalog()
+        if dataset_id not in catalog and counted is None:
+            # did-you-mean over the catalog and the datasets of this root
+            raise UnknownNameError(
+                "dataset id",
+                dataset_id,
+                sorted({d.id for d in catalog} | set(present)),
+                where=str(data_root),
+            )
+        ds = catalog.get(dataset_id) if dataset_id in catalog else None
+        if as_json:
+            out: dict[str, Any] = ds.to_info_dict() if ds is not None else {}
+            if counted is not None:
+                out["present"] = counted
+            typer.echo(json.dumps(out, indent=2, default=str))
+            return
+        if ds is not None:
+            _print_catalog_entry(ds)
         if counted is not None:
-            out["present"] = counted
-        typer.echo(json.dumps(out, indent=2, default=str))
-        return
-    if ds is not None:
-        _print_catalog_entry(ds)
-    if counted is not None:
-        _print_counts(counted)
-    elif ds is not None:
-        console.print(
-            f"not present under {data_root}: `medimeta download {ds.id} --root {data_root}`",
-            highlight=False,
-        )
+            _print_counts(counted)
+        elif ds is not None:
+            console.print(
+                f"not present under {data_root}: `medimeta download {ds.id} --root {data_root}`",
+                highlight=False,
+            )
 
 
 def _print_catalog_entry(ds: Any) -> None:
@@ -194,28 +200,31 @@ def verify_command(
     ids: list[str] = typer.Argument(None, help="Dataset ids to verify [default: all present]"),
     root: Path | None = root_option(),
     deep: bool = typer.Option(False, help="Compare every TIFF with its HDF5 row (slow)."),
+    quiet: bool = quiet_option(),
+    verbose: bool = verbose_option(),
 ) -> None:
     """Check datasets against info.yaml and the format; exit 1 on any problem."""
-    from medimeta.format.reader import find_datasets
-    from medimeta.format.verify import verify_dataset
+    with log_to_stderr("medimeta", quiet=quiet, verbose=verbose):
+        from medimeta.format.reader import find_datasets
+        from medimeta.format.verify import verify_dataset
 
-    data_root = resolve(root)
-    present = find_datasets(data_root)
-    wanted = list(ids) if ids else sorted(present)
-    if not wanted:
-        console.print(f"no datasets found under {data_root}")
-        raise typer.Exit(1)
-    failed = 0
-    for ds_id in wanted:
-        if ds_id not in present:
-            console.print(f"{ds_id}: not present under {data_root}", style="red")
-            failed += 1
-            continue
-        report = verify_dataset(present[ds_id], deep=deep)
-        console.print(
-            report.format(), style=None if report.ok else "red", highlight=False, soft_wrap=True
-        )
-        failed += not report.ok
-    console.print(f"{len(wanted) - failed} of {len(wanted)} datasets OK")
-    if failed:
-        raise typer.Exit(1)
+        data_root = resolve(root)
+        present = find_datasets(data_root)
+        wanted = list(ids) if ids else sorted(present)
+        if not wanted:
+            console.print(f"no datasets found under {data_root}")
+            raise typer.Exit(1)
+        failed = 0
+        for ds_id in wanted:
+            if ds_id not in present:
+                console.print(f"{ds_id}: not present under {data_root}", style="red")
+                failed += 1
+                continue
+            report = verify_dataset(present[ds_id], deep=deep)
+            console.print(
+                report.format(), style=None if report.ok else "red", highlight=False, soft_wrap=True
+            )
+            failed += not report.ok
+        console.print(f"{len(wanted) - failed} of {len(wanted)} datasets OK")
+        if failed:
+            raise typer.Exit(1)

@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from medimeta.cli.options import log_to_stderr, resolve, root_option
+from medimeta.cli.options import log_to_stderr, quiet_option, resolve, root_option, verbose_option
 from medimeta.errors import MedIMetaError
 from medimeta.fetch import (
     FetchOptions,
@@ -64,7 +64,6 @@ def _install_all(
     size: int,
     options: FetchOptions,
     deadline: float | None,
-    quiet: bool,
 ) -> list[str]:
     """Install every requested name; return those that failed (each reported on one line)."""
     failed = []
@@ -81,8 +80,7 @@ def _install_all(
             failed.append(name)
             typer.echo(f"error: {name}: {exc}", err=True)  # unwrapped: URLs stay whole
             continue
-        if not quiet:
-            typer.echo(f"{name}: ready at {path}")
+        typer.echo(f"{name}: ready at {path}")  # where the data went: printed even when quiet
     return failed
 
 
@@ -104,7 +102,10 @@ def download_command(
     ),
     size: int = typer.Option(224, "--size", help="MedMNIST image size: 28, 64, 128 or 224."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be fetched."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars or status lines."),
+    quiet: bool = quiet_option(
+        "No progress bars; print only warnings, errors and where each dataset went."
+    ),
+    verbose: bool = verbose_option(),
     force: bool = typer.Option(False, "--force", help="Reinstall / replace an existing folder."),
     keep_zip: bool = typer.Option(False, "--keep-zip", help="Keep downloaded archives."),
     retries: int = typer.Option(5, help="Retries of a request that brought no new bytes."),
@@ -139,7 +140,7 @@ def download_command(
     if all_datasets == bool(wanted):
         typer.echo("error: give dataset ids or --all (not both)", err=True)
         raise typer.Exit(2)
-    with log_to_stderr("medimeta.fetch", quiet=quiet):
+    with log_to_stderr("medimeta.fetch", quiet=quiet, verbose=verbose):
         try:
             if all_datasets:
                 wanted = available_datasets(data_root, options=options, write_cache=not dry_run)
@@ -153,7 +154,7 @@ def download_command(
         except (MedIMetaError, OSError) as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(1) from exc
-        failed = _install_all(wanted, data_root, size, options, deadline, quiet)
+        failed = _install_all(wanted, data_root, size, options, deadline)
     if failed:
         typer.echo(f"{len(failed)} of {len(wanted)} failed: {', '.join(failed)}", err=True)
         raise typer.Exit(1)

@@ -10,18 +10,21 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from medimeta.cli.options import resolve, root_option
+from medimeta.cli.options import (
+    log_to_stderr,
+    make_app,
+    quiet_option,
+    resolve,
+    root_option,
+    verbose_option,
+)
 from medimeta.errors import EpisodeError
 
 if TYPE_CHECKING:  # torch and numpy load only when a command runs
     from medimeta.episodes import Episode, EpisodeSet
 
 console = Console()
-app = typer.Typer(
-    name="episodes",
-    help="Few-shot episodes: draw reproducible episode sets and inspect them.",
-    no_args_is_help=True,
-)
+app = make_app("episodes", "Few-shot episodes: draw reproducible episode sets and inspect them.")
 
 
 @app.command("sample")
@@ -57,33 +60,36 @@ def sample_command(
     ),
     on_small_class: str = typer.Option("exclude", help="exclude (with a warning) or error."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing file."),
+    quiet: bool = quiet_option(),
+    verbose: bool = verbose_option(),
 ) -> None:
     """Draw N episodes of one task and write them, with settings and a data fingerprint."""
-    if out.exists() and not force:
-        raise EpisodeError(f"{out} exists; pass --force to overwrite it")
-    from medimeta.episodes import EpisodeSampler
+    with log_to_stderr("medimeta", quiet=quiet, verbose=verbose):
+        if out.exists() and not force:
+            raise EpisodeError(f"{out} exists; pass --force to overwrite it")
+        from medimeta.episodes import EpisodeSampler
 
-    sampler = EpisodeSampler.from_root(
-        resolve(root),
-        task,
-        split,
-        shots=shots,
-        queries=query,
-        ways=ways,
-        seed=seed,
-        num_episodes=episodes,
-        shot_unit="subject" if per_subject else "sample",
-        subject_column=subject_column,
-        min_class_units=min_class_units,
-        on_small_class=on_small_class,
-        original_split=original_split,
-    )
-    path = sampler.sample().save(out)
-    console.print(
-        f"wrote {episodes} episodes of {sampler.pool.identifier} ({sampler.n_way}-way, "
-        f"{shots}-shot, {query} query, split {sampler.pool.split_label}, seed {seed}) to {path}"
-    )
-    console.print(f"data fingerprint: {sampler.pool.fingerprint}")
+        sampler = EpisodeSampler.from_root(
+            resolve(root),
+            task,
+            split,
+            shots=shots,
+            queries=query,
+            ways=ways,
+            seed=seed,
+            num_episodes=episodes,
+            shot_unit="subject" if per_subject else "sample",
+            subject_column=subject_column,
+            min_class_units=min_class_units,
+            on_small_class=on_small_class,
+            original_split=original_split,
+        )
+        path = sampler.sample().save(out)
+        console.print(
+            f"wrote {episodes} episodes of {sampler.pool.identifier} ({sampler.n_way}-way, "
+            f"{shots}-shot, {query} query, split {sampler.pool.split_label}, seed {seed}) to {path}"
+        )
+        console.print(f"data fingerprint: {sampler.pool.fingerprint}")
 
 
 def _stats(values: list[int]) -> str:
@@ -110,23 +116,26 @@ def show_command(
         help="Write a PNG of the episode's support and query images, a row per class "
         "(reads the data under --root, else $MEDIMETA_ROOT).",
     ),
+    quiet: bool = quiet_option(),
+    verbose: bool = verbose_option(),
 ) -> None:
     """Summarise an episode file (and, with --root, check it against the data)."""
-    from medimeta.episodes import EpisodeSet
+    with log_to_stderr("medimeta", quiet=quiet, verbose=verbose):
+        from medimeta.episodes import EpisodeSet
 
-    eps = EpisodeSet.load(file)
-    _print_summary(file, eps)
-    if root is not None or image is not None:
-        eps = eps.verify(resolve(root))
-        console.print(f"[green]matches the data under {resolve(root)}[/green]")
-    if episode is not None or image is not None:
-        ep = _find_episode(file, eps, 0 if episode is None else episode)
-        if episode is not None:
-            _print_episode(ep)
-        if image is not None:
-            from medimeta.plots import episode_grid, save_figure
+        eps = EpisodeSet.load(file)
+        _print_summary(file, eps)
+        if root is not None or image is not None:
+            eps = eps.verify(resolve(root))
+            console.print(f"[green]matches the data under {resolve(root)}[/green]")
+        if episode is not None or image is not None:
+            ep = _find_episode(file, eps, 0 if episode is None else episode)
+            if episode is not None:
+                _print_episode(ep)
+            if image is not None:
+                from medimeta.plots import episode_grid, save_figure
 
-            console.print(f"wrote {save_figure(episode_grid(ep), image)}")
+                console.print(f"wrote {save_figure(episode_grid(ep), image)}")
 
 
 def _print_summary(file: Path, eps: EpisodeSet) -> None:

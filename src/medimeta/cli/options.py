@@ -18,6 +18,20 @@ ROOT_HELP = (
 )
 
 
+def make_app(name: str, help: str) -> typer.Typer:
+    """A command group with the toolkit's conventions: plain help text (square brackets such
+    as ``[default: ...]`` are shown as written, not read as markup), no pretty tracebacks (the
+    entry point turns errors into one line), help when called without a command."""
+    return typer.Typer(
+        name=name,
+        help=help,
+        no_args_is_help=True,
+        pretty_exceptions_enable=False,
+        add_completion=False,
+        rich_markup_mode=None,
+    )
+
+
 def root_option() -> Path | None:
     return typer.Option(None, "--root", help=ROOT_HELP, show_default=False)  # type: ignore[no-any-return]
 
@@ -27,14 +41,32 @@ def resolve(root: Path | None) -> Path:
     return root if root is not None else default_root()
 
 
+QUIET_HELP = "Print only warnings, errors and where the results went."
+VERBOSE_HELP = "Also print the library's debug messages."
+
+
+def quiet_option(help: str = QUIET_HELP) -> bool:
+    """``-q/--quiet``, the same on every command."""
+    return typer.Option(False, "--quiet", "-q", help=help)  # type: ignore[no-any-return]
+
+
+def verbose_option() -> bool:
+    """``-v/--verbose``, the same on every command."""
+    return typer.Option(False, "--verbose", "-v", help=VERBOSE_HELP)  # type: ignore[no-any-return]
+
+
 @contextmanager
-def log_to_stderr(logger_name: str, *, quiet: bool, fmt: str = "%(message)s") -> Iterator[None]:
-    """Show a library logger's messages on stderr for one command (warnings only when quiet)."""
+def log_to_stderr(
+    logger_name: str, *, quiet: bool, verbose: bool = False, fmt: str = "%(message)s"
+) -> Iterator[None]:
+    """Show a library logger's messages on stderr for one command: warnings only when quiet,
+    debug messages too when verbose."""
     logger = logging.getLogger(logger_name)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter(fmt))
     old_level = logger.level
-    logger.setLevel(logging.WARNING if quiet else logging.INFO)
+    level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
+    logger.setLevel(level)
     logger.addHandler(handler)
     try:
         yield

@@ -11,14 +11,17 @@ from pathlib import Path
 
 import typer
 
-from medimeta.cli.options import resolve, root_option
+from medimeta.cli.options import (
+    log_to_stderr,
+    make_app,
+    quiet_option,
+    resolve,
+    root_option,
+    verbose_option,
+)
 from medimeta.errors import MedIMetaError, UnknownNameError
 
-app = typer.Typer(
-    name="plot",
-    help="Charts of a dataset or of run folders, and the task table, as files.",
-    no_args_is_help=True,
-)
+app = make_app("plot", "Charts of a dataset or of run folders, and the task table, as files.")
 
 
 def _written(path: Path) -> None:
@@ -41,29 +44,36 @@ def montage_command(
         None, help="Split(s) to draw from, e.g. test or train+val [default: all samples]."
     ),
     columns: int = typer.Option(5, help="Tiles per row of the overview."),
+    quiet: bool = quiet_option(),
+    verbose: bool = verbose_option(),
 ) -> None:
     """One tile per dataset (domain and id as captions), or examples per class of one task
     (--per-class N [--task NAME]), or a plain image grid (--length N); same seed, same file."""
-    from medimeta.format.reader import DatasetFolder, locate_dataset
-    from medimeta.plots import class_grid, dataset_overview, montage, save_figure, save_image
-    from medimeta.plots.source import select
+    with log_to_stderr("medimeta", quiet=quiet, verbose=verbose):
+        from medimeta.format.reader import DatasetFolder, locate_dataset
+        from medimeta.plots import class_grid, dataset_overview, montage, save_figure, save_image
+        from medimeta.plots.source import select
 
-    base = resolve(root)
-    if per_class is None and length is None:
-        if split is not None or task is not None:
-            raise MedIMetaError("--split and --task apply to --per-class or --length grids only")
-        _written(save_figure(dataset_overview(base, ids or (), seed=seed, columns=columns), out))
-        return
-    if per_class is not None and length is not None:
-        raise MedIMetaError("pass either --per-class or --length, not both")
-    if not ids or len(ids) != 1:
-        raise MedIMetaError("--per-class and --length draw one dataset: pass exactly one id")
-    parts = split.split("+") if split is not None else None
-    sel = select(DatasetFolder(locate_dataset(base, ids[0])), parts)
-    if per_class is not None:
-        _written(save_figure(class_grid(sel, per_class, task=task, seed=seed), out))
-    else:
-        _written(save_image(montage(sel, length or 1, seed=seed), out))
+        base = resolve(root)
+        if per_class is None and length is None:
+            if split is not None or task is not None:
+                raise MedIMetaError(
+                    "--split and --task apply to --per-class or --length grids only"
+                )
+            _written(
+                save_figure(dataset_overview(base, ids or (), seed=seed, columns=columns), out)
+            )
+            return
+        if per_class is not None and length is not None:
+            raise MedIMetaError("pass either --per-class or --length, not both")
+        if not ids or len(ids) != 1:
+            raise MedIMetaError("--per-class and --length draw one dataset: pass exactly one id")
+        parts = split.split("+") if split is not None else None
+        sel = select(DatasetFolder(locate_dataset(base, ids[0])), parts)
+        if per_class is not None:
+            _written(save_figure(class_grid(sel, per_class, task=task, seed=seed), out))
+        else:
+            _written(save_image(montage(sel, length or 1, seed=seed), out))
 
 
 def report_command(
@@ -75,18 +85,21 @@ def report_command(
     ),
     seed: int = typer.Option(0, help="Seed of the example images."),
     verify: bool = typer.Option(True, "--verify/--no-verify", help="Run `verify` per dataset."),
+    quiet: bool = quiet_option(),
+    verbose: bool = verbose_option(),
 ) -> None:
     """A static HTML report (no network needed): per dataset its montage, counts, charts,
     verify status and licence; per run its metrics, curves, ROC and few-shot results."""
-    from medimeta.plots import write_report
+    with log_to_stderr("medimeta", quiet=quiet, verbose=verbose):
+        from medimeta.plots import write_report
 
-    rep = write_report(resolve(root), out, runs=runs, ids=ids or (), seed=seed, verify=verify)
-    typer.echo(
-        f"wrote {rep.index} ({len(rep.datasets)} datasets, {len(rep.runs)} runs, "
-        f"{len(rep.files)} files)"
-    )
-    for problem in rep.problems:
-        typer.echo(f"note: {problem}", err=True)
+        rep = write_report(resolve(root), out, runs=runs, ids=ids or (), seed=seed, verify=verify)
+        typer.echo(
+            f"wrote {rep.index} ({len(rep.datasets)} datasets, {len(rep.runs)} runs, "
+            f"{len(rep.files)} files)"
+        )
+        for problem in rep.problems:
+            typer.echo(f"note: {problem}", err=True)
 
 
 @app.command("labels")
@@ -97,36 +110,42 @@ def labels_command(
     task: list[str] = typer.Option([], "--task", help="Tasks to chart [default: all]."),
     original: bool = typer.Option(False, "--original-split", help="Count the original splits."),
     splits: bool = typer.Option(False, "--splits", help="Chart the split sizes instead."),
+    quiet: bool = quiet_option(),
+    verbose: bool = verbose_option(),
 ) -> None:
     """Samples per class of each task (multi-label: positives per label) per split."""
-    from medimeta.format.reader import DatasetFolder, locate_dataset
-    from medimeta.plots import label_distribution, save_figure, split_distribution
+    with log_to_stderr("medimeta", quiet=quiet, verbose=verbose):
+        from medimeta.format.reader import DatasetFolder, locate_dataset
+        from medimeta.plots import label_distribution, save_figure, split_distribution
 
-    folder = DatasetFolder(locate_dataset(resolve(root), dataset_id))
-    if splits:
-        fig = split_distribution(folder)
-    else:
-        fig = label_distribution(folder, task or None, original=original)
-    _written(save_figure(fig, out))
+        folder = DatasetFolder(locate_dataset(resolve(root), dataset_id))
+        if splits:
+            fig = split_distribution(folder)
+        else:
+            fig = label_distribution(folder, task or None, original=original)
+        _written(save_figure(fig, out))
 
 
 @app.command("run")
 def run_command(
     run: Path = typer.Argument(..., help="Run folder of `medimeta train` or `medimeta fewshot`."),
     out: Path = typer.Option(..., "--out", help="Folder to write the PNG files into."),
+    quiet: bool = quiet_option(),
+    verbose: bool = verbose_option(),
 ) -> None:
     """Training curves and ROC per split (supervised), or AUROC per episode (few-shot)."""
-    from medimeta.plots import fewshot_episodes, roc_curves, save_figure, training_curves
-    from medimeta.plots.rundirs import LOG_FILE, read_run
+    with log_to_stderr("medimeta", quiet=quiet, verbose=verbose):
+        from medimeta.plots import fewshot_episodes, roc_curves, save_figure, training_curves
+        from medimeta.plots.rundirs import LOG_FILE, read_run
 
-    folder = read_run(run)
-    if folder.kind == "fewshot":
-        _written(save_figure(fewshot_episodes(folder.record), out / "episodes.png"))
-        return
-    if (folder.path / LOG_FILE).is_file():
-        _written(save_figure(training_curves(folder.path), out / "curves.png"))
-    for split, path in folder.predictions():
-        _written(save_figure(roc_curves(path), out / f"roc_{split}.png"))
+        folder = read_run(run)
+        if folder.kind == "fewshot":
+            _written(save_figure(fewshot_episodes(folder.record), out / "episodes.png"))
+            return
+        if (folder.path / LOG_FILE).is_file():
+            _written(save_figure(training_curves(folder.path), out / "curves.png"))
+        for split, path in folder.predictions():
+            _written(save_figure(roc_curves(path), out / f"roc_{split}.png"))
 
 
 @app.command("fewshot")
@@ -134,29 +153,35 @@ def fewshot_command(
     results: list[Path] = typer.Argument(..., help="results.json files or few-shot run folders."),
     out: Path = typer.Option(..., "--out", help="PNG file to write."),
     metric: str = typer.Option("auroc", help="Metric of the summary to show."),
+    quiet: bool = quiet_option(),
+    verbose: bool = verbose_option(),
 ) -> None:
     """Means with 95 % intervals per method and target (the paper's Table 4 as a figure)."""
-    from medimeta.plots import fewshot_intervals, save_figure
-    from medimeta.plots.rundirs import find_runs, read_run
+    with log_to_stderr("medimeta", quiet=quiet, verbose=verbose):
+        from medimeta.plots import fewshot_intervals, save_figure
+        from medimeta.plots.rundirs import find_runs, read_run
 
-    folders = [f for f in find_runs(results) if read_run(f).kind == "fewshot"]
-    _written(save_figure(fewshot_intervals(folders, metric=metric), out))
+        folders = [f for f in find_runs(results) if read_run(f).kind == "fewshot"]
+        _written(save_figure(fewshot_intervals(folders, metric=metric), out))
 
 
 @app.command("tasks")
 def tasks_command(
     fmt: str = typer.Option("markdown", "--format", help="markdown or latex."),
     out: Path | None = typer.Option(None, "--out", help="File to write [default: print]."),
+    quiet: bool = quiet_option(),
+    verbose: bool = verbose_option(),
 ) -> None:
     """The table of all tasks from the catalog (the paper's Table 2)."""
-    from medimeta.catalog.render import task_table_latex, task_table_markdown
-    from medimeta.safeio import write_text
+    with log_to_stderr("medimeta", quiet=quiet, verbose=verbose):
+        from medimeta.catalog.render import task_table_latex, task_table_markdown
+        from medimeta.safeio import write_text
 
-    makers = {"markdown": task_table_markdown, "latex": task_table_latex}
-    if fmt not in makers:
-        raise UnknownNameError("table format", fmt, makers)
-    text = makers[fmt]()
-    if out is None:
-        typer.echo(text, nl=False)
-    else:
-        _written(write_text(out, text))
+        makers = {"markdown": task_table_markdown, "latex": task_table_latex}
+        if fmt not in makers:
+            raise UnknownNameError("table format", fmt, makers)
+        text = makers[fmt]()
+        if out is None:
+            typer.echo(text, nl=False)
+        else:
+            _written(write_text(out, text))

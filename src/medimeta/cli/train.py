@@ -10,7 +10,7 @@ from typing import Any
 
 import typer
 
-from medimeta.cli.options import resolve, root_option
+from medimeta.cli.options import log_to_stderr, quiet_option, resolve, root_option, verbose_option
 from medimeta.errors import UnknownNameError
 
 
@@ -26,38 +26,98 @@ def _pretrained(value: str | None) -> bool | str | None:
     return value
 
 
+def _train_config(
+    preset: str, changes: dict[str, object], augment: bool | None, patience: int | None
+) -> Any:
+    """The preset with the options the user gave (None: keep the preset's value)."""
+    from medimeta.train import preset as get_preset
+    from medimeta.train.augment import NO_AUGMENT, PAPER_AUGMENT
+
+    if augment is not None:
+        changes = {**changes, "augment": PAPER_AUGMENT if augment else NO_AUGMENT}
+    config = get_preset(preset).with_overrides(**changes)
+    if patience is not None:
+        config = dataclasses.replace(config, patience=patience or None)
+    return config
+
+
+def _train_seeds(
+    root: Path,
+    dataset_id: str,
+    task: str,
+    backbone: str,
+    config: Any,
+    seeds: list[int],
+    runs: dict[str, Any],
+) -> list[Any]:
+    """One training run per seed (``seed_<s>/`` below the output folder when several)."""
+    from medimeta.train import train_supervised
+
+    base, progress = runs["out_dir"], runs["progress"]
+    main_rank = os.environ.get("RANK", "0") == "0"
+    results = []
+    for s in seeds:
+        folder = base if len(seeds) == 1 else base / f"seed_{s}"
+        result = train_supervised(
+            root,
+            dataset_id,
+            task,
+            backbone=backbone,
+            config=config,
+            seed=s,
+            **{**runs, "out_dir": folder},
+            log=typer.echo if progress else None,
+        )
+        results.append(result)
+        if main_rank:
+            typer.echo(f"seed {s}: {folder / 'result.json'}")
+    return results
+
+
 def train_command(
     dataset_id: str = typer.Argument(..., help="Dataset id, e.g. bus"),
     task: str = typer.Argument(..., help='Task name, e.g. "case category"'),
     root: Path | None = root_option(),
     backbone: str = typer.Option("resnet18", help="Backbone name (see the model registry)."),
-    image_size: int | None = typer.Option(None, help="Train/evaluate at this size [stored size]."),
+    image_size: int | None = typer.Option(
+        None, help="Train/evaluate at this size [default: the stored size]."
+    ),
     preset: str = typer.Option("paper", help="Protocol preset: paper or medmnist."),
-    out: Path | None = typer.Option(None, help="Output folder [runs/ID/TASK/BACKBONE]."),
+    out: Path | None = typer.Option(None, help="Output folder [default: runs/ID/TASK/BACKBONE]."),
     seed: list[int] = typer.Option([0], help="Seed; repeat for several runs (seed_<s>/)."),
-    epochs: int | None = typer.Option(None, help="Maximum epochs [preset]."),
-    batch_size: int | None = typer.Option(None, help="Batch size [preset]."),
-    lr: float | None = typer.Option(None, help="Learning rate [preset]."),
+    epochs: int | None = typer.Option(None, help="Maximum epochs [default: from --preset]."),
+    batch_size: int | None = typer.Option(None, help="Batch size [default: from --preset]."),
+    lr: float | None = typer.Option(None, help="Learning rate [default: from --preset]."),
     patience: int | None = typer.Option(
-        None, help="Early-stopping patience in epochs; 0 turns it off [preset]."
+        None, help="Early-stopping patience in epochs; 0 turns it off [default: from --preset]."
     ),
-    select: str | None = typer.Option(None, help="Test checkpoint: best or last [preset]."),
+    select: str | None = typer.Option(
+        None, help="Test checkpoint: best or last [default: from --preset]."
+    ),
     pretrained: str | None = typer.Option(
-        None, help="imagenet, none, or a weights file (.pth/.safetensors) [preset]."
+        None, help="imagenet, none, or a weights file (.pth/.safetensors) [default: from --preset]."
     ),
-    augment: bool | None = typer.Option(None, "--augment/--no-augment", help="[preset]"),
-    metrics_mode: str | None = typer.Option(None, help="default, medmnist or medfm [preset]."),
+    augment: bool | None = typer.Option(
+        None,
+        "--augment/--no-augment",
+        help="Random flips, crops and intensity changes while training [default: from --preset].",
+    ),
+    metrics_mode: str | None = typer.Option(
+        None, help="Metric definitions: default, medmnist or medfm [default: from --preset]."
+    ),
     resume: bool = typer.Option(False, help="Continue from OUT/last.safetensors."),
-    device: str | None = typer.Option(None, help="cpu, cuda, cuda:1 [auto]."),
-    progress: bool = typer.Option(True, "--progress/--quiet", help="Progress bar and log."),
+    device: str | None = typer.Option(
+        None, help="cpu, cuda, cuda:1 [default: cuda if available, else cpu]."
+    ),
+    quiet: bool = quiet_option(
+        "No progress bar or epoch log; print only warnings, errors and where the results went."
+    ),
+    verbose: bool = verbose_option(),
 ) -> None:
     """Supervised training with early stopping; writes logs, checkpoints, predictions, result."""
-    from medimeta.train import TrainConfig, summarize_seeds, train_supervised
-    from medimeta.train import preset as get_preset
-    from medimeta.train.augment import NO_AUGMENT, PAPER_AUGMENT
+    from medimeta.train import summarize_seeds
     from medimeta.train.records import write_json
 
-    config: TrainConfig = get_preset(preset)
     changes: dict[str, object] = {
         "epochs": epochs,
         "batch_size": batch_size,
@@ -67,33 +127,13 @@ def train_command(
         "pretrained": _pretrained(pretrained),
         "metrics_mode": metrics_mode,
     }
-    if augment is not None:
-        changes["augment"] = PAPER_AUGMENT if augment else NO_AUGMENT
-    config = config.with_overrides(**changes)
-    if patience is not None:
-        config = dataclasses.replace(config, patience=patience or None)
+    config = _train_config(preset, changes, augment, patience)
     base = out or Path("runs") / dataset_id / task.replace(" ", "_") / backbone
-    results = []
     # under torchrun every rank returns the record; one of them reports
     main_rank = os.environ.get("RANK", "0") == "0"
-    for s in seed:
-        folder = base if len(seed) == 1 else base / f"seed_{s}"
-        result = train_supervised(
-            resolve(root),
-            dataset_id,
-            task,
-            backbone=backbone,
-            config=config,
-            seed=s,
-            out_dir=folder,
-            resume=resume,
-            device=device,
-            progress=progress,
-            log=typer.echo if progress else None,
-        )
-        results.append(result)
-        if main_rank:
-            typer.echo(f"seed {s}: {folder / 'result.json'}")
+    with log_to_stderr("medimeta", quiet=quiet, verbose=verbose):
+        runs = dict(out_dir=base, resume=resume, device=device, progress=not quiet)
+        results = _train_seeds(resolve(root), dataset_id, task, backbone, config, seed, runs)
     if len(results) > 1 and main_rank:
         summary = summarize_seeds(results)
         write_json(base / "summary.json", summary)
@@ -108,7 +148,7 @@ def fewshot_command(
     target: str | None = typer.Option(
         None, help='Target task "ID:TASK", e.g. "bus:case category".'
     ),
-    method: str = typer.Option("im-pt", help="im-pt, mm-pt, mm-maml, protonet, linear-probe."),
+    method: str = typer.Option("im-pt", help="im-pt, mm-pt, mm-maml, protonet, linear-probe, knn."),
     episodes_file: Path | None = typer.Option(
         None, help="Saved episode file (same episodes for every method)."
     ),
@@ -120,25 +160,49 @@ def fewshot_command(
     limit: int | None = typer.Option(None, help="Evaluate only the first N episodes."),
     backbone: str = typer.Option("resnet18", help="Backbone name."),
     pretrained: str = typer.Option("imagenet", help="imagenet, none or a weights file."),
-    image_size: int | None = typer.Option(None, help="Image size [stored size]."),
+    image_size: int | None = typer.Option(
+        None, help="Train/evaluate at this size [default: the stored size]."
+    ),
     steps: int | None = typer.Option(None, help="Fine-tuning / probe steps per episode [100]."),
     lr: float | None = typer.Option(None, help="Fine-tuning / probe learning rate [1e-2]."),
     pretrain_steps: int | None = typer.Option(None, help="mm-pt pre-training steps [1000]."),
     meta_steps: int | None = typer.Option(None, help="mm-maml meta-training steps [1000]."),
     first_order: bool = typer.Option(False, help="First-order MAML."),
     distance: str | None = typer.Option(None, help="ProtoNet distance [squared_euclidean]."),
+    k: int | None = typer.Option(None, "--k", help="kNN neighbours [10]."),
+    sources: list[str] = typer.Option(
+        [], help="mm-pt/mm-maml: only these source datasets or tasks (ID[:TASK], comma-separated)."
+    ),
+    exclude_sources: list[str] = typer.Option(
+        [], help="mm-pt/mm-maml: leave these out of the default (leave-one-out) sources."
+    ),
+    cache: Path | None = typer.Option(
+        None, help="Embedding cache of frozen features [$MEDIMETA_CACHE, else ROOT/.cache]."
+    ),
+    no_cache: bool = typer.Option(
+        False, "--no-cache", help="linear-probe/protonet/knn: run the backbone per episode."
+    ),
     backbone_checkpoint: Path | None = typer.Option(
         None, help="Use this trained backbone (skips mm-pt/mm-maml training)."
     ),
     out: Path | None = typer.Option(None, help="Output folder [runs/fewshot/TARGET/METHOD]."),
     resume: bool = typer.Option(True, "--resume/--fresh", help="Reuse finished episodes."),
-    device: str | None = typer.Option(None, help="cpu, cuda, ... [auto]."),
+    device: str | None = typer.Option(
+        None, help="cpu, cuda, cuda:1 [default: cuda if available, else cpu]."
+    ),
     progress: bool = typer.Option(True, "--progress/--quiet"),
 ) -> None:
     """Cross-domain few-shot evaluation; per-episode metrics and mean ± 95 % CI."""
+    from medimeta.bench.settings import split_list
     from medimeta.train.fewshot import FewShotConfig, run_fewshot
 
-    config = FewShotConfig(method=method, backbone=backbone, seed=seed).with_overrides(
+    config = FewShotConfig(
+        method=method,
+        backbone=backbone,
+        seed=seed,
+        sources=tuple(split_list(sources)),
+        exclude_sources=tuple(split_list(exclude_sources)),
+    ).with_overrides(
         pretrained=_pretrained(pretrained),
         image_size=image_size,
         finetune_steps=steps,
@@ -149,7 +213,13 @@ def fewshot_command(
         meta_steps=meta_steps,
         first_order=first_order or None,
         distance=distance,
+        knn_k=k,
     )
+    features = None
+    if not no_cache:
+        from medimeta.bench.cache import FeatureCache, cache_dir
+
+        features = FeatureCache(cache_dir(cache, resolve(root)))
     name = (target or (episodes_file.stem if episodes_file else "episodes")).replace(":", "_")
     folder = out or Path("runs") / "fewshot" / name.replace(" ", "_") / method
     record = run_fewshot(
@@ -169,6 +239,7 @@ def fewshot_command(
         device=device,
         progress=progress,
         log=typer.echo if progress else None,
+        features=features,
     )
     if record:
         typer.echo((folder / "results.md").read_text(encoding="utf-8"))
@@ -224,65 +295,71 @@ def evaluate_command(
     seed: int = typer.Option(0, help="Bootstrap seed."),
     min_count: int = typer.Option(10, help="Smallest group that is ranked."),
     out: Path | None = typer.Option(None, help="Output prefix [PREDICTIONS stem + _subgroups]."),
+    quiet: bool = quiet_option(),
+    verbose: bool = verbose_option(),
 ) -> None:
     """Subgroup (hidden stratification) report: metrics, counts, CIs and worst-group gap."""
-    import pandas as pd
+    with log_to_stderr("medimeta", quiet=quiet, verbose=verbose):
+        import pandas as pd
 
-    from medimeta.evaluate.predictions import read_predictions
-    from medimeta.evaluate.subgroups import report_markdown, subgroup_report
-    from medimeta.format.reader import DatasetFolder
-    from medimeta.safeio import write_text
-    from medimeta.train.records import write_json
+        from medimeta.evaluate.predictions import read_predictions
+        from medimeta.evaluate.subgroups import report_markdown, subgroup_report
+        from medimeta.format.reader import DatasetFolder
+        from medimeta.safeio import write_text
+        from medimeta.train.records import write_json
 
-    preds = read_predictions(predictions)
-    if annotations is not None:
-        frame = pd.read_csv(annotations, low_memory=False)
-    else:
-        if not preds.dataset_id:
-            raise UnknownNameError("dataset of the predictions", "", [])
-        recorded = None if root is not None else recorded_folder(predictions, preds.dataset_id)
-        folder = DatasetFolder(recorded) if recorded else None
-        frame = (folder or DatasetFolder.from_root(resolve(root), preds.dataset_id)).annotations
-    report = subgroup_report(
-        preds,
-        frame,
-        by,
-        bins=_parse_bins(bins),
-        metric=metric,
-        mode=mode,
-        n_boot=n_boot,
-        seed=seed,
-        min_count=min_count,
-    )
-    prefix = out or predictions.with_name(predictions.stem + "_subgroups")
-    write_json(prefix.with_suffix(".json"), report)
-    text = report_markdown(report)
-    write_text(prefix.with_suffix(".md"), text)
-    typer.echo(text)
-    typer.echo(f"wrote {prefix.with_suffix('.json')} and {prefix.with_suffix('.md')}")
+        preds = read_predictions(predictions)
+        if annotations is not None:
+            frame = pd.read_csv(annotations, low_memory=False)
+        else:
+            if not preds.dataset_id:
+                raise UnknownNameError("dataset of the predictions", "", [])
+            recorded = None if root is not None else recorded_folder(predictions, preds.dataset_id)
+            folder = DatasetFolder(recorded) if recorded else None
+            frame = (folder or DatasetFolder.from_root(resolve(root), preds.dataset_id)).annotations
+        report = subgroup_report(
+            preds,
+            frame,
+            by,
+            bins=_parse_bins(bins),
+            metric=metric,
+            mode=mode,
+            n_boot=n_boot,
+            seed=seed,
+            min_count=min_count,
+        )
+        prefix = out or predictions.with_name(predictions.stem + "_subgroups")
+        write_json(prefix.with_suffix(".json"), report)
+        text = report_markdown(report)
+        write_text(prefix.with_suffix(".md"), text)
+        typer.echo(text)
+        typer.echo(f"wrote {prefix.with_suffix('.json')} and {prefix.with_suffix('.md')}")
 
 
 def score_command(
     predictions: list[Path] = typer.Argument(..., help="Prediction file(s) to re-score."),
     mode: str = typer.Option("default", help="Metric definitions: default, medmnist, medfm."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    quiet: bool = quiet_option(),
+    verbose: bool = verbose_option(),
 ) -> None:
     """Recompute metrics from prediction files (few-shot files: per episode and mean ± CI)."""
-    from medimeta.evaluate.predictions import read_predictions, score_predictions
-    from medimeta.train.records import jsonable
+    with log_to_stderr("medimeta", quiet=quiet, verbose=verbose):
+        from medimeta.evaluate.predictions import read_predictions, score_predictions
+        from medimeta.train.records import jsonable
 
-    for path in predictions:
-        result = score_predictions(read_predictions(path), mode=mode)
-        if as_json:
-            typer.echo(json.dumps(jsonable({"file": str(path), **result}), indent=2))
-            continue
-        typer.echo(f"{path}:")
-        if "metrics" in result:
-            for name, value in result["metrics"].items():
-                typer.echo(f"  {name}: {value:.6f}")
-        else:
-            for name, entry in result["summary"].items():
-                typer.echo(
-                    f"  {name}: {entry['mean']:.6f} ± {entry['ci']:.6f} "
-                    f"({entry['n']} of {result['n_episodes']} episodes)"
-                )
+        for path in predictions:
+            result = score_predictions(read_predictions(path), mode=mode)
+            if as_json:
+                typer.echo(json.dumps(jsonable({"file": str(path), **result}), indent=2))
+                continue
+            typer.echo(f"{path}:")
+            if "metrics" in result:
+                for name, value in result["metrics"].items():
+                    typer.echo(f"  {name}: {value:.6f}")
+            else:
+                for name, entry in result["summary"].items():
+                    typer.echo(
+                        f"  {name}: {entry['mean']:.6f} ± {entry['ci']:.6f} "
+                        f"({entry['n']} of {result['n_episodes']} episodes)"
+                    )
