@@ -6,9 +6,9 @@ their worker pools) do not pay for importing torch.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from medimeta._lazy import lazy_getattr
 from medimeta._version import __version__
 
 _LAZY = {
@@ -37,9 +37,4 @@ if TYPE_CHECKING:
     from medimeta.data import MedIMeta, MedIMetaMultiTask, TaskDescription
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'medimeta' has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _LAZY, globals())

@@ -12,8 +12,9 @@ pay for the writer's imports, and worker processes stay light.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from medimeta._lazy import lazy_getattr
 
 _LAZY = {
     "DatasetFolder": "medimeta.format.reader",
@@ -45,9 +46,4 @@ if TYPE_CHECKING:
     from medimeta.format.writer import write_dataset
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _LAZY, globals())
