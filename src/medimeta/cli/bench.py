@@ -7,18 +7,25 @@ from typing import Any
 
 import typer
 
-from medimeta.cli.options import resolve, root_option
-
-results_app = typer.Typer(
-    help="Merge result records into the paper's tables.", no_args_is_help=True
+from medimeta.cli.options import (
+    log_to_stderr,
+    make_app,
+    quiet_option,
+    resolve,
+    root_option,
+    verbose_option,
 )
 
+results_app = make_app("results", "Merge result records into the paper's tables.")
+
+ALL_METHODS = "supervised,im-pt,linear-probe,protonet,knn,mm-pt,mm-maml"
 METHODS_HELP = (
-    "Comma-separated: supervised, im-pt, linear-probe, protonet, knn, mm-pt, mm-maml [all]."
+    "Comma-separated: supervised, im-pt, linear-probe, protonet, knn, mm-pt, mm-maml "
+    "[default: all]."
 )
 
 
-def _fewshot_overrides(
+def fewshot_overrides(
     steps: int | None,
     lr: float | None,
     pretrain_steps: int | None,
@@ -27,6 +34,7 @@ def _fewshot_overrides(
     distance: str | None,
     k: int | None,
 ) -> dict[str, Any]:
+    """FewShotConfig overrides of the command-line options that were given."""
     values = {
         "finetune_steps": steps,
         "probe_steps": steps,
@@ -41,87 +49,108 @@ def _fewshot_overrides(
     return {key: v for key, v in values.items() if v is not None}
 
 
+def bench_settings(o: dict[str, Any]) -> Any:
+    """The BenchSettings of the ``benchmark`` command's options."""
+    from medimeta.bench.settings import BenchSettings, int_list, split_list
+
+    train = {"epochs": o["epochs"], "batch_size": o["batch_size"], "lr": o["train_lr"]}
+    train["patience"] = o["patience"]
+    fewshot = fewshot_overrides(
+        o["steps"],
+        o["lr"],
+        o["pretrain_steps"],
+        o["meta_steps"],
+        o["first_order"],
+        o["distance"],
+        o["k"],
+    )
+    return BenchSettings(
+        methods=tuple(split_list(o["methods"])),
+        backbones=tuple(split_list(o["backbones"])),
+        shots=tuple(int_list(o["shots"], "--shots")),
+        queries=o["query"],
+        episodes=o["episodes"],
+        seeds=tuple(int_list(o["seeds"], "--seeds")),
+        split=o["split"],
+        image_size=o["image_size"],
+        pretrained=o["pretrained"],
+        fewshot=fewshot,
+        train_preset=o["preset"],
+        train={key: v for key, v in train.items() if v is not None},
+        sources=tuple(split_list(o["sources"])),
+        exclude_sources=tuple(split_list(o["exclude_sources"])),
+        cache=not o["no_cache"],
+    )
+
+
 def benchmark_command(
     root: Path | None = root_option(),
     targets: list[str] = typer.Option(
         [],
         help='Targets "ID:TASK" or "ID" (its first task), comma-separated or repeated '
-        "[every dataset present].",
+        "[default: every dataset present].",
     ),
     domain: str | None = typer.Option(None, help="Only the datasets of this domain."),
     all_tasks: bool = typer.Option(False, help="Every task of each dataset, not the first."),
-    methods: str = typer.Option(
-        ",".join(("supervised", "im-pt", "linear-probe", "protonet", "knn", "mm-pt", "mm-maml")),
-        help=METHODS_HELP,
-    ),
+    methods: str = typer.Option(ALL_METHODS, help=METHODS_HELP),
     backbones: str = typer.Option("resnet18", help="Comma-separated backbone names."),
     shots: str = typer.Option("5", help="Support samples per class, e.g. 1,5,10."),
     query: int = typer.Option(10, help="Query samples per class."),
     episodes: int = typer.Option(100, help="Episodes per target and shots."),
     seeds: str = typer.Option("0", help="Seeds (episodes and methods), e.g. 0,1,2."),
     split: str = typer.Option("all", help="Split the episodes come from (all, test, ...)."),
-    image_size: int | None = typer.Option(None, help="Image size [stored size]."),
+    image_size: int | None = typer.Option(None, help="Image size [default: the stored size]."),
     pretrained: str = typer.Option("auto", help="auto, imagenet, none or a weights file."),
-    steps: int | None = typer.Option(None, help="Fine-tuning / probe steps per episode [100]."),
-    lr: float | None = typer.Option(None, help="Fine-tuning / probe learning rate [1e-2]."),
-    pretrain_steps: int | None = typer.Option(None, help="mm-pt pre-training steps [1000]."),
-    meta_steps: int | None = typer.Option(None, help="mm-maml meta-training steps [1000]."),
+    steps: int | None = typer.Option(
+        None, help="Fine-tuning / probe steps per episode [default: 100]."
+    ),
+    lr: float | None = typer.Option(
+        None, help="Fine-tuning / probe learning rate [default: 1e-2]."
+    ),
+    pretrain_steps: int | None = typer.Option(
+        None, help="mm-pt pre-training steps [default: 1000]."
+    ),
+    meta_steps: int | None = typer.Option(
+        None, help="mm-maml meta-training steps [default: 1000]."
+    ),
     first_order: bool = typer.Option(False, help="First-order MAML."),
-    distance: str | None = typer.Option(None, help="ProtoNet distance [squared_euclidean]."),
-    k: int | None = typer.Option(None, "--k", help="kNN neighbours [10]."),
+    distance: str | None = typer.Option(
+        None, help="ProtoNet distance [default: squared_euclidean]."
+    ),
+    k: int | None = typer.Option(None, "--k", help="kNN neighbours [default: 10]."),
     preset: str = typer.Option("paper", help="Supervised protocol preset: paper or medmnist."),
-    epochs: int | None = typer.Option(None, help="Supervised: maximum epochs [preset]."),
-    batch_size: int | None = typer.Option(None, help="Supervised: batch size [preset]."),
-    train_lr: float | None = typer.Option(None, help="Supervised: learning rate [preset]."),
-    patience: int | None = typer.Option(None, help="Supervised: patience, 0 = off [preset]."),
+    epochs: int | None = typer.Option(
+        None, help="Supervised: maximum epochs [default: from --preset]."
+    ),
+    batch_size: int | None = typer.Option(
+        None, help="Supervised: batch size [default: from --preset]."
+    ),
+    train_lr: float | None = typer.Option(
+        None, help="Supervised: learning rate [default: from --preset]."
+    ),
+    patience: int | None = typer.Option(
+        None, help="Supervised: patience, 0 = off [default: from --preset]."
+    ),
     sources: list[str] = typer.Option([], help="mm-pt/mm-maml: only these sources (ID[:TASK])."),
     exclude_sources: list[str] = typer.Option([], help="mm-pt/mm-maml: not these sources."),
     out: Path = typer.Option(Path("runs/benchmark"), help="Output folder."),
     budget: str | None = typer.Option(None, help="Refuse a plan estimated over this (2h, 90m)."),
     dry_run: bool = typer.Option(False, help="Calibrate, print the plan and stop."),
     cache: Path | None = typer.Option(
-        None, help="Embedding cache folder [$MEDIMETA_CACHE, else ROOT/.cache]."
+        None, help="Embedding cache folder [default: $MEDIMETA_CACHE, else ROOT/.cache]."
     ),
     no_cache: bool = typer.Option(False, "--no-cache", help="Frozen features per episode."),
-    device: str | None = typer.Option(None, help="cpu, cuda, ... [auto]."),
-    progress: bool = typer.Option(True, "--progress/--quiet", help="Progress and log."),
+    device: str | None = typer.Option(None, help="cpu, cuda, ... [default: cuda if available]."),
+    quiet: bool = quiet_option("Print only the plan's refusal, warnings, errors and the table."),
+    verbose: bool = verbose_option(),
 ) -> None:
     """The paper's validation (Table 3 supervised, Table 4 few-shot) as one resumable plan."""
+    options = dict(locals())
     from medimeta.bench.runner import run_benchmark
-    from medimeta.bench.settings import BenchSettings, int_list, parse_duration, split_list
+    from medimeta.bench.settings import parse_duration, split_list
 
-    train = {"epochs": epochs, "batch_size": batch_size, "lr": train_lr, "patience": patience}
-    settings = BenchSettings(
-        methods=tuple(split_list(methods)),
-        backbones=tuple(split_list(backbones)),
-        shots=tuple(int_list(shots, "--shots")),
-        queries=query,
-        episodes=episodes,
-        seeds=tuple(int_list(seeds, "--seeds")),
-        split=split,
-        image_size=image_size,
-        pretrained=pretrained,
-        fewshot=_fewshot_overrides(steps, lr, pretrain_steps, meta_steps, first_order, distance, k),
-        train_preset=preset,
-        train={key: v for key, v in train.items() if v is not None},
-        sources=tuple(split_list(sources)),
-        exclude_sources=tuple(split_list(exclude_sources)),
-        cache=not no_cache,
-    )
-    summary = run_benchmark(
-        resolve(root),
-        settings,
-        out=out,
-        targets=split_list(targets),
-        domain=domain,
-        all_tasks=all_tasks,
-        budget_s=parse_duration(budget) if budget else None,
-        dry_run=dry_run,
-        cache=cache,
-        device=device,
-        log=typer.echo,
-        progress=progress,
-    )
+    with log_to_stderr("medimeta", quiet=quiet, verbose=verbose):
+        summary = _benchmark(run_benchmark, options, parse_duration, split_list)
     if dry_run:
         typer.echo(f"dry run: plan written to {summary['plan']}")
         return
@@ -136,6 +165,23 @@ def benchmark_command(
         raise typer.Exit(1)
 
 
+def _benchmark(run: Any, o: dict[str, Any], duration: Any, split_list: Any) -> Any:
+    return run(
+        resolve(o["root"]),
+        bench_settings(o),
+        out=o["out"],
+        targets=split_list(o["targets"]),
+        domain=o["domain"],
+        all_tasks=o["all_tasks"],
+        budget_s=duration(o["budget"]) if o["budget"] else None,
+        dry_run=o["dry_run"],
+        cache=o["cache"],
+        device=o["device"],
+        log=None if o["quiet"] else typer.echo,
+        progress=not o["quiet"],
+    )
+
+
 def embed_command(
     dataset: str = typer.Argument(..., help='Dataset "ID" or "ID:TASK" (TASK: labels too).'),
     root: Path | None = root_option(),
@@ -143,18 +189,20 @@ def embed_command(
     split: str = typer.Option("all", help="all, train, val, test or train+val."),
     module: str | None = typer.Option(None, help="Your model: FILE.py:factory."),
     weights: Path | None = typer.Option(None, help="Weights file (.pth/.safetensors)."),
-    image_size: int | None = typer.Option(None, help="Image size [stored size]."),
+    image_size: int | None = typer.Option(None, help="Image size [default: the stored size]."),
     normalize: str = typer.Option("auto", help="auto (the weights'), half or imagenet."),
     cache: Path | None = typer.Option(
-        None, help="Embedding cache folder [$MEDIMETA_CACHE, else ROOT/.cache]."
+        None, help="Embedding cache folder [default: $MEDIMETA_CACHE, else ROOT/.cache]."
     ),
     out: Path | None = typer.Option(None, help="Also export to FILE.safetensors or FILE.h5."),
-    device: str | None = typer.Option(None, help="cpu, cuda, ... [cpu]."),
-    progress: bool = typer.Option(True, "--progress/--quiet"),
+    device: str | None = typer.Option(None, help="cpu, cuda, ... [default: cpu]."),
+    quiet: bool = quiet_option(),
+    verbose: bool = verbose_option(),
 ) -> None:
     """Frozen features of a dataset's samples, computed once into the embedding cache."""
     from medimeta.bench.embed import embed_dataset, export
 
+    progress = not quiet
     table, record = embed_dataset(
         resolve(root),
         dataset,
@@ -184,6 +232,8 @@ def merge_command(
     folders: list[Path] = typer.Argument(..., help="Benchmark, fewshot or train folders."),
     out: list[Path] = typer.Option([], help="Write FILE.md, .tex, .csv or .json (repeatable)."),
     metric: str = typer.Option("auroc", help="Metric of the tables."),
+    quiet: bool = quiet_option("Print only where the tables went."),
+    verbose: bool = verbose_option(),
 ) -> None:
     """Methods x targets with mean ± 95 % interval and counts (the paper's Table 3/4 layout)."""
     from medimeta.bench.merge import find_records, merge_tables, to_markdown, write_merged
@@ -201,4 +251,5 @@ def merge_command(
     for path in out:
         write_merged(merged, path, records)
         typer.echo(f"wrote {path}")
-    typer.echo(to_markdown(merged))
+    if not quiet:
+        typer.echo(to_markdown(merged))

@@ -5,23 +5,15 @@ from __future__ import annotations
 import dataclasses
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from medimeta.cli.options import log_to_stderr, quiet_option, resolve, root_option, verbose_option
 from medimeta.errors import MedIMetaError
-from medimeta.fetch import (
-    FetchOptions,
-    PlanItem,
-    available_datasets,
-    ensure_dataset,
-    install_medmnist,
-    is_medmnist_spec,
-    plan,
-    plan_medmnist,
-)
+
+if TYPE_CHECKING:  # the fetch machinery loads when the command runs, not for --help
+    from medimeta.fetch import FetchOptions, PlanItem
 
 
 def human_bytes(n: int | None) -> str:
@@ -37,6 +29,9 @@ def human_bytes(n: int | None) -> str:
 
 
 def _print_plan(items: list[PlanItem]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
     table = Table(title="medimeta download --dry-run")
     for col in ("dataset", "action", "to fetch", "file size", "source"):
         table.add_column(col)
@@ -66,6 +61,8 @@ def _install_all(
     deadline: float | None,
 ) -> list[str]:
     """Install every requested name; return those that failed (each reported on one line)."""
+    from medimeta.fetch import ensure_dataset, install_medmnist, is_medmnist_spec
+
     failed = []
     end = None if deadline is None else time.monotonic() + deadline
     for name in wanted:
@@ -124,6 +121,14 @@ def download_command(
 ) -> None:
     """Download, check (size + MD5) and install datasets; resumes interrupted downloads."""
     data_root = resolve(root)
+    from medimeta.fetch import (
+        FetchOptions,
+        available_datasets,
+        is_medmnist_spec,
+        plan,
+        plan_medmnist,
+    )
+
     options = FetchOptions(
         mirror=mirror,
         offline=offline,

@@ -170,18 +170,10 @@ def fewshot_command(
     first_order: bool = typer.Option(False, help="First-order MAML."),
     distance: str | None = typer.Option(None, help="ProtoNet distance [squared_euclidean]."),
     k: int | None = typer.Option(None, "--k", help="kNN neighbours [10]."),
-    sources: list[str] = typer.Option(
-        [], help="mm-pt/mm-maml: only these source datasets or tasks (ID[:TASK], comma-separated)."
-    ),
-    exclude_sources: list[str] = typer.Option(
-        [], help="mm-pt/mm-maml: leave these out of the default (leave-one-out) sources."
-    ),
-    cache: Path | None = typer.Option(
-        None, help="Embedding cache of frozen features [$MEDIMETA_CACHE, else ROOT/.cache]."
-    ),
-    no_cache: bool = typer.Option(
-        False, "--no-cache", help="linear-probe/protonet/knn: run the backbone per episode."
-    ),
+    sources: list[str] = typer.Option([], help="mm-pt/mm-maml: only these (ID[:TASK],...)."),
+    exclude_sources: list[str] = typer.Option([], help="mm-pt/mm-maml: not these sources."),
+    cache: Path | None = typer.Option(None, help="Embedding cache [$MEDIMETA_CACHE|ROOT/.cache]."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Frozen features per episode."),
     backbone_checkpoint: Path | None = typer.Option(
         None, help="Use this trained backbone (skips mm-pt/mm-maml training)."
     ),
@@ -193,33 +185,19 @@ def fewshot_command(
     progress: bool = typer.Option(True, "--progress/--quiet"),
 ) -> None:
     """Cross-domain few-shot evaluation; per-episode metrics and mean ± 95 % CI."""
+    from medimeta.bench.cache import feature_source
     from medimeta.bench.settings import split_list
+    from medimeta.cli.bench import fewshot_overrides
     from medimeta.train.fewshot import FewShotConfig, run_fewshot
 
-    config = FewShotConfig(
-        method=method,
-        backbone=backbone,
-        seed=seed,
-        sources=tuple(split_list(sources)),
-        exclude_sources=tuple(split_list(exclude_sources)),
-    ).with_overrides(
+    config = FewShotConfig(method=method, backbone=backbone, seed=seed).with_overrides(
         pretrained=_pretrained(pretrained),
         image_size=image_size,
-        finetune_steps=steps,
-        probe_steps=steps,
-        finetune_lr=lr,
-        probe_lr=lr,
-        pretrain_steps=pretrain_steps,
-        meta_steps=meta_steps,
-        first_order=first_order or None,
-        distance=distance,
-        knn_k=k,
+        sources=tuple(split_list(sources)),
+        exclude_sources=tuple(split_list(exclude_sources)),
+        **fewshot_overrides(steps, lr, pretrain_steps, meta_steps, first_order, distance, k),
     )
-    features = None
-    if not no_cache:
-        from medimeta.bench.cache import FeatureCache, cache_dir
-
-        features = FeatureCache(cache_dir(cache, resolve(root)))
+    features = None if no_cache else feature_source(cache, resolve(root))
     name = (target or (episodes_file.stem if episodes_file else "episodes")).replace(":", "_")
     folder = out or Path("runs") / "fewshot" / name.replace(" ", "_") / method
     record = run_fewshot(
