@@ -38,7 +38,7 @@ def _present_info(path: Path) -> dict[str, Any]:
 def _list_rows(data_root: Path, domain: str | None, task_type: str | None) -> list[dict[str, Any]]:
     """One row per catalog dataset (filtered), then the other datasets present in the root."""
     from medimeta.catalog import get_catalog
-    from medimeta.format.reader import find_datasets
+    from medimeta.format.locate import find_datasets
 
     present = find_datasets(data_root)
     catalog = get_catalog()
@@ -123,7 +123,7 @@ def info_command(
     """
     with log_to_stderr("medimeta", quiet=quiet, verbose=verbose):
         from medimeta.catalog import get_catalog
-        from medimeta.format.reader import find_datasets
+        from medimeta.format.locate import find_datasets
 
         data_root = resolve(root)
         present = find_datasets(data_root)
@@ -205,7 +205,7 @@ def verify_command(
 ) -> None:
     """Check datasets against info.yaml and the format; exit 1 on any problem."""
     with log_to_stderr("medimeta", quiet=quiet, verbose=verbose):
-        from medimeta.format.reader import find_datasets
+        from medimeta.format.locate import find_datasets
         from medimeta.format.verify import verify_dataset
 
         data_root = resolve(root)

@@ -81,6 +81,16 @@ def _install_all(
     return failed
 
 
+def _dry_run(wanted: list[str], data_root: Path, size: int, options: FetchOptions) -> None:
+    from medimeta.fetch import is_medmnist_spec, plan, plan_medmnist
+
+    release = [i for i in wanted if not is_medmnist_spec(i)]
+    medmnist = [i for i in wanted if is_medmnist_spec(i)]
+    items = plan(release, data_root, options=options) if release else []
+    items += [plan_medmnist(m, data_root, size=size, options=options) for m in medmnist]
+    _print_plan(items)
+
+
 def download_command(
     ids: list[str] = typer.Argument(
         None, help="Dataset ids (e.g. bus organs_axial) or medmnist:<flag> (medmnist:breastmnist)."
@@ -121,13 +131,7 @@ def download_command(
 ) -> None:
     """Download, check (size + MD5) and install datasets; resumes interrupted downloads."""
     data_root = resolve(root)
-    from medimeta.fetch import (
-        FetchOptions,
-        available_datasets,
-        is_medmnist_spec,
-        plan,
-        plan_medmnist,
-    )
+    from medimeta.fetch import FetchOptions
 
     options = FetchOptions(
         mirror=mirror,
@@ -148,13 +152,11 @@ def download_command(
     with log_to_stderr("medimeta.fetch", quiet=quiet, verbose=verbose):
         try:
             if all_datasets:
+                from medimeta.fetch import available_datasets
+
                 wanted = available_datasets(data_root, options=options, write_cache=not dry_run)
-            release = [i for i in wanted if not is_medmnist_spec(i)]
-            medmnist = [i for i in wanted if is_medmnist_spec(i)]
             if dry_run:
-                items = plan(release, data_root, options=options) if release else []
-                items += [plan_medmnist(m, data_root, size=size, options=options) for m in medmnist]
-                _print_plan(items)
+                _dry_run(wanted, data_root, size, options)
                 return
         except (MedIMetaError, OSError) as exc:
             typer.echo(f"error: {exc}", err=True)
