@@ -110,3 +110,17 @@ def test_list_fits_80_columns_and_has_json(tmp_path: Path) -> None:
     assert len(rows) == 20 and by_id["breastmnist"]["present"] and not by_id["bus"]["present"]
     assert by_id["breastmnist"]["in_catalog"] is False
     assert by_id["dr_regular"]["tasks"][0] == "DR level"
+
+
+def test_partial_builds_are_listed_and_inspectable(tmp_path: Path) -> None:
+    import yaml
+
+    path = make_release_dataset(tmp_path, ToySpec(dataset_id="bus", name="Breast Ultrasound"))
+    info = yaml.safe_load((path / "info.yaml").read_text())
+    (path / "info.yaml").write_text(yaml.safe_dump({**info, "partial": True}, sort_keys=False))
+    rows = json.loads(runner.invoke(app, ["list", "--root", str(tmp_path), "--json"]).output)
+    assert next(r for r in rows if r["id"] == "bus")["partial"] is True
+    listed = runner.invoke(app, ["list", "--root", str(tmp_path)], env={"COLUMNS": "80"})
+    assert any("partial" in line and " bus " in line for line in listed.output.splitlines())
+    shown = runner.invoke(app, ["info", "bus", "--root", str(tmp_path)], env={"COLUMNS": "100"})
+    assert shown.exit_code == 0 and "bus partial build at" in shown.output
