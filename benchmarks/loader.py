@@ -1,27 +1,32 @@
-"""Loader throughput next to the limits measured in the same run.
+"""Loader throughput beside three limits measured in the same run and beside medimeta 0.0.6.
 
-Writes a release-format dataset of N generated 224x224 images (grey and RGB), then measures, with
-the page cache warm and batch 64 in random order:
+Writes a release-format dataset of N generated 224x224 images (RGB and grey), then measures with
+the page cache warm, batch 64, random order, 1 torch thread (``--threads``), medians of
+round-robin repeats:
 
-- raw h5py per-index random reads and contiguous slab reads (the storage limit);
-- ``MedIMeta`` uint8 batches (workers 0 and 2) -> ratio to the raw per-index random-read rate;
-- ``MedIMeta`` float batches (0.5/0.5 and ImageNet) -> ratio to a bare uint8->float32 conversion
-  of the same batch (the CPU limit), both torch ``.to(float32)`` and numpy ``astype``;
-- the medimeta 0.0.6 per-sample path (PIL + ToTensor + Normalize), emulated, for reference.
+- ours: ``ds.loader(64, shuffle=True)`` float ("half" and "imagenet") and uint8, the drop-in
+  ``DataLoader(ds, batch_size=64, shuffle=True)``, one sample at a time (``ds[i]``), and uint8
+  batches normalised by ``DeviceNormalize`` (here on the CPU);
+- the peer: medimeta 0.0.6's ``DataLoader(MedIMeta(...), batch_size=64, shuffle=True)``, run by
+  ``benchmarks/anchor/peer.py`` in the interpreter given by ``--anchor-python`` (set up by
+  ``benchmarks/anchor/setup.sh``; default /work/anchor-venv/bin/python when it exists), over the
+  same folder, between the two halves of our repeats;
+- the limits (benchmarks/anchor/harness.py): the same rows read raw from the file, writing the
+  float output once (new and reused buffer), converting a cache-resident row into a reused
+  buffer;
+- workers 0 and 2 in steady state (persistent workers; start-up, the time to the first batch,
+  reported apart; fork, and the start-up with spawn).
 
 Prints medians and ratios and writes ``benchmarks/results/loader.json``.
-Usage: python benchmarks/loader.py [--n 10000] [--repeats 5] [--batches 40] [--workdir DIR]
+Usage: python benchmarks/loader.py [--n 10000] [--repeats 10] [--batches 60] [--threads 1]
+       [--anchor-python PATH] [--workdir DIR] [--out PATH]
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import shutil
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -31,9 +36,21 @@ import h5py
 import numpy as np
 import torch
 import yaml
-from PIL import Image
+from torch.utils.data import DataLoader
 
+from anchor.harness import (
+    anchor_python,
+    limits,
+    load,
+    machine,
+    medians,
+    run_peer,
+    show,
+    timed,
+)
 from medimeta import MedIMeta
+from medimeta.data import DeviceNormalize
+from medimeta.safeio import write_json
 
 BATCH = 64
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -76,160 +93,224 @@ def write_dataset(root: Path, ds_id: str, n: int, channels: int, seed: int) -> N
     np.save(out / "task_labels" / "class.npy", rng.integers(0, 5, n))
 
 
-def rate(fn: Callable[[], int], repeats: int) -> tuple[float, list[float]]:
-    """Median samples/s of ``fn`` (which returns the number of samples it processed)."""
-    fn()  # warm-up
-    rates = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        count = fn()
-        rates.append(count / (time.perf_counter() - t0))
-    return statistics.median(rates), rates
+def take(make: Callable[[], object], batches: int) -> Callable[[], int]:
+    """Samples/s function: ``batches`` batches from a new iterator of ``make()``."""
+
+    def run() -> int:
+        n = 0
+        for k, (_, y) in enumerate(make()):  # type: ignore[call-overload]
+            n += len(y)
+            if k + 1 >= batches:
+                break
+        return n
+
+    return run
 
 
-def original_sample(arr: np.ndarray) -> torch.Tensor:
-    """medimeta 0.0.6's default per-sample path: PIL image, ToTensor, Normalize(0.5, 0.5)."""
-    img = Image.fromarray(arr)
-    t = torch.from_numpy(np.array(img, dtype=np.float32) / 255.0)
-    t = t.unsqueeze(0) if t.ndim == 2 else t.permute(2, 0, 1).contiguous()
-    return (t - 0.5) / 0.5
+def ours(root: Path, ds_id: str, order: np.ndarray, nb: int) -> dict[str, Callable[[], int]]:
+    half = MedIMeta(root, ds_id, "class")
+    imnet = MedIMeta(root, ds_id, "class", normalize="imagenet")
+    u8 = MedIMeta(root, ds_id, "class", dtype="uint8")
+    norm = DeviceNormalize("half").to("cpu")
+    singles = order[: nb * BATCH // 4].tolist()
+    seeds = iter(range(10**6))
+
+    def single() -> int:
+        for i in singles:
+            half[i]
+        return len(singles)
+
+    def device() -> int:
+        n = 0
+        for k, (x, y) in enumerate(u8.loader(BATCH, shuffle=True, seed=next(seeds))):
+            norm(x)
+            n += len(y)
+            if k + 1 >= nb:
+                break
+        return n
+
+    return {
+        "ours_loader_float": take(lambda: half.loader(BATCH, shuffle=True, seed=next(seeds)), nb),
+        "ours_loader_float_imagenet": take(
+            lambda: imnet.loader(BATCH, shuffle=True, seed=next(seeds)), nb
+        ),
+        "ours_loader_uint8": take(lambda: u8.loader(BATCH, shuffle=True, seed=next(seeds)), nb),
+        "ours_dropin_float": take(lambda: DataLoader(half, batch_size=BATCH, shuffle=True), nb),
+        "ours_single_float": single,
+        "ours_uint8_then_device_normalize_cpu": device,
+    }
+
+
+def workers(root: Path, ds_id: str, epochs: int) -> dict[str, object]:
+    """Steady-state samples/s with persistent workers (median of full epochs after the first),
+    start-up (seconds to the first batch) reported apart."""
+    half = MedIMeta(root, ds_id, "class")
+    u8 = MedIMeta(root, ds_id, "class", dtype="uint8")
+    out: dict[str, object] = {}
+    for name, make in (
+        (
+            "loader_float",
+            lambda k, ctx: half.loader(
+                BATCH,
+                shuffle=True,
+                seed=0,
+                num_workers=k,
+                persistent_workers=k > 0,
+                multiprocessing_context=ctx,
+            ),
+        ),
+        (
+            "dropin_float",
+            lambda k, ctx: DataLoader(
+                half,
+                batch_size=BATCH,
+                shuffle=True,
+                num_workers=k,
+                persistent_workers=k > 0,
+                multiprocessing_context=ctx,
+            ),
+        ),
+        (
+            "loader_uint8",
+            lambda k, ctx: u8.loader(
+                BATCH,
+                shuffle=True,
+                seed=0,
+                num_workers=k,
+                persistent_workers=k > 0,
+                multiprocessing_context=ctx,
+            ),
+        ),
+    ):
+        for k in (0, 2):
+            loader = make(k, "fork" if k else None)
+            t0 = time.perf_counter()
+            it = iter(loader)
+            next(it)
+            startup = time.perf_counter() - t0
+            for _ in it:  # the rest of the first epoch: warm-up
+                pass
+            rates = []
+            for _ in range(epochs):
+                t0 = time.perf_counter()
+                n = sum(len(y) for _, y in loader)
+                rates.append(n / (time.perf_counter() - t0))
+            out[f"{name}_workers{k}"] = {
+                "steady_samples_per_s": round(statistics.median(rates), 1),
+                "epochs": [round(r, 1) for r in rates],
+                "startup_s": round(startup, 3),
+            }
+            del it, loader
+        w0 = out[f"{name}_workers0"]["steady_samples_per_s"]  # type: ignore[index]
+        w2 = out[f"{name}_workers2"]["steady_samples_per_s"]  # type: ignore[index]
+        out[f"{name}_ratio_workers2_to_workers0"] = round(w2 / w0, 3)
+    t0 = time.perf_counter()
+    next(iter(half.loader(BATCH, num_workers=2, multiprocessing_context="spawn")))
+    out["spawn_startup_s_workers2"] = round(time.perf_counter() - t0, 3)
+    return out
 
 
 def bench_one(root: Path, ds_id: str, n: int, args: argparse.Namespace) -> dict[str, object]:
-    rng = np.random.default_rng(0)
-    order = rng.permutation(n)
+    order = np.random.default_rng(0).permutation(n)
     nb = args.batches
-    batches = [order[(k * BATCH) % n : (k * BATCH) % n + BATCH] for k in range(nb)]
-    batches = [b for b in batches if len(b) == BATCH]
-    res: dict[str, object] = {}
-
-    with h5py.File(root / ds_id / "images.hdf5", "r") as f:
-        dset = f["images"]
-
-        def raw_random() -> int:
-            for b in batches:
-                for i in b:
-                    dset[int(i)]
-            return len(batches) * BATCH
-
-        def raw_contiguous() -> int:
-            for b in batches:
-                a = int(b[0]) % (n - BATCH)
-                dset[a : a + BATCH]
-            return len(batches) * BATCH
-
-        res["raw_h5py_random"], _ = rate(raw_random, args.repeats)
-        res["raw_h5py_contiguous"], _ = rate(raw_contiguous, args.repeats)
-
-        def original() -> int:
-            for b in batches[: max(4, nb // 8)]:
-                torch.stack([original_sample(dset[int(i)]) for i in b])
-            return max(4, nb // 8) * BATCH
-
-        res["medimeta_0.0.6_style_float"], _ = rate(original, args.repeats)
-
-    u8 = MedIMeta(root, ds_id, "class", dtype="uint8")
-    half = MedIMeta(root, ds_id, "class")
-    imnet = MedIMeta(root, ds_id, "class", normalize="imagenet")
-
-    def ours(ds: MedIMeta) -> Callable[[], int]:
-        def run() -> int:
-            for b in batches:
-                ds.get_batch(b)
-            return len(batches) * BATCH
-
-        return run
-
-    res["ours_uint8"], _ = rate(ours(u8), args.repeats)
-    res["ours_float_half"], _ = rate(ours(half), args.repeats)
-    res["ours_float_imagenet"], _ = rate(ours(imnet), args.repeats)
-    fixed = [u8.get_batch(b)[0] for b in batches[:8]]
-
-    def bare_torch() -> int:
-        for x in fixed:
-            x.to(torch.float32)
-        return len(fixed) * BATCH
-
-    def bare_numpy() -> int:
-        for x in fixed:
-            x.numpy().astype(np.float32)
-        return len(fixed) * BATCH
-
-    res["bare_uint8_to_float32_torch"], _ = rate(bare_torch, args.repeats)
-    res["bare_uint8_to_float32_numpy"], _ = rate(bare_numpy, args.repeats)
-
-    def workers(ds: MedIMeta, k: int) -> float:
-        loader = ds.loader(BATCH, shuffle=True, seed=1, num_workers=k, persistent_workers=k > 0)
-        it = iter(loader)
-        next(it)  # exclude worker start-up
-        t0 = time.perf_counter()
-        count = sum(len(y) for _, y in it)
-        return count / (time.perf_counter() - t0)
-
-    res["ours_uint8_loader_workers0"] = workers(u8, 0)
-    res["ours_uint8_loader_workers2"] = workers(u8, 2)
-    res["ours_float_loader_workers2"] = workers(half, 2)
-    res["ratio_uint8_vs_raw_random"] = res["ours_uint8"] / res["raw_h5py_random"]  # type: ignore[operator]
-    # two CPU limits: torch's .to(float32) (the conversion the issue quotes, ~2,500/s on one
-    # core) and numpy's astype, which is faster here and so the stricter bar
-    for preset in ("half", "imagenet"):
-        for kind in ("torch", "numpy"):
-            res[f"ratio_float_{preset}_vs_bare_{kind}"] = (
-                res[f"ours_float_{preset}"] / res[f"bare_uint8_to_float32_{kind}"]  # type: ignore[operator]
-            )
-    res["speedup_float_vs_medimeta_0.0.6_style"] = (
-        res["ours_float_half"] / res["medimeta_0.0.6_style_float"]  # type: ignore[operator]
+    batches = [order[k * BATCH : (k + 1) * BATCH] for k in range(min(nb, n // BATCH))]
+    store = MedIMeta(root, ds_id, "class").store
+    fns = {**limits(store, batches), **ours(root, ds_id, order, nb)}
+    half = args.repeats - args.repeats // 2
+    rates = timed(fns, half)
+    peer = run_peer(
+        args.peer,
+        "loader",
+        root=root,
+        dataset=ds_id,
+        task="class",
+        batch=BATCH,
+        batches=max(4, nb // 4),
+        repeats=3,
+        threads=args.threads,
     )
+    for key, values in timed(fns, args.repeats // 2).items():
+        rates[key] += values
+    res: dict[str, object] = {"samples_per_s": medians(rates), "peer_medimeta_0.0.6": peer}
+    med = res["samples_per_s"]
+    assert isinstance(med, dict)
+    ratios: dict[str, float] = {}
+    if peer.get("available"):
+        med["peer_dropin_float"] = round(peer["median"], 1)
+        for key in (
+            "ours_loader_float",
+            "ours_dropin_float",
+            "ours_single_float",
+            "ours_loader_float_imagenet",
+        ):
+            ratios[f"{key}_vs_peer"] = round(med[key] / peer["median"], 2)
+    for key in [k for k in med if k.startswith("limit_")]:
+        ratios[f"ours_loader_float_vs_{key}"] = round(med["ours_loader_float"] / med[key], 3)
+    ratios["ours_dropin_vs_ours_loader"] = round(
+        med["ours_dropin_float"] / med["ours_loader_float"], 3
+    )
+    res["ratios"] = ratios
+    res["workers"] = workers(root, ds_id, args.epochs)
     return res
+
+
+def report(ds_id: str, res: dict) -> None:
+    med, ratios = res["samples_per_s"], res["ratios"]
+    print(f"[{ds_id}] medians; beside ours: x the peer and x the limits of this run")
+    show(med, "samples/s", "peer_dropin_float")
+    for key, value in ratios.items():
+        print(f"  {key:52s} {value:8.3f}x")
+    for key, value in res["workers"].items():
+        print(f"  workers {key:40s} {value}")
+    if not res["peer_medimeta_0.0.6"].get("available"):
+        print(f"  peer not run: {res['peer_medimeta_0.0.6'].get('why')}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=10_000, help="images per dataset")
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--batches", type=int, default=40, help="batches of 64 per repeat")
+    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--batches", type=int, default=60, help="batches of 64 per repeat")
+    parser.add_argument("--epochs", type=int, default=2, help="steady-state epochs (workers)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads")
+    parser.add_argument("--anchor-python", dest="peer", type=Path, default=None)
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--out", type=Path, default=RESULTS / "loader.json")
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    args.peer = anchor_python(args.peer)
+    load_before = load()
     work = Path(tempfile.mkdtemp(prefix="medimeta-bench-", dir=args.workdir))
     try:
         results: dict[str, object] = {}
         for ds_id, channels in (("bench_rgb", 3), ("bench_gray", 1)):
             t0 = time.perf_counter()
             write_dataset(work, ds_id, args.n, channels, seed=channels)
-            print(
-                f"[{ds_id}] wrote {args.n} images in {time.perf_counter() - t0:.1f} s", flush=True
-            )
+            print(f"[{ds_id}] wrote {args.n} images in {time.perf_counter() - t0:.1f} s")
             results[ds_id] = bench_one(work, ds_id, args.n, args)
-            for key, value in results[ds_id].items():  # type: ignore[union-attr]
-                unit = "" if key.startswith(("ratio", "speedup")) else " samples/s"
-                print(f"  {key:42s} {value:12.2f}{unit}", flush=True)
+            report(ds_id, results[ds_id])  # type: ignore[arg-type]
     finally:
         shutil.rmtree(work, ignore_errors=True)
     record = {
         "benchmark": "loader",
-        "settings": {
+        "protocol": {
             "n": args.n,
             "batch": BATCH,
             "order": "random",
             "repeats": args.repeats,
             "batches_per_repeat": args.batches,
-            "statistic": "median",
+            "peer_batches_per_repeat": max(4, args.batches // 4),
+            "peer_repeats": 3,
+            "threads": args.threads,
+            "workers": "0 unless named; workers runs: persistent, fork",
+            "steady_epochs": args.epochs,
+            "statistic": "median of round-robin repeats",
         },
-        "machine": {
-            "python": sys.version.split()[0],
-            "torch": torch.__version__,
-            "h5py": h5py.__version__,
-            "cpus": os.cpu_count(),
-            "torch_threads": torch.get_num_threads(),
-            "platform": platform.platform(),
-        },
+        "machine": machine()
+        | {"load_average_1_5_15_before": load_before, "load_average_1_5_15_after": load()},
         "results": results,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(record, indent=2))
-    os.replace(tmp, args.out)
+    write_json(args.out, record, indent=2)
     print(f"wrote {args.out}")
 
 

@@ -65,6 +65,7 @@ class ImageDatasetBase(torch.utils.data.Dataset):
         dtype: str = "float",
         normalize: str = "half",
         download: bool = False,
+        pin_memory: bool = False,
     ) -> None:
         root = resolve_root(data_path)
         if download and not _present(root, dataset_id):
@@ -92,6 +93,7 @@ class ImageDatasetBase(torch.utils.data.Dataset):
         self._normalization = get_normalization(normalize)
         self._channels = channels
         self._set_channels(channels or self.folder.num_channels)
+        self.pin_memory = bool(pin_memory)
 
     # The original loader's users set ``dataset.num_channels = 3`` to get RGB output; keep that.
     @property
@@ -124,10 +126,25 @@ class ImageDatasetBase(torch.utils.data.Dataset):
             raise IndexError(f"position out of range for a dataset of {n} samples")
         return self.split_indices[positions]
 
-    def read_pixels(self, positions: np.ndarray) -> torch.Tensor:
-        """(B, C, H, W) uint8 or normalised float32 images at local ``positions``."""
+    def read_pixels(
+        self, positions: np.ndarray, *, batch: bool = True, contiguous: bool = False
+    ) -> torch.Tensor:
+        """(B, C, H, W) uint8 or normalised float32 images at local ``positions``.
+
+        ``batch``: written into a reused buffer (or shared memory in a DataLoader worker);
+        ``contiguous``: C-contiguous in every channel mode (see :func:`load_images`).
+        """
         glob = self.global_indices(positions)
-        return load_images(self.store, glob, self._out_channels, self.dtype, self._normalization)
+        return load_images(
+            self.store,
+            glob,
+            self._out_channels,
+            self.dtype,
+            self._normalization,
+            reuse=batch,
+            pin=self.pin_memory,
+            contiguous=contiguous,
+        )
 
     def pil_image(self, global_index: int) -> Any:
         """One image as a PIL image in the output channel mode (for PIL-based transforms)."""

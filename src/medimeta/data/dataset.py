@@ -12,6 +12,7 @@ import torch
 
 from medimeta.catalog.tasks import TaskTarget
 from medimeta.data.base import ImageDatasetBase, Split, _as_index, resolve_root
+from medimeta.data.collate import sample_views
 from medimeta.errors import check_choice
 from medimeta.format.reader import DatasetFolder, find_datasets, locate_dataset
 
@@ -38,7 +39,8 @@ class MedIMeta(ImageDatasetBase):
     (1,) for binary, (C,) multi-hot for multi-label). A ``transform`` receives a PIL image, as in
     the original. Keyword options: ``channels`` (1 or 3), ``dtype`` ("float" or "uint8"),
     ``normalize`` ("half", "imagenet", "unit"), ``ordinal_labels`` ("key" or "index"),
-    ``backend`` ("auto", "memmap", "hdf5", "tiff"), ``download``.
+    ``backend`` ("auto", "memmap", "hdf5", "tiff"), ``download``, ``pin_memory`` (write
+    batches straight into page-locked memory; needs an accelerator, see docs/loading.md).
     """
 
     def __init__(
@@ -57,6 +59,7 @@ class MedIMeta(ImageDatasetBase):
         ordinal_labels: str = "key",
         backend: str | None = None,
         download: bool = False,
+        pin_memory: bool = False,
     ) -> None:
         super().__init__(
             data_path,
@@ -69,6 +72,7 @@ class MedIMeta(ImageDatasetBase):
             dtype=dtype,
             normalize=normalize,
             download=download,
+            pin_memory=pin_memory,
         )
         self.task = self.folder.task(task_name)
         self.task_name = self.task.name
@@ -110,23 +114,29 @@ class MedIMeta(ImageDatasetBase):
         label = self._all_labels[global_index]
         if self.transform is not None:
             return self.transform(self.pil_image(global_index)), label
-        return self.read_pixels(positions)[0], label
+        return self.read_pixels(positions, batch=False)[0], label
 
     def __getitems__(self, positions: list[int]) -> list[tuple[Any, torch.Tensor]]:
-        """Batched read for DataLoader auto-collation (returns per-sample pairs)."""
+        """Batched read for DataLoader auto-collation: per-sample pairs whose images are views
+        of one C-contiguous batch tensor, which ``default_collate`` hands back without a copy
+        (:mod:`medimeta.data.collate`)."""
         if self.transform is not None:
             return [self[p] for p in positions]
-        x, y = self.get_batch(np.asarray(positions, dtype=np.int64))
-        return list(zip(x, y, strict=True))
+        x, y = self.get_batch(np.asarray(positions, dtype=np.int64), contiguous=True)
+        return list(zip(sample_views(x), y.unbind(0), strict=True))
 
-    def get_batch(self, positions: Any) -> tuple[Any, torch.Tensor]:
-        """Images and labels at local ``positions`` as batched tensors (B, C, H, W) / (B, ...)."""
+    def get_batch(self, positions: Any, *, contiguous: bool = False) -> tuple[Any, torch.Tensor]:
+        """Images and labels at local ``positions`` as batched tensors (B, C, H, W) / (B, ...).
+
+        ``contiguous``: C-contiguous images in every channel mode (else RGB comes channels-last
+        and uint8 grey -> 3 as an expanded view, which convolutions take as they are).
+        """
         pos, _ = _as_index(positions)
         glob = self.global_indices(pos)
         labels = self._all_labels[torch.from_numpy(glob)]
         if self.transform is not None:
             return torch.stack([self.transform(self.pil_image(int(g))) for g in glob]), labels
-        return self.read_pixels(pos), labels
+        return self.read_pixels(pos, contiguous=contiguous), labels
 
     def get_split_indices(self, split: Split, use_original_split: bool = False) -> np.ndarray:
         """Global indices of a split (or of several), as in medimeta 0.0.6."""

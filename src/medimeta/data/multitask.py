@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from medimeta.data.base import ImageDatasetBase, Split, _as_index
+from medimeta.data.collate import sample_views
 from medimeta.data.dataset import ORDINAL_ENCODINGS
 from medimeta.errors import check_choice
 from medimeta.format.layout import ANNOTATIONS_FILE
@@ -35,7 +36,7 @@ class MedIMetaMultiTask(ImageDatasetBase):
         **options: Any,
     ) -> None:
         """``options``: the pixel and access options of ``MedIMeta`` (channels, dtype,
-        normalize, use_hdf5, backend, download)."""
+        normalize, use_hdf5, backend, download, pin_memory)."""
         super().__init__(
             data_path, dataset_id, split=split, original_split=original_split, **options
         )
@@ -64,9 +65,12 @@ class MedIMetaMultiTask(ImageDatasetBase):
 
     def __getitem__(self, index: Any) -> dict[str, Any]:
         positions, batched = _as_index(index)
+        return self._sample(positions, batched)
+
+    def _sample(self, positions: np.ndarray, batched: bool, contiguous: bool = False) -> dict:
         glob = self.global_indices(positions)
         gt = torch.from_numpy(glob)
-        images = self.read_pixels(positions)
+        images = self.read_pixels(positions, batch=batched, contiguous=contiguous)
         sample: dict[str, Any] = {
             "image": images if batched else images[0],
             "labels": {n: (v[gt] if batched else v[int(glob[0])]) for n, v in self._labels.items()},
@@ -77,6 +81,27 @@ class MedIMetaMultiTask(ImageDatasetBase):
         if self._subjects is not None:
             sample["subject"] = _pick(self._subjects, glob, batched)
         return sample
+
+    def __getitems__(self, positions: list[int]) -> list[dict[str, Any]]:
+        """Batched read for DataLoader auto-collation: the per-sample dicts of ``self[p]``,
+        read in one pass; the images are views of one batch tensor that ``default_collate``
+        hands back without a copy (:mod:`medimeta.data.collate`)."""
+        batch = self._sample(np.asarray(positions, dtype=np.int64), True, contiguous=True)
+        images = sample_views(batch["image"])
+        labels = {n: v.unbind(0) for n, v in batch["labels"].items()}
+        out = []
+        for k, image in enumerate(images):
+            sample: dict[str, Any] = {
+                "image": image,
+                "labels": {n: v[k] for n, v in labels.items()},
+                "index": int(batch["index"][k]),
+                "dataset": self.dataset_id,
+                "metadata": {c: v[k] for c, v in batch["metadata"].items()},
+            }
+            if "subject" in batch:
+                sample["subject"] = batch["subject"][k]
+            out.append(sample)
+        return out
 
 
 def _pick(values: np.ndarray, glob: np.ndarray, batched: bool) -> Any:

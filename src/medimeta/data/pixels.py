@@ -1,8 +1,9 @@
 """uint8 image arrays to tensors: channel policy, normalisation presets and the one normaliser.
 
 Every route from stored pixels to model input passes here: the datasets, the episode loader
-and the training splits (:mod:`medimeta.data.splits`) read with :func:`load_images` and
-normalise with :class:`Normalizer`; the preset numbers live only in :data:`NORMALIZATIONS`.
+and the training splits (:mod:`medimeta.data.splits`) read with :func:`load_images`, which
+runs the pixel kernel (:mod:`medimeta.data.kernel`) with the constants of a
+:class:`Normalizer`; the preset numbers live only in :data:`NORMALIZATIONS`.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from medimeta.data.kernel import read_images
 from medimeta.errors import check_choice
 from medimeta.format.images import ImageStore
 
@@ -74,6 +76,11 @@ class Normalizer:
             self._affine[channels] = _Affine(*self.for_channels(channels), channels)
         return self._affine[channels]
 
+    def affine(self, channels: int) -> tuple[np.ndarray, np.ndarray]:
+        """float32 ``scale`` and ``shift`` (``channels`` values each) of the uint8 path."""
+        a = self._uint8(channels)
+        return a.scale, a.shift
+
     def normalize_rows(
         self, rows: Iterable[tuple[int, np.ndarray]], count: int, shape: tuple[int, ...]
     ) -> torch.Tensor:
@@ -102,9 +109,10 @@ class Normalizer:
         affine = self._uint8(x.shape[1] if x.ndim == 4 else x.shape[0])
         view = (1, -1, 1, 1) if x.ndim == 4 else (-1, 1, 1)
         if x.device.type != "cpu":
+            # two roundings (multiply, then add), as on the CPU; addcmul would fuse them
             scale = torch.from_numpy(affine.scale).to(x.device).view(view)
             shift = torch.from_numpy(affine.shift).to(x.device).view(view)
-            return torch.addcmul(shift, x.to(torch.float32), scale)
+            return x.to(torch.float32).mul_(scale).add_(shift)
         src = x.numpy()
         out = np.empty(src.shape, dtype=np.float32)
         np.multiply(src, affine.scale.reshape(view), out=out)
@@ -181,13 +189,32 @@ def load_images(
     channels: int,
     dtype: str,
     normalizer: Normalizer | None = None,
+    *,
+    reuse: bool = False,
+    pin: bool = False,
+    contiguous: bool = False,
 ) -> torch.Tensor:
     """(B, C, H, W) uint8 or (``dtype="float"``, with ``normalizer``) normalised float32
-    images at global ``indices`` of ``store``."""
+    images at global ``indices`` of ``store``, through the pixel kernel.
+
+    ``reuse``: the output may be a reused pooled buffer (main process) or shared memory (in a
+    DataLoader worker), see :mod:`medimeta.data.kernel`; ``pin``: page-locked output (needs an
+    accelerator); ``contiguous``: C-contiguous (B, C, H, W) output in every channel mode
+    (else RGB comes channels-last and uint8 grey -> 3 as an expanded view).
+    """
     if dtype == "uint8":
-        return to_uint8_tensor(store.read_batch(indices), channels)
+        return read_images(
+            store, indices, channels, "uint8", batch=reuse, pin=pin, contiguous=contiguous
+        )
     if normalizer is None:
         raise ValueError("dtype 'float' needs a normalizer")
-    if channels == store.num_channels:
-        return normalizer.normalize_rows(store.rows(indices), indices.size, store.sample_shape)
-    return normalizer.normalize_uint8(to_uint8_tensor(store.read_batch(indices), channels))
+    return read_images(
+        store,
+        indices,
+        channels,
+        "float",
+        normalizer.affine(channels),
+        batch=reuse,
+        pin=pin,
+        contiguous=contiguous,
+    )

@@ -9,7 +9,7 @@ torch.distributed ranks itself, so every episode is produced exactly once.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -46,6 +46,15 @@ class LoadedEpisode:
     query_x: torch.Tensor
     query_y: torch.Tensor
     episode: Episode
+    # support_x and query_x as the one tensor they are views of (set by EpisodeLoader): pickled
+    # (e.g. from a DataLoader worker) as that one tensor, so one handle crosses, not two
+    images: torch.Tensor | None = field(default=None, repr=False, compare=False)
+
+    def __reduce__(self) -> Any:
+        if self.images is None:
+            return (LoadedEpisode, (*self, self.episode))
+        n = self.support_x.shape[0]
+        return (_rebuild_episode, (self.images, n, self.support_y, self.query_y, self.episode))
 
     def __iter__(self) -> Iterator[torch.Tensor]:
         return iter((self.support_x, self.support_y, self.query_x, self.query_y))
@@ -87,6 +96,12 @@ class LoadedEpisode:
         )
 
 
+def _rebuild_episode(
+    images: torch.Tensor, n: int, sy: torch.Tensor, qy: torch.Tensor, episode: Episode
+) -> LoadedEpisode:
+    return LoadedEpisode(images[:n], sy, images[n:], qy, episode, images)
+
+
 def label_tensor(labels: np.ndarray, target: TaskTarget) -> torch.Tensor:
     """Episode labels as the loader hands them out (binary gets a trailing dimension of 1)."""
     t = torch.from_numpy(np.ascontiguousarray(labels, dtype=np.int64))
@@ -98,8 +113,10 @@ class EpisodeLoader:
 
     ``channels`` (1, 3 or None for the dataset's own), ``dtype`` ("float" or "uint8"),
     ``normalize`` ("half", "imagenet", "unit"), ``backend`` of the image store, and an optional
-    ``transform`` applied per PIL image (slow path, as in ``MedIMeta``). Picklable; files open
-    lazily in the process that reads.
+    ``transform`` applied per PIL image (slow path, as in ``MedIMeta``). Support and query are
+    read and converted together by the pixel kernel into one reused output (shared memory in a
+    DataLoader worker; page-locked with ``pin_memory``, which needs an accelerator). Picklable;
+    files open lazily in the process that reads.
     """
 
     def __init__(
@@ -110,6 +127,7 @@ class EpisodeLoader:
         normalize: str = "half",
         backend: str = "auto",
         transform: Callable[[Any], torch.Tensor] | None = None,
+        pin_memory: bool = False,
     ) -> None:
         if channels is not None:
             check_choice("channel count", str(channels), ("1", "3"))
@@ -118,6 +136,7 @@ class EpisodeLoader:
         self.normalization = get_normalization(normalize)
         self.backend = backend
         self.transform = transform
+        self.pin_memory = bool(pin_memory)
         self._stores: dict[Path, ImageStore] = {}
 
     def store(self, folder: Path) -> ImageStore:
@@ -131,7 +150,9 @@ class EpisodeLoader:
         channels = self.channels or store.num_channels
         if self.transform is not None:
             return torch.stack([self.transform(_pil(store.read(int(g)), channels)) for g in rows])
-        return load_images(store, rows, channels, self.dtype, self.normalization)
+        return load_images(
+            store, rows, channels, self.dtype, self.normalization, reuse=True, pin=self.pin_memory
+        )
 
     def load(self, episode: Episode) -> LoadedEpisode:
         """Support and query tensors of ``episode``, read together in one batched read."""
@@ -151,6 +172,7 @@ class EpisodeLoader:
             x[n:],
             label_tensor(episode.query_labels, target),
             episode,
+            x,
         )
 
     def close(self) -> None:
