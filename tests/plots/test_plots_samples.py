@@ -158,3 +158,13 @@ def test_multilabel_episode_says_so(toy_root: Path) -> None:
     assert "multi-label: each row shows the positives of one label" in flat
     positives = int(ep.support_labels.sum() + ep.query_labels.sum())
     assert len(_image_axes(fig)) == positives
+
+
+def test_dataset_methods_draw_like_the_functions(toy_root: Path) -> None:
+    ds = MedIMeta(toy_root, "toy_gray", "case category", split="train")
+    assert ds.montage(2, seed=1).tobytes() == montage(ds, 2, seed=1).tobytes()
+    fig = ds.plot([0, 1], predictions=["normal", "benign"])
+    assert len(fig.axes) == len(plot_samples(ds, [0, 1], ["normal", "benign"]).axes)
+    multi = MedIMetaMultiTask(toy_root, "toy_rgb")
+    assert multi.montage(2).size == montage(multi, 2).size
+    assert len(multi.plot(0).axes) >= 1

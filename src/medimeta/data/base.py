@@ -155,6 +155,19 @@ class ImageDatasetBase(torch.utils.data.Dataset):
         mode = "RGB" if self._out_channels == 3 else "L"
         return img if img.mode == mode else img.convert(mode)
 
+    def plot(self, positions: Any, predictions: Any = None, **options: Any) -> Any:
+        """A matplotlib figure of the samples at ``positions`` with their label names (and
+        ``predictions`` beside the truth); options as :func:`medimeta.plots.plot_samples`."""
+        from medimeta.plots import plot_samples
+
+        return plot_samples(self, positions, predictions, **options)
+
+    def montage(self, n: int = 20, *, seed: int = 0, **options: Any) -> Any:
+        """An ``n`` x ``n`` PIL image grid of random samples (MedMNIST's ``montage``)."""
+        from medimeta.plots import montage
+
+        return montage(self, n, seed=seed, **options)
+
     def close(self) -> None:
         """Release open file handles (reading reopens them)."""
         self.store.close()
