@@ -32,6 +32,7 @@ COMMANDS = dict(_commands())
 
 def test_the_walk_finds_every_command() -> None:
     wanted = "list info verify download build train fewshot evaluate score montage report"
+    wanted += " benchmark embed audit"
     for name in [*wanted.split(), "episodes sample", "convert csv", "plot labels"]:
         assert name in COMMANDS, name
 

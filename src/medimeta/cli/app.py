@@ -8,6 +8,8 @@ import warnings
 
 import typer
 
+from medimeta.cli import audit as audit_cli
+from medimeta.cli import bench as bench_cli
 from medimeta.cli import build as build_cli
 from medimeta.cli import convert, core, episodes
 from medimeta.cli import plots as plots_cli
@@ -34,6 +36,10 @@ app.command("score")(train_cli.score_command)
 app.command("montage")(plots_cli.montage_command)
 app.command("report")(plots_cli.report_command)
 app.add_typer(plots_cli.app, name="plot")
+app.command("benchmark")(bench_cli.benchmark_command)
+app.command("embed")(bench_cli.embed_command)
+app.add_typer(bench_cli.results_app, name="results")
+app.command("audit")(audit_cli.audit_command)
 
 
 @app.callback()

@@ -182,7 +182,10 @@ def fewshot_command(
     device: str | None = typer.Option(
         None, help="cpu, cuda, cuda:1 [default: cuda if available, else cpu]."
     ),
-    progress: bool = typer.Option(True, "--progress/--quiet"),
+    quiet: bool = quiet_option(
+        "No progress bar or episode log; print only warnings, errors and where the results went."
+    ),
+    verbose: bool = verbose_option(),
 ) -> None:
     """Cross-domain few-shot evaluation; per-episode metrics and mean ± 95 % CI."""
     from medimeta.bench.cache import feature_source
@@ -200,27 +203,18 @@ def fewshot_command(
     features = None if no_cache else feature_source(cache, resolve(root))
     name = (target or (episodes_file.stem if episodes_file else "episodes")).replace(":", "_")
     folder = out or Path("runs") / "fewshot" / name.replace(" ", "_") / method
-    record = run_fewshot(
-        resolve(root),
-        target,
-        config,
-        episodes_file=episodes_file,
-        shots=shots,
-        queries=query,
-        num_episodes=episodes,
-        episode_seed=seed,
-        split=split,
-        limit=limit,
-        out_dir=folder,
-        resume=resume,
-        backbone_checkpoint=backbone_checkpoint,
-        device=device,
-        progress=progress,
-        log=typer.echo if progress else None,
-        features=features,
+    kw: dict[str, Any] = dict(
+        episodes_file=episodes_file, shots=shots, queries=query, num_episodes=episodes
     )
+    kw |= dict(episode_seed=seed, split=split, limit=limit, out_dir=folder, resume=resume)
+    kw |= dict(backbone_checkpoint=backbone_checkpoint, device=device, features=features)
+    with log_to_stderr("medimeta", quiet=quiet, verbose=verbose):
+        log = None if quiet else typer.echo
+        record = run_fewshot(resolve(root), target, config, progress=not quiet, log=log, **kw)
     if record:
+        # the result table is the output asked for: printed even when quiet, with its file
         typer.echo((folder / "results.md").read_text(encoding="utf-8"))
+        typer.echo(f"results: {folder / 'results.json'}")
 
 
 def _parse_bins(values: list[str]) -> dict[str, list[float]]:

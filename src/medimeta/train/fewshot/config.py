@@ -12,6 +12,12 @@
   distances; no training on the target.
 * ``linear-probe``: frozen backbone features, a zero-initialised linear head trained on the
   support features (Adam lr 1e-2, 100 full-batch steps).
+* ``knn``: cosine k-nearest-neighbour vote over frozen features (not in the paper): the
+  ``knn_k`` most similar support samples vote with weight ``exp(cos / knn_temperature)``
+  (k 10, temperature 0.07 as in DINO's k-NN evaluation); see :mod:`medimeta.train.fewshot.knn`.
+
+``sources`` / ``exclude_sources`` (mm-pt, mm-maml): only these source datasets or tasks
+(``ID`` or ``ID:TASK``), or the leave-one-out default without these.
 """
 
 from __future__ import annotations
@@ -21,7 +27,9 @@ from typing import Any
 
 from medimeta.errors import check_choice
 
-METHODS = ("im-pt", "mm-pt", "mm-maml", "protonet", "linear-probe")
+METHODS = ("im-pt", "mm-pt", "mm-maml", "protonet", "linear-probe", "knn")
+#: Methods that only read eval-mode features (what the embedding cache serves).
+FROZEN_METHODS = ("linear-probe", "protonet", "knn")
 DISTANCES = ("squared_euclidean", "euclidean", "cosine")
 PAPER_NAMES = {
     "im-pt": "ImageNet",
@@ -29,6 +37,7 @@ PAPER_NAMES = {
     "mm-maml": "MM-MAML",
     "protonet": "ProtoNet",
     "linear-probe": "ImageNet (linear probe)",
+    "knn": "ImageNet (kNN)",
 }
 
 
@@ -57,6 +66,8 @@ class FewShotConfig:
     pretrain_batch_size: int = 64
     pretrain_lr: float = 1e-3
     source_tasks: str = "first"
+    sources: tuple[str, ...] = ()
+    exclude_sources: tuple[str, ...] = ()
     # mm-maml
     meta_steps: int = 1000
     meta_batch_size: int = 1
@@ -69,8 +80,13 @@ class FewShotConfig:
     meta_shots: int = 5
     meta_queries: int = 10
     transductive: bool = True
+    # knn
+    knn_k: int = 10
+    knn_temperature: float = 0.07
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "sources", tuple(self.sources))
+        object.__setattr__(self, "exclude_sources", tuple(self.exclude_sources))
         check_choice("few-shot method", self.method, METHODS)
         check_choice("prototype distance", self.distance, DISTANCES)
         check_choice("normalisation", self.normalize, ("auto", "half", "imagenet"))
@@ -86,6 +102,8 @@ class FewShotConfig:
                 raise ValueError(f"{name} must be >= 0; got {getattr(self, name)}")
         if self.meta_batch_size < 1 or self.pretrain_batch_size < 1:
             raise ValueError("meta_batch_size and pretrain_batch_size must be >= 1")
+        if self.knn_k < 1 or not self.knn_temperature > 0:
+            raise ValueError("knn_k must be >= 1 and knn_temperature > 0")
 
     def with_overrides(self, **changes: Any) -> FewShotConfig:
         """A copy with the given fields changed (``None`` values are ignored)."""
@@ -113,6 +131,8 @@ class FewShotConfig:
                 "pretrain_batch_size",
                 "pretrain_lr",
                 "source_tasks",
+                "sources",
+                "exclude_sources",
             ],
             "mm-maml": [
                 "meta_steps",
@@ -127,9 +147,16 @@ class FewShotConfig:
                 "meta_queries",
                 "transductive",
                 "source_tasks",
+                "sources",
+                "exclude_sources",
             ],
             "protonet": ["distance"],
             "linear-probe": ["probe_steps", "probe_lr"],
+            "knn": ["knn_k", "knn_temperature"],
         }[self.method]
         data = asdict(self)
-        return {k: data[k] for k in common + extra}
+        out = {k: data[k] for k in common + extra}
+        for key in ("sources", "exclude_sources"):  # absent when unset: old run hashes hold
+            if key in out and not out[key]:
+                del out[key]
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in out.items()}

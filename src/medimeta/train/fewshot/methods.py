@@ -1,14 +1,17 @@
-"""Per-episode learners that need no meta-training: fine-tuning, linear probe, prototypes.
+"""Per-episode learners that need no meta-training: fine-tuning, linear probe, prototypes, k-NN.
 
 Every learner takes the episode's tensors and returns query scores (probabilities, see
 :func:`medimeta.models.scores_from_logits`) plus a small record. They never modify the
-backbone they are given: fine-tuning works on a deep copy, the probe and the prototypes
-only read features.
+backbone they are given: fine-tuning works on a deep copy, the probe, the prototypes and the
+k-NN vote only read features (``*_features`` take them directly, e.g. from the embedding
+cache).
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -20,10 +23,27 @@ from medimeta.catalog.tasks import TaskTarget
 from medimeta.models import make_loss, scores_from_logits
 from medimeta.models.backbone import Backbone
 from medimeta.train.fewshot.config import FewShotConfig
+from medimeta.train.fewshot.knn import knn_scores
 from medimeta.train.fewshot.tensors import EpisodeTensors, episode_head
 from medimeta.train.model import Classifier, seeded
 
 Scored = tuple[np.ndarray, dict[str, Any]]
+
+
+@contextlib.contextmanager
+def one_thread() -> Iterator[None]:
+    """Run a block of tiny tensor ops (a linear head on a few feature vectors) on one thread.
+
+    On shared cores torch's intra-op threads stall on every small op; one thread is as fast
+    when the cores are free and up to 100x faster when they are not."""
+    before = torch.get_num_threads()
+    if before != 1:
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        if before != 1:
+            torch.set_num_threads(before)
 
 
 def _fit(
@@ -89,28 +109,54 @@ def features(backbone: Backbone, x: torch.Tensor, batch_size: int = 128) -> torc
     return out
 
 
-def linear_probe_episode(
-    backbone: Backbone, ep: EpisodeTensors, cfg: FewShotConfig, seed: int
+def linear_probe_features(
+    support: torch.Tensor,
+    support_y: torch.Tensor,
+    query: torch.Tensor,
+    target: str,
+    n_way: int,
+    cfg: FewShotConfig,
+    seed: int,
 ) -> Scored:
-    """Train a zero-initialised linear head on frozen support features; score the query."""
-    support, query = features(backbone, ep.support_x), features(backbone, ep.query_x)
+    """Train a zero-initialised linear head on support features; score the query features."""
+    with one_thread():
+        return _probe(support, support_y, query, target, n_way, cfg, seed)
+
+
+def _probe(
+    support: torch.Tensor,
+    support_y: torch.Tensor,
+    query: torch.Tensor,
+    target: str,
+    n_way: int,
+    cfg: FewShotConfig,
+    seed: int,
+) -> Scored:
     with seeded(seed):
         head = episode_head(
-            ep.target, ep.n_way, support.shape[1], init=cfg.head_init, ordinal=cfg.ordinal
+            target, n_way, support.shape[1], init=cfg.head_init, ordinal=cfg.ordinal
         ).to(support.device)
-    loss_fn = make_loss(ep.target, ordinal=cfg.ordinal)
+    loss_fn = make_loss(target, ordinal=cfg.ordinal)
     curve = _fit(
         head,
         head.parameters(),
         lambda: head(support),
-        ep.support_y,
+        support_y,
         loss_fn,
         cfg.probe_steps,
         cfg.probe_lr,
     )
     with torch.no_grad():
-        scores = scores_from_logits(ep.target, head(query).double(), ordinal=cfg.ordinal)
+        scores = scores_from_logits(target, head(query).double(), ordinal=cfg.ordinal)
     return scores.double().cpu().numpy(), {"support_loss": curve[-1] if curve else None}
+
+
+def linear_probe_episode(
+    backbone: Backbone, ep: EpisodeTensors, cfg: FewShotConfig, seed: int
+) -> Scored:
+    """Train a zero-initialised linear head on frozen support features; score the query."""
+    support, query = features(backbone, ep.support_x), features(backbone, ep.query_x)
+    return linear_probe_features(support, ep.support_y, query, ep.target, ep.n_way, cfg, seed)
 
 
 def pairwise_distance(a: torch.Tensor, b: torch.Tensor, kind: str) -> torch.Tensor:
@@ -150,12 +196,57 @@ def prototype_scores(
     return probs[:, 1:] if target == TaskTarget.BINARY_CLASSIFICATION else probs
 
 
+def protonet_features(
+    support: torch.Tensor,
+    support_y: torch.Tensor,
+    query: torch.Tensor,
+    target: str,
+    n_way: int,
+    cfg: FewShotConfig,
+    seed: int,
+) -> Scored:
+    """Nearest-prototype scores from support and query features (no randomness)."""
+    with one_thread():
+        scores = prototype_scores(
+            support.double(), support_y, query.double(), target, n_way, cfg.distance
+        )
+    return scores.double().cpu().numpy(), {}
+
+
+def knn_features(
+    support: torch.Tensor,
+    support_y: torch.Tensor,
+    query: torch.Tensor,
+    target: str,
+    n_way: int,
+    cfg: FewShotConfig,
+    seed: int,
+) -> Scored:
+    """Weighted cosine k-NN vote (:mod:`medimeta.train.fewshot.knn`; no randomness)."""
+    with one_thread():
+        scores = knn_scores(
+            support, support_y, query, target, n_way, k=cfg.knn_k, temperature=cfg.knn_temperature
+        )
+    return scores.double().cpu().numpy(), {"k": min(cfg.knn_k, int(support.shape[0]))}
+
+
 def protonet_episode(
     backbone: Backbone, ep: EpisodeTensors, cfg: FewShotConfig, seed: int
 ) -> Scored:
     """Nearest-prototype classification with frozen (eval-mode) features."""
     support, query = features(backbone, ep.support_x), features(backbone, ep.query_x)
-    scores = prototype_scores(
-        support.double(), ep.support_y, query.double(), ep.target, ep.n_way, cfg.distance
-    )
-    return scores.double().cpu().numpy(), {}
+    return protonet_features(support, ep.support_y, query, ep.target, ep.n_way, cfg, seed)
+
+
+def knn_episode(backbone: Backbone, ep: EpisodeTensors, cfg: FewShotConfig, seed: int) -> Scored:
+    """Cosine k-NN vote with frozen (eval-mode) features."""
+    support, query = features(backbone, ep.support_x), features(backbone, ep.query_x)
+    return knn_features(support, ep.support_y, query, ep.target, ep.n_way, cfg, seed)
+
+
+#: Learners of the frozen-feature methods on features (what the embedding cache feeds).
+FEATURE_LEARNERS = {
+    "linear-probe": linear_probe_features,
+    "protonet": protonet_features,
+    "knn": knn_features,
+}

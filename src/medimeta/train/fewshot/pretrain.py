@@ -36,16 +36,27 @@ Log = Callable[[str], None]
 
 def choose_sources(root: str | Path, target: str, cfg: FewShotConfig) -> dict[str, Any]:
     """Source task ids for ``target`` and the excluded datasets with reasons."""
-    tasks = source_tasks(target, datasets=root, tasks=cfg.source_tasks)
+    tasks = source_tasks(
+        target,
+        datasets=root,
+        tasks=cfg.source_tasks,
+        include=cfg.sources,
+        exclude=cfg.exclude_sources,
+    )
     if not tasks:
         raise EpisodeError(
-            f"no source tasks for {target!r} under {root}: every dataset there is the target or "
-            "overlaps with it; add datasets to the root (mm-pt and mm-maml need sources)"
+            f"no source tasks for {target!r} under {root}: every dataset there is the target, "
+            "overlaps with it or was excluded; add datasets to the root (mm-pt and mm-maml "
+            "need sources)"
         )
+    excluded = excluded_datasets(target, datasets=root)
+    for ref in cfg.exclude_sources:
+        excluded.setdefault(ref, "excluded by the user (--exclude-sources)")
     return {
         "tasks": [f"{t.dataset_id}:{t.name}" for t in tasks],
-        "excluded": excluded_datasets(target, datasets=root),
+        "excluded": excluded,
         "selection": cfg.source_tasks,
+        "requested": list(cfg.sources),
         "specs": tasks,
     }
 

@@ -10,30 +10,26 @@ positions r, r + R, ...), the trained backbone of mm-pt / mm-maml, and at the en
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 import medimeta.train.distributed as D
+import medimeta.train.fewshot.frozen as frozen
 import medimeta.train.fewshot.maml as maml
 import medimeta.train.fewshot.methods as methods
-from medimeta.episodes import Episode, EpisodeSampler, EpisodeSet
-from medimeta.errors import EpisodeError
-from medimeta.format.reader import DatasetFolder, locate_dataset
+from medimeta.episodes import Episode, EpisodeSet
+from medimeta.format.reader import locate_dataset
 from medimeta.models.backbone import Backbone
-from medimeta.train.fewshot.collect import collect_results, sha256_file
+from medimeta.train.fewshot.collect import collect_results
 from medimeta.train.fewshot.config import FewShotConfig
 from medimeta.train.fewshot.report import result_markdown
-from medimeta.train.fewshot.stage import matches, prepare_stage, wait_for
+from medimeta.train.fewshot.setup import load_or_sample_episodes, prepare
+from medimeta.train.fewshot.stage import matches, wait_for
 from medimeta.train.fewshot.tensors import EpisodeReader, episode_metrics
-from medimeta.train.inputs import channels_last_default
-from medimeta.train.model import build_backbone, make_normalizer, seeded
 from medimeta.train.progress import Progress
 from medimeta.train.records import read_json, write_json
 
@@ -43,50 +39,13 @@ LEARNERS = {
     "mm-pt": methods.finetune_episode,
     "linear-probe": methods.linear_probe_episode,
     "protonet": methods.protonet_episode,
+    "knn": methods.knn_episode,
     "mm-maml": maml.maml_episode,
 }
 
 
 def _episode_seed(seed: int, index: int) -> int:
     return int(np.random.SeedSequence([seed, index, 7]).generate_state(1)[0])
-
-
-def load_or_sample_episodes(
-    root: str | Path,
-    target: str | None,
-    *,
-    episodes_file: str | Path | None,
-    shots: int,
-    queries: int,
-    num_episodes: int,
-    seed: int,
-    split: str | None,
-    out_dir: Path,
-    env: D.DistEnv,
-) -> EpisodeSet:
-    """The episode set: a saved file (checked against the data), or sampled and saved."""
-    if episodes_file is not None:
-        eps = EpisodeSet.load(episodes_file, root)
-        if (
-            target is not None
-            and eps.header["dataset"]["id"] + ":" + eps.header["task"]["name"] != target
-        ):
-            raise EpisodeError(
-                f"{episodes_file} holds episodes of {eps.task_id!r} "
-                f"({eps.header['dataset']['id']}:{eps.header['task']['name']}), not {target!r}"
-            )
-        return eps
-    if target is None:
-        raise EpisodeError("pass --target ID:TASK or --episodes-file")
-    sampler = EpisodeSampler.from_root(
-        root, target, split, shots=shots, queries=queries, seed=seed, num_episodes=num_episodes
-    )
-    eps = sampler.sample()
-    path = out_dir / "episodes.json"
-    if env.is_main:
-        eps.save(path)
-    D.barrier(env)
-    return EpisodeSet.load(path, root)
 
 
 def run_fewshot(
@@ -108,12 +67,16 @@ def run_fewshot(
     progress: bool = False,
     log: Log | None = None,
     env: D.DistEnv | None = None,
+    features: frozen.FeatureSource | None = None,
 ) -> dict[str, Any]:
     """Evaluate ``config.method`` on the episodes; returns the ``results.json`` record.
 
     ``limit`` evaluates only the first ``limit`` episodes of the set (recorded). With
     ``resume`` episodes whose result file exists for the same settings are not recomputed.
     ``backbone_checkpoint`` replaces the method's training stage by a saved backbone.
+    ``features`` (e.g. a :class:`medimeta.bench.cache.FeatureCache`) gives the frozen-feature
+    methods the features of every sample the episodes touch, computed once (else each
+    episode runs the backbone on its own images).
     """
     own_env = env is None
     env = D.init_distributed() if env is None else env
@@ -136,6 +99,7 @@ def run_fewshot(
             progress,
             log,
             env,
+            features,
         )
     finally:
         if own_env:
@@ -160,6 +124,7 @@ def _run(
     progress: bool,
     log: Log | None,
     env: D.DistEnv,
+    features: frozen.FeatureSource | None = None,
 ) -> dict[str, Any]:
     say = log if (log is not None and env.is_main) else (lambda _m: None)
     started = time.perf_counter()
@@ -179,27 +144,27 @@ def _run(
     target_id = f"{eps.header['dataset']['id']}:{eps.header['task']['name']}"
     chosen = list(eps)[: limit if limit is not None else len(eps)]
     file = eps.path or out / "episodes.json"
-    backbone, reader = _backbone_and_reader(root, eps, cfg, D.device_for(env, device_name))
-    run_hash = _run_hash(cfg, Path(file), backbone_checkpoint)
-    stage = prepare_stage(
+    backbone, reader, run_hash, stage, table = prepare(
         root,
-        target_id,
         cfg,
-        backbone,
-        reader,
+        eps,
+        chosen,
         out,
-        run_hash,
         resume,
         backbone_checkpoint,
+        D.device_for(env, device_name),
         env,
         say,
         progress,
+        features,
     )
     prepare_s = time.perf_counter() - started
     ep_dir = out / "episodes"
     ep_dir.mkdir(exist_ok=True)
     mine = [ep for pos, ep in enumerate(chosen) if pos % env.world_size == env.rank]
-    _evaluate_episodes(mine, backbone, reader, cfg, ep_dir, run_hash, resume, env, progress, say)
+    _evaluate_episodes(
+        mine, backbone, reader, cfg, ep_dir, run_hash, resume, env, progress, say, table
+    )
     reader.close()
     if not env.is_main:
         return {}
@@ -269,33 +234,6 @@ def _report(
     return record
 
 
-def _backbone_and_reader(
-    root: str | Path, eps: EpisodeSet, cfg: FewShotConfig, device: torch.device
-) -> tuple[Backbone, EpisodeReader]:
-    """The seeded backbone on ``device`` and the episode reader normalising for it."""
-    with seeded(cfg.seed):
-        backbone = build_backbone(cfg.backbone, pretrained=cfg.pretrained).to(device)
-    normalizer = make_normalizer(cfg, backbone)
-    side = cfg.image_size or _side(root, eps)
-    channels_last = channels_last_default(cfg.channels_last, device, side)
-    if channels_last:
-        backbone = backbone.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
-    reader = EpisodeReader(
-        image_size=cfg.image_size, normalizer=normalizer, device=device, channels_last=channels_last
-    )
-    return backbone, reader
-
-
-def _run_hash(cfg: FewShotConfig, file: Path, backbone_checkpoint: str | Path | None) -> str:
-    """What makes per-episode results reusable: settings, episode file, given backbone."""
-    run_key = {
-        "config": cfg.relevant(),
-        "episodes_sha256": sha256_file(file),
-        "backbone_checkpoint": str(backbone_checkpoint) if backbone_checkpoint else None,
-    }
-    return hashlib.sha256(json.dumps(run_key, sort_keys=True).encode()).hexdigest()
-
-
 def _evaluate_episodes(
     mine: list[Episode],
     backbone: Backbone,
@@ -307,8 +245,11 @@ def _evaluate_episodes(
     env: D.DistEnv,
     progress: bool,
     say: Log,
+    table: frozen.FeatureTable | None = None,
 ) -> None:
-    """Run the method on this rank's episodes, one result file each (kept when resuming)."""
+    """Run the method on this rank's episodes, one result file each (kept when resuming).
+
+    With a feature ``table`` the frozen-feature methods read their features from it."""
     learner = LEARNERS[cfg.method]
     with Progress(progress and env.is_main, len(mine), f"{cfg.method} episodes") as bar:
         for ep in mine:
@@ -317,9 +258,12 @@ def _evaluate_episodes(
                 bar.advance()
                 continue
             t0 = time.perf_counter()
-            tensors = reader.load(ep)
-            scores, extra = learner(backbone, tensors, cfg, _episode_seed(cfg.seed, ep.index))
-            metrics = episode_metrics(tensors.target, ep.query_labels, scores)
+            seed = _episode_seed(cfg.seed, ep.index)
+            if table is not None:
+                scores, extra = frozen.score_from_table(table, ep, cfg, seed, reader.device)
+            else:
+                scores, extra = learner(backbone, reader.load(ep), cfg, seed)
+            metrics = episode_metrics(ep.task_target.value, ep.query_labels, scores)
             write_json(
                 path,
                 {
@@ -345,7 +289,3 @@ def _evaluate_episodes(
                 f"episode {ep.index}: auroc {metrics.get('auroc', float('nan')):.4f} "
                 f"({time.perf_counter() - t0:.1f} s)"
             )
-
-
-def _side(root: str | Path, eps: EpisodeSet) -> int:
-    return int(DatasetFolder(locate_dataset(root, eps.header["dataset"]["id"])).spec.input_size[-1])

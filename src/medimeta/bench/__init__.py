@@ -1,0 +1,17 @@
+"""The paper's validation as one resumable benchmark: plan, cost estimates, cells, embedding
+cache and merged result tables.
+
+* :mod:`medimeta.bench.runner`: :func:`~medimeta.bench.runner.run_benchmark`, what
+  ``medimeta benchmark`` runs (targets x methods x backbones x shots x seeds as cells).
+* :mod:`medimeta.bench.plan` and :mod:`medimeta.bench.cells`: the cells, their protocol hash
+  (a finished cell is never recomputed) and the printed plan.
+* :mod:`medimeta.bench.calibrate` and :mod:`medimeta.bench.costs`: timed passes on real
+  batches and the estimated time of every cell; budgets.
+* :mod:`medimeta.bench.cache`: the embedding cache of the frozen-feature methods
+  (``medimeta embed``).
+* :mod:`medimeta.bench.merge`: result records merged into the paper's Table 3 / 4 layout
+  (``medimeta results merge``).
+
+Import the submodules directly; this package imports nothing itself (the few-shot runner
+uses the cache through :class:`medimeta.train.fewshot.frozen.FeatureSource`).
+"""

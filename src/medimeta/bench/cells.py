@@ -1,0 +1,251 @@
+"""Cells of a benchmark: one (protocol, target, method, backbone, shots, seed) each.
+
+A cell's *protocol* is everything that determines its numbers: target and its data (split
+sizes and a sha256 of the split and label files; for few-shot cells the episode file's sha256,
+shots, queries, episodes and seed), method settings, backbone and the sha256 of its weights,
+image size, normalisation and, for mm-pt / mm-maml, the source tasks. Its sha256 names the
+cell's folder ``OUT/cells/<readable id>-<hash prefix>/``; ``cell.json`` there, written last
+and atomically, marks the cell finished: a cell whose record carries its hash is never
+recomputed. Inside a cell the runs resume too (few-shot episode files, supervised
+``last.safetensors``), so a killed cell continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import medimeta.train.distributed as D
+from medimeta.format import layout
+from medimeta.format.reader import DatasetFolder
+from medimeta.train.config import TrainConfig
+from medimeta.train.fewshot.config import PAPER_NAMES, FewShotConfig
+from medimeta.train.fewshot.frozen import FeatureSource
+from medimeta.train.records import Log, environment, read_json, write_json
+
+RECORD = "cell.json"
+FORMAT = "medimeta-benchmark-cell"
+
+
+@dataclass
+class Cell:
+    """One unit of work of a plan; ``protocol`` is hashed, the rest is bookkeeping."""
+
+    kind: str  # "supervised" (Table 3) or "fewshot" (Table 4)
+    target: str
+    method: str
+    backbone: str
+    seed: int
+    shots: int | None
+    config: FewShotConfig | TrainConfig
+    protocol: dict[str, Any]
+    folder: Path
+    episodes_file: Path | None = None
+    status: str = "todo"  # todo, done, skipped
+    reason: str = ""
+    estimate_s: float | None = None
+    detail: dict[str, Any] = field(default_factory=dict)  # what the estimate assumed
+
+    @property
+    def hash(self) -> str:
+        return protocol_hash(self.protocol)
+
+    @property
+    def label(self) -> str:
+        shots = f" {self.shots}-shot" if self.shots is not None else ""
+        return f"{self.method} {self.target} {self.backbone}{shots} seed {self.seed}"
+
+    @property
+    def sources(self) -> list[str]:
+        return list(self.protocol.get("sources") or [])
+
+    @property
+    def record_path(self) -> Path:
+        return self.folder / RECORD
+
+
+def protocol_hash(protocol: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(protocol, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def cell_folder(out: Path, protocol: dict[str, Any], readable: str) -> Path:
+    return out / "cells" / f"{readable}-{protocol_hash(protocol)[:10]}"
+
+
+def files_sha256(paths: list[Path]) -> str:
+    """sha256 over the names and bytes of files (missing ones count as absent)."""
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(path.name.encode() + b"\0")
+        if path.is_file():
+            digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def supervised_data(folder: DatasetFolder, task: str) -> dict[str, Any]:
+    """Split sizes and a sha256 of the split files and the task's label file."""
+    files = [layout.split_path(folder.path, s, original=False) for s in layout.SPLIT_NAMES]
+    files.append(layout.task_label_path(folder.path, task))
+    return {
+        "splits": dict(folder.spec.splits),
+        "splits_sha256": files_sha256(files),
+        "split_names": {"train": "train", "val": "val", "test": "test"},
+    }
+
+
+def finished(cell: Cell) -> dict[str, Any] | None:
+    """The record of a finished cell with this protocol hash, else None."""
+    try:
+        record = read_json(cell.record_path)
+    except (OSError, ValueError):
+        return None
+    if record.get("hash") == cell.hash and record.get("status") == "done":
+        return dict(record)
+    return None
+
+
+def run_cell(
+    cell: Cell,
+    root: Path,
+    *,
+    env: D.DistEnv,
+    features: FeatureSource | None,
+    device: str | None = None,
+    log: Log | None = None,
+    progress: bool = False,
+) -> dict[str, Any] | None:
+    """Run one cell (resuming inside it) and write its record; the record on the rank that
+    wrote it, else None. Few-shot cells use every rank (episodes are sharded, rank 0
+    merges); a supervised cell runs in one process on the rank that calls it."""
+    t0 = time.perf_counter()
+    cell.folder.mkdir(parents=True, exist_ok=True)
+    if cell.kind == "fewshot":
+        record = _run_fewshot(cell, root, env, features, device, log, progress)
+        writer = env.is_main
+    else:
+        record = _run_supervised(cell, root, device, log, progress)
+        writer = True
+    if not writer:
+        return None
+    out = {
+        "format": FORMAT,
+        "version": 1,
+        "hash": cell.hash,
+        "status": "done",
+        "label": cell.label,
+        "protocol": cell.protocol,
+        "seconds": time.perf_counter() - t0,
+        "estimate_s": cell.estimate_s,
+        "estimate_detail": cell.detail,
+        "result_file": record["file"],
+        "summary": record["summary"],
+        "world_size": env.world_size,
+        "rank": env.rank,
+        "environment": environment(),
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    write_json(cell.record_path, out)
+    return out
+
+
+def _run_fewshot(
+    cell: Cell,
+    root: Path,
+    env: D.DistEnv,
+    features: FeatureSource | None,
+    device: str | None,
+    log: Log | None,
+    progress: bool,
+) -> dict[str, Any]:
+    from medimeta.train.fewshot.runner import run_fewshot
+
+    assert isinstance(cell.config, FewShotConfig) and cell.episodes_file is not None
+    record = run_fewshot(
+        root,
+        None,
+        cell.config,
+        episodes_file=cell.episodes_file,
+        out_dir=cell.folder,
+        resume=True,
+        device=device,
+        progress=progress,
+        log=log,
+        env=env,
+        features=features,
+    )
+    if not env.is_main:
+        return {}
+    return {
+        "file": "results.json",
+        "summary": {
+            "metrics": record["summary"],
+            "episodes": record["episodes"]["evaluated"],
+            "paper_name": PAPER_NAMES[cell.method],
+            "features": record.get("stage", {}).get("features"),
+        },
+    }
+
+
+def _run_supervised(
+    cell: Cell, root: Path, device: str | None, log: Log | None, progress: bool
+) -> dict[str, Any]:
+    from medimeta.train.supervised import train_supervised
+
+    assert isinstance(cell.config, TrainConfig)
+    dataset_id, _, task = cell.target.partition(":")
+    result = train_supervised(
+        root,
+        dataset_id,
+        task,
+        backbone=cell.backbone,
+        config=cell.config,
+        seed=cell.seed,
+        out_dir=cell.folder,
+        resume=True,
+        device=device,
+        progress=progress,
+        log=log,
+        env=D.DistEnv(),  # one process: cells, not batches, are shared over ranks
+    )
+    rec = result.record
+    return {
+        "file": "result.json",
+        "summary": {
+            "test": rec.get("test", {}).get("metrics", {}),
+            "val": rec.get("val", {}).get("metrics", {}),
+            "selected_epoch": rec.get("selected_epoch"),
+            "epochs_run": rec.get("epochs_run"),
+        },
+    }
+
+
+def skipped_record(cell: Cell) -> dict[str, Any]:
+    return {"label": cell.label, "status": "skipped", "reason": cell.reason}
+
+
+def write_plan(path: Path, cells: list[Cell], extra: dict[str, Any]) -> None:
+    """``plan.json``: every cell with status, estimate, sources and folder."""
+    write_json(
+        path,
+        {
+            **extra,
+            "cells": [
+                {
+                    "label": c.label,
+                    "kind": c.kind,
+                    "status": c.status,
+                    "reason": c.reason,
+                    "estimate_s": c.estimate_s,
+                    "estimate_detail": c.detail,
+                    "sources": c.sources,
+                    "folder": str(c.folder),
+                    "hash": c.hash,
+                }
+                for c in cells
+            ],
+        },
+    )

@@ -1,0 +1,172 @@
+"""``medimeta embed``: the embedding cache on its own, for a registered backbone or your module.
+
+``--module FILE.py:factory`` calls ``factory()`` from that file; it returns a
+:class:`~medimeta.models.backbone.Backbone` or any ``nn.Module`` mapping (B, 3, H, W) images
+to (B, F) features (wrapped, F found by one forward pass). ``--weights FILE`` loads a
+``.pth``/``.safetensors`` state dict into it (or into a registered backbone). The features go
+to the same cache the benchmark's frozen-feature methods read, under a key naming the module,
+the sha256 of the weights and of the state, so two models never share an entry.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import time
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+import torch
+from torch import nn
+
+import medimeta.safeio as safeio
+from medimeta.bench.cache import FeatureCache, cache_dir
+from medimeta.bench.plan import pretrained_choice
+from medimeta.errors import FormatError, OptionError
+from medimeta.format.reader import DatasetFolder, locate_dataset
+from medimeta.models.backbone import Backbone, PretrainedCfg
+from medimeta.models.external import WrappedBackbone
+from medimeta.models.weights import load_backbone_weights
+from medimeta.train.fewshot.config import FewShotConfig
+from medimeta.train.fewshot.frozen import FeatureTable
+from medimeta.train.fewshot.tensors import EpisodeReader
+from medimeta.train.inputs import channels_last_default
+from medimeta.train.model import build_backbone, make_normalizer
+from medimeta.train.records import Log
+
+
+def module_backbone(spec: str, *, normalize: str = "imagenet", side: int = 224) -> Backbone:
+    """The backbone ``factory()`` of ``FILE.py:factory`` returns (a module is wrapped)."""
+    file, sep, factory = spec.rpartition(":")
+    path = Path(file)
+    if not sep or not factory or path.suffix != ".py" or not path.is_file():
+        raise OptionError(f"--module takes FILE.py:factory with an existing file; got {spec!r}")
+    loader_spec = importlib.util.spec_from_file_location(f"medimeta_user_{path.stem}", path)
+    if loader_spec is None or loader_spec.loader is None:
+        raise OptionError(f"cannot import {path}")
+    module = importlib.util.module_from_spec(loader_spec)
+    loader_spec.loader.exec_module(module)
+    make = getattr(module, factory, None)
+    if not callable(make):
+        raise OptionError(f"{path} has no callable {factory!r}")
+    net = make()
+    if isinstance(net, Backbone):
+        return net
+    if not isinstance(net, nn.Module):
+        raise OptionError(f"{spec} returned {type(net).__name__}, not a torch module")
+    with torch.no_grad():
+        was = net.training
+        net.eval()
+        probe = net(torch.zeros(1, 3, side, side))
+        net.train(was)
+    if probe.ndim < 2:
+        raise OptionError(
+            f"{spec}: the module must return (B, F) features; got {tuple(probe.shape)}"
+        )
+    cfg = PretrainedCfg(
+        source=f"user module {path.name}:{factory}",
+        normalization=normalize,
+        first_conv="",
+        classifier="",
+    )
+    return WrappedBackbone(
+        net, num_features=int(np.prod(probe.shape[1:])), in_chans=3, pretrained_cfg=cfg
+    )
+
+
+def embed_dataset(
+    root: str | Path,
+    ref: str,
+    *,
+    backbone: str = "efficientnet_lite0",
+    module: str | None = None,
+    weights: str | Path | None = None,
+    split: str = "all",
+    image_size: int | None = None,
+    normalize: str = "auto",
+    cache: str | Path | None = None,
+    device: str | None = None,
+    log: Log | None = None,
+    progress: bool = False,
+) -> tuple[FeatureTable, dict[str, Any]]:
+    """Features of every sample of ``split`` of dataset ``ref`` (``ID[:TASK]``), read from or
+    added to the cache; returns the table and a record (key, file, labels when TASK)."""
+    ds, _, task = ref.partition(":")
+    folder_path = locate_dataset(root, ds.strip())
+    folder = DatasetFolder(folder_path)
+    dev = torch.device(device) if device else torch.device("cpu")
+    side = image_size or folder.spec.input_size[-1]
+    if module is not None:
+        net = module_backbone(module, normalize="imagenet" if normalize == "auto" else normalize)
+        name = f"module:{Path(module.rpartition(':')[0]).name}:{module.rpartition(':')[2]}"
+        if weights is not None:
+            load_backbone_weights(net, Path(weights))
+    else:
+        name = backbone
+        net = build_backbone(
+            backbone, pretrained=Path(weights) if weights else pretrained_choice(backbone, "auto")
+        )
+    net = net.to(dev)
+    channels_last = channels_last_default(None, dev, side)
+    if channels_last:
+        net = net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    reader = EpisodeReader(
+        image_size=image_size,
+        normalizer=make_normalizer(FewShotConfig(normalize=normalize), net),
+        device=dev,
+        channels_last=channels_last,
+    )
+    rows = (
+        np.arange(folder.num_samples, dtype=np.int64)
+        if split == "all"
+        else folder.split_indices(split.split("+"))
+    )
+    store = FeatureCache(cache_dir(cache, root))
+    t0 = time.perf_counter()
+    table = store.table(
+        folder=folder_path,
+        split=split,
+        rows=rows,
+        backbone=net,
+        backbone_name=name,
+        reader=reader,
+        log=log,
+        progress=progress,
+    )
+    record: dict[str, Any] = {
+        "dataset": ds,
+        "split": split,
+        "backbone": name,
+        "weights": net.weights,
+        "samples": int(rows.size),
+        "rows": rows,
+        "features": int(table.features.shape[1]),
+        "seconds": time.perf_counter() - t0,
+        **table.info,
+    }
+    if task.strip():
+        record["task"] = task.strip()
+        record["labels"] = folder.labels(task.strip())[rows]
+    return table, record
+
+
+def export(path: str | Path, table: FeatureTable, rows: np.ndarray, labels: Any = None) -> Path:
+    """Features of ``rows`` (and labels) as ``.safetensors`` or ``.h5``, written atomically."""
+    path = Path(path)
+    feats = table.take(rows).numpy()
+    tensors = {"indices": np.asarray(rows, np.int64), "features": feats}
+    if labels is not None:
+        tensors["labels"] = np.asarray(labels, np.int64)
+    if path.suffix == ".safetensors":
+        from safetensors.numpy import save_file
+
+        with safeio.atomic_path(path) as tmp:
+            save_file({k: np.ascontiguousarray(v) for k, v in tensors.items()}, str(tmp))
+        return path
+    if path.suffix in (".h5", ".hdf5"):
+        with safeio.atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+            for k, v in tensors.items():
+                f.create_dataset(k, data=v)
+        return path
+    raise FormatError(path, "unknown export format", expected=[".safetensors", ".h5"])

@@ -1,0 +1,342 @@
+"""The plan of a benchmark: its cells (with protocols, episode files and sources), the printed
+table of estimates and the budget check.
+
+Order: per target, per backbone, the methods in the order given, shots, seeds. Episode files
+(one per target, shots and seed, shared by every method and backbone) are drawn on rank 0 into
+``OUT/episodes/`` and checked against the data when they exist.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import medimeta.train.distributed as D
+from medimeta.bench.cells import Cell, cell_folder, finished, supervised_data
+from medimeta.bench.settings import BenchSettings, format_duration, slug
+from medimeta.data.pixels import Normalizer
+from medimeta.episodes import EpisodeSampler, EpisodeSet
+from medimeta.errors import EpisodeError, OptionError
+from medimeta.format.reader import DatasetFolder, locate_dataset
+from medimeta.train.config import preset
+from medimeta.train.fewshot.collect import sha256_file
+from medimeta.train.fewshot.config import PAPER_NAMES, FewShotConfig
+from medimeta.train.fewshot.stage import wait_for
+from medimeta.train.model import build_backbone, make_normalizer
+from medimeta.train.records import Log
+
+
+@dataclass(frozen=True)
+class BackboneFacts:
+    """What the protocol records of a backbone: name, weights choice and sha256, normaliser."""
+
+    name: str
+    pretrained: bool | str
+    weights_sha256: str | None
+    normalizer: Normalizer
+    num_features: int
+
+
+def pretrained_choice(name: str, pretrained: str) -> bool | str:
+    """``auto``: the backbone's default (ImageNet) weights when it has some, else random
+    initialisation; ``imagenet``/``none``; anything else is a weights file."""
+    low = pretrained.lower()
+    if low == "auto":
+        if ":" in name:
+            return True
+        return build_backbone(name, pretrained=False).pretrained_cfg.file_name is not None
+    if low in ("imagenet", "default", "true"):
+        return True
+    if low in ("none", "random", "false"):
+        return False
+    return pretrained
+
+
+def backbone_facts(name: str, pretrained: str) -> BackboneFacts:
+    """Build ``name`` once to read its weights record and normalisation."""
+    choice = pretrained_choice(name, pretrained)
+    backbone = build_backbone(name, pretrained=choice)
+    norm = make_normalizer(FewShotConfig(), backbone)
+    sha = (backbone.weights or {}).get("sha256")
+    return BackboneFacts(name, choice, sha, norm, int(backbone.num_features))
+
+
+def episodes_file(
+    root: Path,
+    out: Path,
+    target: str,
+    shots: int,
+    settings: BenchSettings,
+    seed: int,
+    env: D.DistEnv,
+) -> Path:
+    """The target's episode file for ``shots`` and ``seed`` (drawn on rank 0 if absent)."""
+    ds, _, task = target.partition(":")
+    name = (
+        f"{ds}_{slug(task)}_{shots}shot_{settings.queries}query_{settings.episodes}ep_"
+        f"seed{seed}_{slug(settings.split)}.json"
+    )
+    path = out / "episodes" / name
+    if env.is_main and not path.is_file():
+        split = None if settings.split == "all" else settings.split
+        sampler = EpisodeSampler.from_root(
+            root,
+            target,
+            split,
+            shots=shots,
+            queries=settings.queries,
+            seed=seed,
+            num_episodes=settings.episodes,
+        )
+        sampler.sample().save(path)
+    wait_for(path, path.is_file, f"episode file {path.name}")
+    return path
+
+
+def _base(target: str, folder: DatasetFolder, facts: BackboneFacts, size: int) -> dict[str, Any]:
+    ds, _, task = target.partition(":")
+    spec = folder.task(task)
+    return {
+        "target": {"dataset_id": ds, "task": task, "target": spec.target.value},
+        "backbone": {
+            "name": facts.name,
+            "pretrained": str(facts.pretrained)
+            if not isinstance(facts.pretrained, bool)
+            else facts.pretrained,
+            "weights_sha256": facts.weights_sha256,
+        },
+        "image_size": size,
+        "normalization": {"mean": list(facts.normalizer.mean), "std": list(facts.normalizer.std)},
+    }
+
+
+def supervised_cell(
+    root: Path, out: Path, target: str, facts: BackboneFacts, seed: int, s: BenchSettings
+) -> Cell:
+    ds, _, task = target.partition(":")
+    folder = DatasetFolder(locate_dataset(root, ds), check=False)
+    overrides = dict(s.train)
+    patience = overrides.pop("patience", -1)
+    cfg = preset(s.train_preset).with_overrides(
+        image_size=s.image_size, pretrained=facts.pretrained, **overrides
+    )
+    if patience != -1:  # 0 or None: no early stopping
+        cfg = dataclasses.replace(cfg, patience=patience or None)
+    size = cfg.image_size or folder.spec.input_size[-1]
+    protocol = {
+        "kind": "supervised",
+        "table": "Table 3",
+        "method": "supervised",
+        **_base(target, folder, facts, size),
+        "data": supervised_data(folder, task),
+        "seed": seed,
+        "config": cfg.to_dict(),
+    }
+    readable = f"{ds}_{slug(task)}_supervised_{slug(facts.name)}_seed{seed}"
+    return Cell(
+        "supervised",
+        target,
+        "supervised",
+        facts.name,
+        seed,
+        None,
+        cfg,
+        protocol,
+        cell_folder(out, protocol, readable),
+    )
+
+
+def fewshot_cell(
+    root: Path,
+    out: Path,
+    target: str,
+    method: str,
+    facts: BackboneFacts,
+    shots: int,
+    seed: int,
+    file: Path,
+    s: BenchSettings,
+) -> Cell:
+    from medimeta.train.fewshot.pretrain import choose_sources
+
+    ds, _, task = target.partition(":")
+    folder = DatasetFolder(locate_dataset(root, ds), check=False)
+    cfg = FewShotConfig(
+        method=method,
+        backbone=facts.name,
+        pretrained=facts.pretrained,
+        image_size=s.image_size,
+        seed=seed,
+        sources=s.sources,
+        exclude_sources=s.exclude_sources,
+    ).with_overrides(**s.fewshot)
+    header = EpisodeSet.load(file).header
+    protocol: dict[str, Any] = {
+        "kind": "fewshot",
+        "table": "Table 4",
+        "method": method,
+        "paper_name": PAPER_NAMES[method],
+        **_base(target, folder, facts, cfg.image_size or folder.spec.input_size[-1]),
+        "episodes": {
+            "file": file.name,
+            "sha256": sha256_file(file),
+            "fingerprint": header["fingerprint"]["value"],
+            "shots": shots,
+            "queries": s.queries,
+            "episodes": header["num_episodes"],
+            "seed": header["seed"],
+            "split": header["split_label"],
+        },
+        "seed": seed,
+        "config": cfg.relevant(),
+    }
+    cell_status, reason = "todo", ""
+    if method in ("mm-pt", "mm-maml"):
+        try:
+            chosen = choose_sources(root, target, cfg)
+            protocol["sources"], protocol["excluded"] = chosen["tasks"], chosen["excluded"]
+        except EpisodeError as exc:
+            cell_status, reason = "skipped", str(exc)
+    readable = f"{ds}_{slug(task)}_{method}_{slug(facts.name)}_{shots}shot_seed{seed}"
+    return Cell(
+        "fewshot",
+        target,
+        method,
+        facts.name,
+        seed,
+        shots,
+        cfg,
+        protocol,
+        cell_folder(out, protocol, readable),
+        file,
+        cell_status,
+        reason,
+    )
+
+
+def build_plan(
+    root: Path, out: Path, targets: list[str], s: BenchSettings, env: D.DistEnv, log: Log
+) -> list[Cell]:
+    """Every cell of the benchmark, with ``status`` done (record found), skipped or todo."""
+    facts = {b: backbone_facts(b, s.pretrained) for b in s.backbones}
+    files: dict[tuple[str, int, int], Path | str] = {}
+    cells: list[Cell] = []
+    for target in targets:
+        for shots in s.shots if any(m != "supervised" for m in s.methods) else ():
+            for seed in s.seeds:
+                try:
+                    files[target, shots, seed] = episodes_file(
+                        root, out, target, shots, s, seed, env
+                    )
+                except EpisodeError as exc:
+                    files[target, shots, seed] = str(exc)
+        for name in s.backbones:
+            for method in s.methods:
+                if method == "supervised":
+                    cells += [
+                        supervised_cell(root, out, target, facts[name], x, s) for x in s.seeds
+                    ]
+                    continue
+                for shots in s.shots:
+                    for seed in s.seeds:
+                        cells.append(
+                            _fewshot_or_skip(
+                                root,
+                                out,
+                                target,
+                                method,
+                                facts[name],
+                                shots,
+                                seed,
+                                files[target, shots, seed],
+                                s,
+                            )
+                        )
+    for cell in cells:
+        if cell.status == "todo" and finished(cell) is not None:
+            cell.status = "done"
+    return cells
+
+
+def _fewshot_or_skip(
+    root: Path,
+    out: Path,
+    target: str,
+    method: str,
+    facts: BackboneFacts,
+    shots: int,
+    seed: int,
+    file: Path | str,
+    s: BenchSettings,
+) -> Cell:
+    if isinstance(file, Path):
+        return fewshot_cell(root, out, target, method, facts, shots, seed, file, s)
+    cfg = FewShotConfig(method=method, backbone=facts.name, seed=seed)
+    protocol = {"kind": "fewshot", "target": target, "method": method, "shots": shots}
+    return Cell(
+        "fewshot",
+        target,
+        method,
+        facts.name,
+        seed,
+        shots,
+        cfg,
+        protocol,
+        out / "cells" / "skipped",
+        None,
+        "skipped",
+        f"no episodes: {file}",
+    )
+
+
+def plan_table(cells: list[Cell]) -> str:
+    """The printed plan: one line per cell (status, estimate, sources) and the totals."""
+    todo = [c for c in cells if c.status == "todo"]
+    total = sum(c.estimate_s or 0.0 for c in todo)
+    lines = [
+        f"benchmark plan: {len(cells)} cells, {len(todo)} to run, "
+        f"{sum(c.status == 'done' for c in cells)} done, "
+        f"{sum(c.status == 'skipped' for c in cells)} skipped; "
+        f"estimated {format_duration(total)}",
+        f"{'#':>3}  {'status':<7} {'estimate':>12}  cell",
+    ]
+    for i, cell in enumerate(cells, 1):
+        est = format_duration(cell.estimate_s) if cell.status == "todo" else "-"
+        line = f"{i:>3}  {cell.status:<7} {est:>12}  {cell.label}"
+        if cell.reason:
+            line += f"  ({cell.reason})"
+        if cell.method in ("mm-pt", "mm-maml") and cell.status != "skipped":
+            excluded = cell.protocol.get("excluded") or {}
+            line += "\n" + " " * 27 + "sources: " + (", ".join(cell.sources) or "none")
+            others = {k: v for k, v in excluded.items() if v != "target"}
+            if others:
+                line += "; excluded: " + ", ".join(f"{k} ({v})" for k, v in others.items())
+        lines.append(line)
+    lines.append(f"total to run: {format_duration(total)}")
+    return "\n".join(lines)
+
+
+def check_budget(cells: list[Cell], budget_s: float | None) -> None:
+    """OptionError (one line) when the cells to run are estimated over ``budget_s``."""
+    todo = [c for c in cells if c.status == "todo"]
+    total = sum(c.estimate_s or 0.0 for c in todo)
+    if budget_s is None or total <= budget_s:
+        return
+    top = sorted(todo, key=lambda c: -(c.estimate_s or 0.0))[:3]
+    worst = "; ".join(f"{c.label} ~{format_duration(c.estimate_s)}" for c in top)
+    cuts = {
+        "mm-maml": "--meta-steps",
+        "mm-pt": "--pretrain-steps",
+        "im-pt": "--steps",
+        "supervised": "--epochs",
+    }
+    knobs = sorted({cuts[c.method] for c in top if c.method in cuts})
+    how = ", ".join(
+        ["drop them with --methods/--targets/--backbones", *knobs, "--episodes, --shots, --seeds"]
+    )
+    raise OptionError(
+        f"the plan needs ~{format_duration(total)} for {len(todo)} cells, over the budget of "
+        f"{format_duration(budget_s)}; most expensive: {worst}; cut it: {how}, or raise --budget"
+    )
