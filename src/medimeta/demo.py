@@ -51,7 +51,8 @@ def _load(root: Path) -> None:
     train = MedIMeta(root, "bus", TASK, split="train")
     print(train)
     x, y = next(iter(train.loader(16, shuffle=True, seed=0)))
-    print(f"batch: x {tuple(x.shape)} {x.dtype} in [{x.min():.2f}, {x.max():.2f}], y {tuple(y.shape)}")
+    span = f"[{x.min():.2f}, {x.max():.2f}]"
+    print(f"batch: x {tuple(x.shape)} {x.dtype} in {span}, y {tuple(y.shape)}")
     _step("PyTorch: all tasks of an image with metadata")
     multi = MedIMetaMultiTask(root, "bus", split="test", metadata=["original_filepath"])
     sample = multi[0]
