@@ -146,3 +146,24 @@ def test_fewshot_cli_takes_sources(bench_root: Path, tmp_path: Path) -> None:
     record = json.loads((tmp_path / "o" / "results.json").read_text())
     assert record["stage"]["sources"] == ["source:Malignancy"]
     assert record["config"]["sources"] == ["source:Malignancy"]
+
+
+def test_sources_sharing_images_with_the_target_are_refused(tmp_path: Path) -> None:
+    from fixtures.release import ToySpec, make_release_dataset
+    from medimeta.train.fewshot import FewShotConfig
+    from medimeta.train.fewshot.pretrain import choose_sources
+
+    make_release_dataset(tmp_path, ToySpec(dataset_id="toy_t", seed=1, domain="Toy A"))
+    # the same pixels under another id and domain, declaring no origin (a user's re-upload)
+    make_release_dataset(tmp_path, ToySpec(dataset_id="toy_copy", seed=1, domain="Toy B"))
+    make_release_dataset(tmp_path, ToySpec(dataset_id="toy_other", seed=7, domain="Toy C"))
+    chosen = choose_sources(tmp_path, "toy_t:case category", FewShotConfig(method="mm-pt"))
+    used = {t.split(":")[0] for t in chosen["tasks"]}
+    assert used == {"toy_other"}
+    assert "shares" in chosen["excluded"]["toy_copy"]
+    assert "--allow-shared" in chosen["excluded"]["toy_copy"]
+    kept = choose_sources(
+        tmp_path, "toy_t:case category", FewShotConfig(method="mm-pt", allow_shared=True)
+    )
+    assert {t.split(":")[0] for t in kept["tasks"]} == {"toy_copy", "toy_other"}
+    assert kept["allow_shared"] is True

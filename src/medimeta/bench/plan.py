@@ -171,6 +171,7 @@ def fewshot_cell(
         seed=seed,
         sources=s.sources,
         exclude_sources=s.exclude_sources,
+        allow_shared=s.allow_shared,
     ).with_overrides(**s.fewshot)
     header = EpisodeSet.load(file).header
     protocol: dict[str, Any] = {

@@ -46,6 +46,7 @@ class BenchSettings:
     train: dict[str, Any] = field(default_factory=dict)
     sources: tuple[str, ...] = ()
     exclude_sources: tuple[str, ...] = ()
+    allow_shared: bool = False
     cache: bool = True
 
     def __post_init__(self) -> None:

@@ -79,8 +79,14 @@ def bench_settings(o: dict[str, Any]) -> Any:
         train={key: v for key, v in train.items() if v is not None},
         sources=tuple(split_list(o["sources"])),
         exclude_sources=tuple(split_list(o["exclude_sources"])),
+        allow_shared=o["allow_shared"],
         cache=not o["no_cache"],
     )
+
+
+ALLOW_SHARED_HELP = (
+    "mm-pt/mm-maml: keep sources the audit finds sharing images with the target (recorded)."
+)
 
 
 def benchmark_command(
@@ -104,12 +110,8 @@ def benchmark_command(
     steps: int | None = typer.Option(
         None, help="Fine-tuning / probe steps per episode [default: 100]."
     ),
-    lr: float | None = typer.Option(
-        None, help="Fine-tuning / probe learning rate [default: 1e-2]."
-    ),
-    pretrain_steps: int | None = typer.Option(
-        None, help="mm-pt pre-training steps [default: 1000]."
-    ),
+    lr: float | None = typer.Option(None, help="Fine-tuning / probe lr [default: 1e-2]."),
+    pretrain_steps: int | None = typer.Option(None, help="mm-pt steps [default: 1000]."),
     meta_steps: int | None = typer.Option(
         None, help="mm-maml meta-training steps [default: 1000]."
     ),
@@ -133,6 +135,7 @@ def benchmark_command(
     ),
     sources: list[str] = typer.Option([], help="mm-pt/mm-maml: only these sources (ID[:TASK])."),
     exclude_sources: list[str] = typer.Option([], help="mm-pt/mm-maml: not these sources."),
+    allow_shared: bool = typer.Option(False, help=ALLOW_SHARED_HELP),
     out: Path = typer.Option(Path("runs/benchmark"), help="Output folder."),
     budget: str | None = typer.Option(None, help="Refuse a plan estimated over this (2h, 90m)."),
     dry_run: bool = typer.Option(False, help="Calibrate, print the plan and stop."),

@@ -172,6 +172,12 @@ def fewshot_command(
     k: int | None = typer.Option(None, "--k", help="kNN neighbours [10]."),
     sources: list[str] = typer.Option([], help="mm-pt/mm-maml: only these (ID[:TASK],...)."),
     exclude_sources: list[str] = typer.Option([], help="mm-pt/mm-maml: not these sources."),
+    allow_shared: bool = typer.Option(
+        False,
+        "--allow-shared",
+        help="mm-pt/mm-maml: keep sources the audit finds sharing images with the target "
+        "(recorded in the results).",
+    ),
     cache: Path | None = typer.Option(None, help="Embedding cache [$MEDIMETA_CACHE|ROOT/.cache]."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Frozen features per episode."),
     backbone_checkpoint: Path | None = typer.Option(
@@ -198,6 +204,7 @@ def fewshot_command(
         image_size=image_size,
         sources=tuple(split_list(sources)),
         exclude_sources=tuple(split_list(exclude_sources)),
+        allow_shared=allow_shared,
         **fewshot_overrides(steps, lr, pretrain_steps, meta_steps, first_order, distance, k),
     )
     features = None if no_cache else feature_source(cache, resolve(root))

@@ -68,6 +68,7 @@ class FewShotConfig:
     source_tasks: str = "first"
     sources: tuple[str, ...] = ()
     exclude_sources: tuple[str, ...] = ()
+    allow_shared: bool = False  # keep sources the audit finds sharing images with the target
     # mm-maml
     meta_steps: int = 1000
     meta_batch_size: int = 1
@@ -133,6 +134,7 @@ class FewShotConfig:
                 "source_tasks",
                 "sources",
                 "exclude_sources",
+                "allow_shared",
             ],
             "mm-maml": [
                 "meta_steps",
@@ -149,6 +151,7 @@ class FewShotConfig:
                 "source_tasks",
                 "sources",
                 "exclude_sources",
+                "allow_shared",
             ],
             "protonet": ["distance"],
             "linear-probe": ["probe_steps", "probe_lr"],
@@ -156,7 +159,8 @@ class FewShotConfig:
         }[self.method]
         data = asdict(self)
         out = {k: data[k] for k in common + extra}
-        for key in ("sources", "exclude_sources"):  # absent when unset: old run hashes hold
+        # absent when unset: the hashes of earlier runs hold
+        for key in ("sources", "exclude_sources", "allow_shared"):
             if key in out and not out[key]:
                 del out[key]
         return {k: list(v) if isinstance(v, tuple) else v for k, v in out.items()}

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from medimeta.audit import shared_image_sources
 from medimeta.catalog import TaskSpec
 from medimeta.episodes import (
     CrossDomainBatches,
@@ -43,13 +44,20 @@ def choose_sources(root: str | Path, target: str, cfg: FewShotConfig) -> dict[st
         include=cfg.sources,
         exclude=cfg.exclude_sources,
     )
+    excluded = excluded_datasets(target, datasets=root)
+    if not cfg.allow_shared and tasks:
+        # the same images at another resolution in a source make a few-shot number meaningless
+        shared = shared_image_sources(
+            root, target.split(":")[0], sorted({t.dataset_id for t in tasks})
+        )
+        tasks = [t for t in tasks if t.dataset_id not in shared]
+        excluded.update({k: f"{v} (--allow-shared keeps it)" for k, v in shared.items()})
     if not tasks:
         raise EpisodeError(
             f"no source tasks for {target!r} under {root}: every dataset there is the target, "
             "overlaps with it or was excluded; add datasets to the root (mm-pt and mm-maml "
             "need sources)"
         )
-    excluded = excluded_datasets(target, datasets=root)
     for ref in cfg.exclude_sources:
         excluded.setdefault(ref, "excluded by the user (--exclude-sources)")
     return {
@@ -57,6 +65,7 @@ def choose_sources(root: str | Path, target: str, cfg: FewShotConfig) -> dict[st
         "excluded": excluded,
         "selection": cfg.source_tasks,
         "requested": list(cfg.sources),
+        "allow_shared": cfg.allow_shared,
         "specs": tasks,
     }
 
