@@ -167,3 +167,30 @@ def test_sources_sharing_images_with_the_target_are_refused(tmp_path: Path) -> N
     )
     assert {t.split(":")[0] for t in kept["tasks"]} == {"toy_copy", "toy_other"}
     assert kept["allow_shared"] is True
+
+
+def test_a_conversion_declared_derived_from_bus_is_never_its_source(tmp_path: Path) -> None:
+    import yaml
+    from typer.testing import CliRunner
+
+    from fixtures.release import ToySpec, make_release_dataset
+    from fixtures.writing import write_image
+    from medimeta.cli.convert import app as convert_app
+    from medimeta.train.fewshot import FewShotConfig
+    from medimeta.train.fewshot.pretrain import choose_sources
+
+    root = tmp_path / "root"
+    make_release_dataset(root, ToySpec(dataset_id="bus", seed=1, domain="Toy A"))
+    make_release_dataset(root, ToySpec(dataset_id="toy_other", seed=7, domain="Toy C"))
+    images = tmp_path / "mine"
+    for cls in ("benign", "malignant"):
+        for k in range(6):  # other pixels than bus: only the declaration ties them
+            write_image(images / cls / f"{k}.png", (60, 50), "L", seed=100 + k + 10 * len(cls))
+    args = ["folder", str(images), "--root", str(root), "--id", "mine", "--task", "kind"]
+    result = CliRunner().invoke(convert_app, [*args, "--derived-from", "bus", "-q"])
+    assert result.exit_code == 0, result.output
+    info = yaml.safe_load((root / "mine" / "info.yaml").read_text(encoding="utf-8"))
+    assert info["derived_from"] == ["bus"]
+    chosen = choose_sources(root, "bus:case category", FewShotConfig(method="mm-pt"))
+    assert {t.split(":")[0] for t in chosen["tasks"]} == {"toy_other"}
+    assert "mine" in chosen["excluded"]

@@ -42,6 +42,12 @@ def _quiet_option() -> Any:
     return quiet_option("No progress bar; print only warnings, errors and the dataset's path.")
 
 
+_DERIVED = typer.Option(
+    None,
+    "--derived-from",
+    help="Ids of the datasets these images come from (comma separated), e.g. bus for a copy "
+    "of BUSI; recorded in info.yaml; such a dataset is never a few-shot source for them.",
+)
 _OUTSIDE = typer.Option(
     False,
     "--allow-outside-paths",
@@ -118,6 +124,7 @@ def medmnist_command(
     flag: str | None = typer.Option(None, help="MedMNIST flag if the file name lacks it."),
     resample: str = typer.Option("nearest", help="Enlarging to 224: nearest or bicubic."),
     md5_check: bool = typer.Option(True, "--md5-check/--no-md5-check", help="Check MD5."),
+    derived_from: str | None = _DERIVED,
     workers: int = _workers_option(),
     overwrite: bool = _overwrite_option(),
     restart: bool = _restart_option(),
@@ -139,6 +146,7 @@ def medmnist_command(
             overwrite=overwrite,
             resume=not restart,
             progress=progress,
+            derived_from=_split_list(derived_from) or (),
         )
     _done(path, quiet)
 
@@ -160,6 +168,7 @@ def medfmc_command(
     fit: str = typer.Option("pad", help="Make square by pad, crop or stretch."),
     license: str | None = typer.Option(None, help="Licence text for info.yaml and LICENSE."),
     allow_outside_paths: bool = _OUTSIDE,
+    derived_from: str | None = _DERIVED,
     workers: int = _workers_option(),
     overwrite: bool = _overwrite_option(),
     restart: bool = _restart_option(),
@@ -186,6 +195,7 @@ def medfmc_command(
                 overwrite=overwrite,
                 resume=not restart,
                 progress=progress,
+                derived_from=_split_list(derived_from),
             ),
         )
     _done(path, quiet)
@@ -257,6 +267,7 @@ def folder_command(
     domain: str = _DOMAIN,
     license: str = _LICENSE,
     allow_outside_paths: bool = _OUTSIDE,
+    derived_from: str | None = _DERIVED,
     workers: int = _workers_option(),
     overwrite: bool = _overwrite_option(),
     restart: bool = _restart_option(),
@@ -292,6 +303,7 @@ def folder_command(
             classes=_split_list(classes),
             exclude=exclude,
             subject_pattern=subject_pattern,
+            derived_from=_split_list(derived_from) or (),
             **options,
         )
     _done(path, quiet)
@@ -328,6 +340,7 @@ def csv_command(
     domain: str = _DOMAIN,
     license: str = _LICENSE,
     allow_outside_paths: bool = _OUTSIDE,
+    derived_from: str | None = _DERIVED,
     workers: int = _workers_option(),
     overwrite: bool = _overwrite_option(),
     restart: bool = _restart_option(),
@@ -367,6 +380,7 @@ def csv_command(
             split_column=split_column,
             image_dir=images,
             keep_columns=keep_columns,
+            derived_from=_split_list(derived_from) or (),
             **options,
         )
     _done(path, quiet)

@@ -15,13 +15,14 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from PIL import Image
 
+from medimeta.catalog.checks import plain_name
 from medimeta.convert.inputs import IMAGE_ERRORS
 from medimeta.errors import SourceTreeError, check_choice
 from medimeta.format.record import SampleRecord
@@ -100,14 +101,25 @@ def file_md5(path: Path) -> str:
     return digest.hexdigest()
 
 
-def provenance(kind: str, source: str, **details: Any) -> dict[str, Any]:
-    """info.yaml keys that say how the folder was made (toolkit version, source, options)."""
+def provenance(
+    kind: str, source: str, *, derived_from: Sequence[str] = (), **details: Any
+) -> dict[str, Any]:
+    """info.yaml keys that say how the folder was made (toolkit version, source, options).
+
+    ``derived_from``: ids of the datasets whose images these are (``--derived-from``), so that
+    such a dataset is never a few-shot source for its origin.
+    """
     from medimeta._version import __version__
 
-    return {
+    keys: dict[str, Any] = {
         "converted_by": f"medimeta {__version__}",
         "converted_from": {"kind": kind, "source": source, **details},
     }
+    origins = [plain_name(d, path="--derived-from", key="derived_from", kind="dataset id")
+               for d in derived_from]  # fmt: skip
+    if origins:
+        keys["derived_from"] = origins
+    return keys
 
 
 def manifest_bytes(manifest: Mapping[str, Any]) -> bytes:

@@ -19,6 +19,7 @@ import functools
 import os
 import re
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -147,6 +148,7 @@ def convert_medmnist(
     overwrite: bool = False,
     resume: bool = True,
     progress: Any = None,
+    derived_from: Sequence[str] = (),
 ) -> Path:
     """Convert one MedMNIST 2D ``.npz`` into ``<root>/<id>``; return the folder.
 
@@ -180,6 +182,7 @@ def convert_medmnist(
             md5=md5,
             md5_verified=verified,
             resample=resample,
+            derived_from=derived_from,
         )
         if notes:
             extra["notes"] = "Sample counts differ from MedMNIST's: " + "; ".join(notes)

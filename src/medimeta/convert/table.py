@@ -203,6 +203,7 @@ def write_table(
     resume: bool = True,
     progress: Any = None,
     allow_outside_paths: bool = False,
+    derived_from: Sequence[str] = (),
 ) -> Path:
     """Check rows and files, sort rows, make splits and write the dataset folder.
 
@@ -245,7 +246,9 @@ def write_table(
         tasks=[t.info_entry() for t in source.tasks],
         summary=summary or source.description or f"Converted from {source.kind} with medimeta.",
     )
-    extra = provenance(source.kind, source.origin, **source.details, fit=fit)
+    extra = provenance(
+        source.kind, source.origin, derived_from=derived_from, **source.details, fit=fit
+    )
     if allow_outside_paths:
         extra["converted_from"]["allow_outside_paths"] = True
     extra["split_manifest"] = SPLIT_MANIFEST
