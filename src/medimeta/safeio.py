@@ -126,3 +126,22 @@ def archive_member_parts(
             "written from it). Get the file from its publisher or the official record again."
         )
     return parts
+
+
+def writable_cache(directory: Path, what: str) -> bool:
+    """Whether cache folder ``directory`` can be written (made if absent); warns once and
+    returns False when not, so that the caller computes for this run only."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        write_text(directory / ".writable", "ok\n")
+        return True
+    except OSError as exc:
+        import warnings
+
+        warnings.warn(
+            f"{what} {directory} cannot be written ({exc}); results are computed for this run "
+            "only; pass --cache DIR or set $MEDIMETA_CACHE",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        return False

@@ -57,18 +57,7 @@ class AuditCache:
         self.persist = persist and self._writable()
 
     def _writable(self) -> bool:
-        try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            safeio.write_text(self.directory / ".writable", "ok\n")
-            return True
-        except OSError as exc:
-            warnings.warn(
-                f"audit cache {self.directory} cannot be written ({exc}); descriptors are "
-                "computed for this run only; pass --cache DIR or set $MEDIMETA_CACHE",
-                RuntimeWarning,
-                stacklevel=3,
-            )
-            return False
+        return safeio.writable_cache(self.directory, "audit cache")
 
     # -- stamps ---------------------------------------------------------------------------
     @staticmethod

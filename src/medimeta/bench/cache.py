@@ -113,18 +113,7 @@ class FeatureCache:
         self._memo: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
     def _writable(self) -> bool:
-        try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            safeio.write_text(self.directory / ".writable", "ok\n")
-            return True
-        except OSError as exc:
-            warnings.warn(
-                f"embedding cache {self.directory} cannot be written ({exc}); features are "
-                "computed for this run only; pass --cache DIR or set $MEDIMETA_CACHE",
-                RuntimeWarning,
-                stacklevel=3,
-            )
-            return False
+        return safeio.writable_cache(self.directory, "embedding cache")
 
     # -- keys -----------------------------------------------------------------------------
     def fingerprint(self, folder: Path) -> str:
