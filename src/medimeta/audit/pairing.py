@@ -167,7 +167,8 @@ def scan(
             for a_view, b_view in combos:
                 s = sub_a[a_view] @ vb_[b_view][cj].T
                 scores = s if scores is None else np.maximum(scores, s, out=scores)
-            assert scores is not None
+            if not (scores is not None):
+                raise RuntimeError("internal inconsistency (please report)")
             if same and i0 == j0:  # keep i < j only
                 scores[np.tril_indices(scores.shape[0], 0, scores.shape[1])] = -2.0
             state.add(scores, ri, cj)
@@ -282,7 +283,8 @@ def pair_datasets(
     elif variants == "all":
         first = all_combos(crops)
     else:
-        assert b is not None
+        if not (b is not None):
+            raise RuntimeError("internal inconsistency (please report)")
         first, second, choice = choose_combos(a, b, threshold=threshold, crops=crops)
     nb = len(a) if b is None else len(b)
     state = Scan(len(a), nb, b is None, threshold, max_pairs)

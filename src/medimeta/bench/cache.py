@@ -228,7 +228,8 @@ class FeatureCache:
         missing = np.setdiff1d(rows, have[0]) if have is not None else rows
         if missing.size:
             have = self._fill(path, key, have, missing, folder, backbone, reader, env, progress)
-        assert have is not None
+        if not (have is not None):
+            raise RuntimeError("internal inconsistency (please report)")
         info = {
             "file": str(path) if self.persist else None,
             "key_sha256": path.stem.rsplit("-", 1)[-1],
@@ -286,7 +287,8 @@ class FeatureCache:
             if not env.is_main:
                 wait_for(path, lambda: _covers(path, key, missing), "the merged feature cache")
                 got = self.read(path, key)
-                assert got is not None
+                if not (got is not None):
+                    raise RuntimeError("internal inconsistency (please report)")
                 return got
             pieces = []
             for part in parts:

@@ -163,7 +163,8 @@ def _run_fewshot(
 ) -> dict[str, Any]:
     from medimeta.train.fewshot.runner import run_fewshot
 
-    assert isinstance(cell.config, FewShotConfig) and cell.episodes_file is not None
+    if not (isinstance(cell.config, FewShotConfig) and cell.episodes_file is not None):
+        raise RuntimeError("internal inconsistency (please report)")
     record = run_fewshot(
         root,
         None,
@@ -195,7 +196,8 @@ def _run_supervised(
 ) -> dict[str, Any]:
     from medimeta.train.supervised import train_supervised
 
-    assert isinstance(cell.config, TrainConfig)
+    if not (isinstance(cell.config, TrainConfig)):
+        raise RuntimeError("internal inconsistency (please report)")
     dataset_id, _, task = cell.target.partition(":")
     result = train_supervised(
         root,

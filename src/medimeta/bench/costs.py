@@ -51,7 +51,8 @@ def _train(cal: dict[str, Any], n: float) -> float:
 
 def _remaining(cell: Cell, episodes: EpisodeSet) -> int:
     """Episodes of the cell without a finished episode file."""
-    assert isinstance(cell.config, FewShotConfig) and cell.episodes_file is not None
+    if not (isinstance(cell.config, FewShotConfig) and cell.episodes_file is not None):
+        raise RuntimeError("internal inconsistency (please report)")
     run = episode_run_hash(cell.config, cell.episodes_file)
     done = 0
     for ep in episodes:
@@ -119,7 +120,8 @@ class Estimator:
 
     def _supervised(self, cell: Cell, cal: dict[str, Any]) -> tuple[float, dict[str, Any]]:
         cfg = cell.config
-        assert isinstance(cfg, TrainConfig)
+        if not (isinstance(cfg, TrainConfig)):
+            raise RuntimeError("internal inconsistency (please report)")
         splits = cell.protocol["data"]["splits"]
         n_train, n_val, n_test = splits["train"], splits["val"], splits["test"]
         batches = math.ceil(n_train / cfg.batch_size)
@@ -129,7 +131,8 @@ class Estimator:
 
     def _fewshot(self, cell: Cell, cal: dict[str, Any]) -> tuple[float, dict[str, Any]]:
         cfg = cell.config
-        assert isinstance(cfg, FewShotConfig) and cell.episodes_file is not None
+        if not (isinstance(cfg, FewShotConfig) and cell.episodes_file is not None):
+            raise RuntimeError("internal inconsistency (please report)")
         eps = EpisodeSet.load(cell.episodes_file)
         todo = _remaining(cell, eps)
         load_s, book_s = self.bookkeeping(cell.episodes_file)
@@ -154,7 +157,8 @@ class Estimator:
         if cfg.method not in ("mm-pt", "mm-maml"):
             return 0.0
         path = cell.folder / f"{cfg.method.replace('-', '_')}_backbone.safetensors"
-        assert cell.episodes_file is not None
+        if not (cell.episodes_file is not None):
+            raise RuntimeError("internal inconsistency (please report)")
         if path.is_file():
             try:
                 if load_checkpoint(path).get("run") == episode_run_hash(cfg, cell.episodes_file):
