@@ -85,6 +85,9 @@ def report_command(
     ),
     seed: int = typer.Option(0, help="Seed of the example images."),
     verify: bool = typer.Option(True, "--verify/--no-verify", help="Run `verify` per dataset."),
+    audit: list[Path] = typer.Option(
+        [], "--audit", help="Output folder of `medimeta audit`, linked as a page (repeatable)."
+    ),
     quiet: bool = quiet_option(),
     verbose: bool = verbose_option(),
 ) -> None:
@@ -93,10 +96,12 @@ def report_command(
     with log_to_stderr("medimeta", quiet=quiet, verbose=verbose):
         from medimeta.plots import write_report
 
-        rep = write_report(resolve(root), out, runs=runs, ids=ids or (), seed=seed, verify=verify)
+        rep = write_report(
+            resolve(root), out, runs=runs, ids=ids or (), seed=seed, verify=verify, audits=audit
+        )
         typer.echo(
             f"wrote {rep.index} ({len(rep.datasets)} datasets, {len(rep.runs)} runs, "
-            f"{len(rep.files)} files)"
+            f"{len(rep.audits)} audits, {len(rep.files)} files)"
         )
         for problem in rep.problems:
             typer.echo(f"note: {problem}", err=True)

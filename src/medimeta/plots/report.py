@@ -9,6 +9,7 @@ Layout of the report folder::
     datasets/<id>/montage.png, classes_<k>.png, labels.png, splits.png
     runs/<name>.html                metrics, protocol, curves, ROC / per-episode spread
     runs/<name>/curves.png, roc_val.png, roc_test.png, episodes.png
+    audit.html (audit_<n>.html)     the pages of ``medimeta audit`` folders passed as ``audits``
 
 Pictures are PNG files beside the pages (relative links); pages have no scripts and load
 nothing remote. Each file is written atomically and every page after its pictures, the index
@@ -17,12 +18,14 @@ last, so an interrupted run never leaves a page that links a missing picture.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from medimeta.errors import DatasetNotFoundError
+from medimeta.errors import DatasetNotFoundError, FormatError
 from medimeta.format.reader import find_datasets
 from medimeta.plots.html import Html, join, link, page, table, tag
 from medimeta.plots.overview import dataset_overview, present_datasets
@@ -43,6 +46,7 @@ class Report:
     problems: list[str] = field(default_factory=list)
     datasets: list[DatasetEntry] = field(default_factory=list)
     runs: list[RunEntry] = field(default_factory=list)
+    audits: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # (page, report)
 
 
 def _datasets_table(entries: list[DatasetEntry]) -> Html:
@@ -131,6 +135,55 @@ def _write_runs(runs: Sequence[str | Path], out: Path, rep: Report) -> None:
             rep.problems += writer.problems
 
 
+def read_audit(item: str | Path) -> dict[str, Any]:
+    """The ``report.json`` of a ``medimeta audit`` output folder (or that file itself)."""
+    path = Path(item)
+    path = path / "report.json" if path.is_dir() else path
+    try:
+        report = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DatasetNotFoundError(
+            f"{path}: no audit report; pass the --out folder of `medimeta audit`"
+        ) from None
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise FormatError(path, "is not a JSON audit report", actual=str(exc)[:200]) from None
+    if not isinstance(report, dict) or "audit" not in report or "across" not in report:
+        raise FormatError(
+            path,
+            "is not an audit report",
+            expected="the report.json written by `medimeta audit`",
+            actual=sorted(report)[:8] if isinstance(report, dict) else type(report).__name__,
+        )
+    return report
+
+
+def _write_audits(audits: Sequence[str | Path], out: Path, rep: Report) -> None:
+    from medimeta.audit.html import audit_page  # the audit's own page, linked from the index
+
+    for n, item in enumerate(audits):
+        report = read_audit(item)
+        name = "audit.html" if len(audits) == 1 else f"audit_{n + 1}.html"
+        write_text(out / name, audit_page(report, home="index.html"))
+        rep.files.append(out / name)
+        rep.audits.append((name, report))
+
+
+def _audits_table(audits: list[tuple[str, dict[str, Any]]]) -> Html:
+    rows = []
+    for name, report in audits:
+        shared = [
+            f"{s['a']} × {s['b']}: {s['pairs']:,} pairs" for s in report["across"] if s["pairs"]
+        ]
+        rows.append(
+            [
+                link(name, name),
+                ", ".join(report["audit"].get("datasets", [])),
+                "; ".join(shared) or "none",
+            ]
+        )
+    return table(["audit", "datasets", "images shared across datasets"], rows)
+
+
 def write_report(
     root: str | Path,
     out: str | Path,
@@ -139,14 +192,17 @@ def write_report(
     ids: Sequence[str] = (),
     seed: int = 0,
     verify: bool = True,
+    audits: Sequence[str | Path] = (),
 ) -> Report:
     """Write the report of the datasets in ``root`` (all, or ``ids``) and of the run folders at
     or below each of ``runs`` into the folder ``out``; see the module docstring for the
-    files. Returns the written :class:`Report`."""
+    files; ``audits`` are ``medimeta audit`` output folders, each linked as its own page.
+    Returns the written :class:`Report`."""
     root, out = Path(root), Path(out)
-    if not find_datasets(root) and not runs:
+    if not find_datasets(root) and not runs and not audits:
         raise DatasetNotFoundError(f"nothing to report: no dataset folders in {root} and no --runs")
     rep = Report(out / "index.html")
+    _write_audits(audits, out, rep)
     _write_datasets(root, out, ids, seed, verify, rep)
     _write_runs(runs, out, rep)
     index = PageWriter(out, ".")
@@ -173,6 +229,8 @@ def write_report(
         parts.append(
             section("Few-shot results (AUROC %, mean ± 95 % CI)", chart, _fewshot_table(fewshot))
         )
+    if rep.audits:
+        parts.append(section("Audit", _audits_table(rep.audits)))
     rep.files += index.written
     rep.problems += index.problems
     if rep.problems:
