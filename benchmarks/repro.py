@@ -402,6 +402,95 @@ def summary(args: argparse.Namespace) -> None:
     _save("summary", out)
 
 
+BENCH64 = Path("/work/repro/bench64")
+GAP_LRS = (1e-2, 1e-3, 1e-4)
+
+
+def _cell_record(bench: Path, target: str, method: str) -> dict[str, Any]:
+    """``results.json`` of a finished benchmark cell (few-shot) of ``target`` and ``method``."""
+    prefix = f"{target.replace(':', '_').replace(' ', '_')}_{method}_"
+    found = [p for p in (bench / "cells").glob(prefix + "*") if (p / "cell.json").is_file()]
+    if len(found) != 1:
+        raise SystemExit(f"expected one finished {method} cell of {target} in {bench}: {found}")
+    return json.loads((found[0] / "results.json").read_text())
+
+
+def pbc_gap(args: argparse.Namespace) -> None:
+    """Candidate causes of the pbc fine-tuning gap, on the benchmark's 20 pbc episodes.
+
+    The fine-tuning learning rate is chosen on 3 pbc selection episodes (seed 1) for each
+    BatchNorm policy (``train``: support statistics, the paper's code; ``frozen``: running
+    ImageNet statistics, affine parameters trained); the chosen settings then run on the same
+    20 test episodes as the benchmark's im-pt cell, and the per-episode AUROCs are compared
+    pairwise with it. Same image size as the benchmark (``--image-size``).
+    """
+    import numpy as np
+
+    from medimeta.episodes import EpisodeSampler
+    from medimeta.evaluate.ci import mean_ci
+    from medimeta.train.fewshot import FewShotConfig
+
+    t0 = time.perf_counter()
+    bench, size = args.bench, args.image_size
+    base = _cell_record(bench, TARGETS["pbc"], "im-pt")
+    test_file = Path(base["episodes"]["file"])
+    sel = args.runs / "episodes" / "pbc_5shot_10query_3_seed1_selection.json"
+    if not sel.is_file():
+        sampler = EpisodeSampler.from_root(
+            args.data, TARGETS["pbc"], None, shots=5, queries=10, seed=1, num_episodes=3
+        )
+        sampler.sample().save(sel)
+
+    def cfg(lr: float, bn: str) -> Any:
+        return FewShotConfig(
+            method="im-pt", backbone="efficientnet_lite0", image_size=size,
+            finetune_lr=lr, finetune_bn=bn,
+        )  # fmt: skip
+
+    selection: dict[str, Any] = {}
+    chosen: dict[str, float] = {}
+    for bn in ("train", "frozen"):
+        rows = {}
+        for lr in GAP_LRS:
+            out = args.runs / "pbc-gap" / f"select_{size}px_bn{bn}_lr{lr:g}"
+            rec = _run_episodes(args, cfg(lr, bn), sel, out)
+            rows[f"{lr:g}"] = [e["metrics"]["auroc"] for e in rec["per_episode"]]
+        selection[bn] = {k: {"mean": float(np.mean(v)), "per_episode": v} for k, v in rows.items()}
+        chosen[bn] = float(max(rows, key=lambda k: float(np.mean(rows[k]))))
+    base_auroc = np.asarray([e["metrics"]["auroc"] for e in base["per_episode"]], dtype=float)
+    variants: dict[str, Any] = {}
+    for bn, lr in chosen.items():
+        if bn == "train" and lr == base["config"]["finetune_lr"]:
+            continue  # the benchmark cell itself
+        out = args.runs / "pbc-gap" / f"test_{size}px_bn{bn}_lr{lr:g}"
+        rec = _run_episodes(args, cfg(lr, bn), test_file, out)
+        b = np.asarray([e["metrics"]["auroc"] for e in rec["per_episode"]], dtype=float)
+        variants[f"bn {bn}, lr {lr:g}"] = {
+            "config": rec["config"],
+            "summary": rec["summary"],
+            "per_episode_auroc": b.tolist(),
+            "minus_baseline": mean_ci(b - base_auroc),
+            "better_episodes": int((b > base_auroc).sum()),
+        }
+    _save(
+        "pbc_gap",
+        {
+            "image_size": size,
+            "test_episodes_file": str(test_file),
+            "selection_episodes_file": str(sel),
+            "baseline": {
+                "config": base["config"],
+                "summary": base["summary"],
+                "per_episode_auroc": base_auroc.tolist(),
+            },
+            "selection": selection,
+            "chosen_lr": chosen,
+            "variants": variants,
+            "this_call_s": time.perf_counter() - t0,
+        },
+    )
+
+
 STEPS = {
     "prepare": prepare,
     "episodes": lambda a: episodes(a),
@@ -411,6 +500,7 @@ STEPS = {
     "finetune-lr": finetune_lr,
     "fewshot-finetune": fewshot_finetune,
     "summary": summary,
+    "pbc-gap": pbc_gap,
 }
 
 
@@ -423,6 +513,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--finetune-episodes", type=int, default=20)
     parser.add_argument("--finetune-lr", type=float, default=1e-3)
+    parser.add_argument("--bench", type=Path, default=BENCH64, help="benchmark output folder")
+    parser.add_argument("--image-size", type=int, default=64, help="pbc-gap image size")
     args = parser.parse_args()
     for name in list(STEPS) if args.step == "all" else [args.step]:
         _log(f"== {name}")

@@ -1,8 +1,9 @@
 """A tiny Zenodo stand-in on 127.0.0.1: the records API plus file downloads with HTTP Range.
 
-Tests register files per record and queue faults per file (HTTP 500, a connection dropped
-after n bytes, a stall until released, a different body). Every request is logged with its
-Range start and the bytes actually sent, so tests can assert what was (re-)requested.
+Tests register files per record (or at a plain path, as a weights host serves them) and queue
+faults per file (HTTP 500, a connection dropped after n bytes, a stall until released, a
+different body). Every request is logged with its Range start and the bytes actually sent, so
+tests can assert what was (re-)requested.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ class RemoteEntry:
 @dataclass
 class StubState:
     records: dict[str, dict[str, RemoteEntry]] = field(default_factory=dict)
+    paths: dict[str, bytes] = field(default_factory=dict)
     faults: dict[str, list[Fault]] = field(default_factory=dict)
     always: dict[str, Fault] = field(default_factory=dict)
     log: list[Logged] = field(default_factory=list)
@@ -82,6 +84,8 @@ def _handler(state: StubState) -> type[BaseHTTPRequestHandler]:
                 self._record(m.group(1))
             elif m := _FILE.match(path):
                 self._file(m.group(1), m.group(2))
+            elif path in state.paths:
+                self._send(state.paths[path], path)
             else:
                 self._error(404)
 
@@ -119,7 +123,10 @@ def _handler(state: StubState) -> type[BaseHTTPRequestHandler]:
             entry = state.records.get(record, {}).get(key)
             if entry is None:
                 return self._error(404)
-            fault = self._fault(self.path.split("?", 1)[0])
+            self._send(entry.data, self.path.split("?", 1)[0])
+
+        def _send(self, registered: bytes, path: str) -> None:
+            fault = self._fault(path)
             if fault is not None and fault.status is not None:
                 return self._error(fault.status)
             if fault is not None and fault.redirect:
@@ -129,7 +136,7 @@ def _handler(state: StubState) -> type[BaseHTTPRequestHandler]:
                 self.send_header("Content-Length", "0")
                 self.end_headers()
                 return
-            data = fault.body if fault is not None and fault.body is not None else entry.data
+            data = fault.body if fault is not None and fault.body is not None else registered
             start = None
             if m := re.match(r"bytes=(\d+)-$", self.headers.get("Range", "")):
                 start = int(m.group(1))
@@ -207,6 +214,11 @@ class ZenodoStub:
         entry = RemoteEntry(key, data, md5 or real, len(data) if size is None else size)
         self.state.records.setdefault(record, {})[key] = entry
         return entry
+
+    def add_path(self, path: str, data: bytes) -> str:
+        """Serve ``data`` at the plain URL path ``path`` (``/models/<file>``); returns it."""
+        self.state.paths[path] = data
+        return path
 
     def file_path(self, record: str, key: str) -> str:
         return f"/api/records/{record}/files/{key}/content"

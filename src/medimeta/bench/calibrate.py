@@ -46,6 +46,7 @@ METHOD_PARTS = {
     "im-pt": ("forward", "train"),
     "mm-pt": ("forward", "train"),
     "mm-maml": ("forward", "train", "maml"),
+    "meta-baseline": ("forward", "train"),
     "supervised": ("forward", "train"),
 }
 MULTICLASS = "MULTICLASS_CLASSIFICATION"

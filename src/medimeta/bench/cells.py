@@ -3,10 +3,10 @@
 A cell's *protocol* is everything that determines its numbers: target and its data (split
 sizes and a sha256 of the split and label files; for few-shot cells the episode file's sha256,
 shots, queries, episodes and seed), method settings, backbone and the sha256 of its weights,
-image size, normalisation and, for mm-pt / mm-maml, the source tasks. Its sha256 names the
-cell's folder ``OUT/cells/<readable id>-<hash prefix>/``; ``cell.json`` there, written last
-and atomically, marks the cell finished: a cell whose record carries its hash is never
-recomputed. Inside a cell the runs resume too (few-shot episode files, supervised
+image size, normalisation and, for mm-pt / mm-maml / meta-baseline, the source tasks. Its
+sha256 names the cell's folder ``OUT/cells/<readable id>-<hash prefix>/``; ``cell.json``
+there, written last and atomically, marks the cell finished: a cell whose record carries its
+hash is never recomputed. Inside a cell the runs resume too (few-shot episode files, supervised
 ``last.safetensors``), so a killed cell continues where it stopped.
 """
 
@@ -180,15 +180,15 @@ def _run_fewshot(
     )
     if not env.is_main:
         return {}
-    return {
-        "file": "results.json",
-        "summary": {
-            "metrics": record["summary"],
-            "episodes": record["episodes"]["evaluated"],
-            "paper_name": PAPER_NAMES[cell.method],
-            "features": record.get("stage", {}).get("features"),
-        },
+    summary = {
+        "metrics": record["summary"],
+        "episodes": record["episodes"]["evaluated"],
+        "paper_name": PAPER_NAMES[cell.method],
+        "features": record.get("stage", {}).get("features"),
     }
+    if "tau" in record.get("stage", {}):  # meta-baseline: the learned temperature it used
+        summary["tau"] = record["stage"]["tau"]
+    return {"file": "results.json", "summary": summary}
 
 
 def _run_supervised(

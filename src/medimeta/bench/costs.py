@@ -10,6 +10,10 @@ With ``f`` the forward time per image, ``t(n) = a + b n`` a training step on ``n
 * im-pt, mm-pt: episodes x (steps x ``t(support)`` + ``f`` x query), plus for mm-pt
   pre-training steps x ``t(batch)`` unless its backbone file is there;
 * mm-maml: meta-steps x batch x ``m`` + episodes x (inner steps x ``t(support)`` + ``f`` x query);
+* meta-baseline: pre-training steps x ``t(batch)`` (unless its classifier file is there) +
+  meta-steps x batch x ``t(ways x (meta shots + meta queries))`` (unless its backbone file is
+  there) + images to embed x ``f`` (with a cache the distinct images of its episodes: the
+  trained backbone's features are never cached before its stage; without, every episode's);
 * supervised: at most epochs x (batches x ``t(batch)`` + ``f`` x validation) + ``f`` x
   (validation + test): an upper bound, early stopping usually ends sooner.
 
@@ -36,8 +40,9 @@ from medimeta.data.pixels import Normalizer
 from medimeta.episodes import EpisodeSet
 from medimeta.format.reader import DatasetFolder, locate_dataset
 from medimeta.train.config import TrainConfig
-from medimeta.train.fewshot.config import FROZEN_METHODS, FewShotConfig
+from medimeta.train.fewshot.config import FROZEN_METHODS, SOURCE_METHODS, FewShotConfig
 from medimeta.train.fewshot.frozen import episode_rows
+from medimeta.train.fewshot.metabaseline import classifier_done
 from medimeta.train.fewshot.setup import episode_run_hash
 from medimeta.train.fewshot.tensors import episode_metrics
 from medimeta.train.records import read_json, write_json
@@ -140,6 +145,11 @@ class Estimator:
         query = float(np.mean([e.query_indices.size for e in eps]))
         detail: dict[str, Any] = {"episodes": todo, "support": support, "query": query}
         detail.update(load_s=load_s, bookkeeping_per_episode_s=book_s)
+        if cfg.method == "meta-baseline":
+            images = self._trained_count(eps, todo) if todo else 0
+            stage = self._stage(cell, cfg, cal)
+            detail.update(embed_images=images, per_episode_s=book_s, stage_s=stage)
+            return load_s + stage + images * _fwd(cal) + todo * book_s, detail
         if cfg.method in FROZEN_METHODS:
             images = self._embed_count(cell, eps) if todo else 0
             head = cfg.probe_steps * cal["probe"]["s_per_step"] if "probe" in cal else 0.0
@@ -154,7 +164,7 @@ class Estimator:
     def _stage(self, cell: Cell, cfg: FewShotConfig, cal: dict[str, Any]) -> float:
         from medimeta.train.checkpoint import load_checkpoint
 
-        if cfg.method not in ("mm-pt", "mm-maml"):
+        if cfg.method not in SOURCE_METHODS:
             return 0.0
         path = cell.folder / f"{cfg.method.replace('-', '_')}_backbone.safetensors"
         if not (cell.episodes_file is not None):
@@ -168,6 +178,12 @@ class Estimator:
         if cfg.method == "mm-pt":
             return cfg.pretrain_steps * _train(cal, cfg.pretrain_batch_size)
         ways = self._source_ways(cell)
+        if cfg.method == "meta-baseline":
+            pre = 0.0
+            if not classifier_done(cell.folder, cfg, cell.sources):
+                pre = cfg.pretrain_steps * _train(cal, cfg.pretrain_batch_size)
+            n = ways * (cfg.meta_shots + cfg.meta_queries)
+            return pre + cfg.meta_steps * cfg.meta_batch_size * _train(cal, n)
         ns, nq = cfg.meta_shots * ways, cfg.meta_queries * ways
         m = cal["maml"]
         scale = (cfg.inner_steps * _train(cal, ns) + _train(cal, nq)) / max(
@@ -182,6 +198,13 @@ class Estimator:
             spec = DatasetFolder(locate_dataset(self.root, ds), check=False).task(task)
             ways.append(2 if spec.target.value == "BINARY_CLASSIFICATION" else len(spec.keys))
         return float(np.mean(ways)) if ways else 2.0
+
+    def _trained_count(self, eps: EpisodeSet, todo: int) -> int:
+        """Images meta-baseline embeds with its trained backbone."""
+        if self.features is not None:
+            return int(episode_rows(list(eps)).size)
+        per_episode = np.mean([e.support_indices.size + e.query_indices.size for e in eps])
+        return round(float(per_episode) * todo)
 
     def _embed_count(self, cell: Cell, eps: EpisodeSet) -> int:
         """Images the cell embeds: its episodes' images not cached nor embedded before it."""

@@ -22,7 +22,7 @@ from medimeta.errors import EpisodeError, OptionError
 from medimeta.format.reader import DatasetFolder, locate_dataset
 from medimeta.train.config import preset
 from medimeta.train.fewshot.collect import sha256_file
-from medimeta.train.fewshot.config import PAPER_NAMES, FewShotConfig
+from medimeta.train.fewshot.config import PAPER_NAMES, SOURCE_METHODS, FewShotConfig
 from medimeta.train.fewshot.stage import wait_for
 from medimeta.train.model import build_backbone, make_normalizer
 from medimeta.train.records import Log
@@ -194,7 +194,7 @@ def fewshot_cell(
         "config": cfg.relevant(),
     }
     cell_status, reason = "todo", ""
-    if method in ("mm-pt", "mm-maml"):
+    if method in SOURCE_METHODS:
         try:
             chosen = choose_sources(root, target, cfg)
             protocol["sources"], protocol["excluded"] = chosen["tasks"], chosen["excluded"]
@@ -308,7 +308,7 @@ def plan_table(cells: list[Cell]) -> str:
         line = f"{i:>3}  {cell.status:<7} {est:>12}  {cell.label}"
         if cell.reason:
             line += f"  ({cell.reason})"
-        if cell.method in ("mm-pt", "mm-maml") and cell.status != "skipped":
+        if cell.method in SOURCE_METHODS and cell.status != "skipped":
             excluded = cell.protocol.get("excluded") or {}
             line += "\n" + " " * 27 + "sources: " + (", ".join(cell.sources) or "none")
             others = {k: v for k, v in excluded.items() if v != "target"}
@@ -330,6 +330,7 @@ def check_budget(cells: list[Cell], budget_s: float | None) -> None:
     cuts = {
         "mm-maml": "--meta-steps",
         "mm-pt": "--pretrain-steps",
+        "meta-baseline": "--pretrain-steps, --meta-steps",
         "im-pt": "--steps",
         "supervised": "--epochs",
     }

@@ -2,7 +2,8 @@
 
 Methods: ``supervised`` (Table 3: train on the training split, early stopping on validation,
 test AUROC) and the few-shot methods of Table 4 (``im-pt`` fine-tuning, ``linear-probe``,
-``protonet``, ``knn``, ``mm-pt``, ``mm-maml``; :mod:`medimeta.train.fewshot`).
+``protonet``, ``knn``, ``mm-pt``, ``mm-maml``) and MedFM's ``meta-baseline``
+(:mod:`medimeta.train.fewshot`).
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ from typing import Any
 from medimeta.errors import OptionError, UnknownNameError
 from medimeta.format.reader import DatasetFolder, find_datasets
 from medimeta.train.fewshot.config import METHODS as FEWSHOT_METHODS
+from medimeta.train.fewshot.config import SOURCE_METHODS
 
 METHODS = ("supervised", *FEWSHOT_METHODS)
-TRAINED_SOURCES = ("mm-pt", "mm-maml")
+TRAINED_SOURCES = SOURCE_METHODS
 
 
 @dataclass(frozen=True)

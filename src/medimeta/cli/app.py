@@ -12,8 +12,10 @@ from medimeta.cli import audit as audit_cli
 from medimeta.cli import bench as bench_cli
 from medimeta.cli import build as build_cli
 from medimeta.cli import convert, core, episodes
+from medimeta.cli import medfm as medfm_cli
 from medimeta.cli import plots as plots_cli
 from medimeta.cli import train as train_cli
+from medimeta.cli import weights as weights_cli
 from medimeta.cli.download import download_command
 from medimeta.cli.options import make_app, one_line_warning
 from medimeta.errors import MedIMetaError
@@ -39,7 +41,9 @@ app.add_typer(plots_cli.app, name="plot")
 app.command("benchmark")(bench_cli.benchmark_command)
 app.command("embed")(bench_cli.embed_command)
 app.add_typer(bench_cli.results_app, name="results")
+bench_cli.results_app.command("medfm")(medfm_cli.results_medfm_command)
 app.command("audit")(audit_cli.audit_command)
+app.add_typer(weights_cli.app, name="weights")
 
 
 @app.callback()

@@ -18,10 +18,10 @@ from medimeta.cli.options import (
 
 results_app = make_app("results", "Merge result records into the paper's tables.")
 
-ALL_METHODS = "supervised,im-pt,linear-probe,protonet,knn,mm-pt,mm-maml"
+ALL_METHODS = "supervised,im-pt,linear-probe,protonet,knn,mm-pt,mm-maml,meta-baseline"
 METHODS_HELP = (
-    "Comma-separated: supervised, im-pt, linear-probe, protonet, knn, mm-pt, mm-maml "
-    "[default: all]."
+    "Comma-separated: supervised, im-pt, linear-probe, protonet, knn, mm-pt, mm-maml, "
+    "meta-baseline [default: all]."
 )
 
 
@@ -84,8 +84,14 @@ def bench_settings(o: dict[str, Any]) -> Any:
     )
 
 
+FEWSHOT_METHODS_HELP = "im-pt, mm-pt, mm-maml, protonet, linear-probe, knn, meta-baseline."
+SOURCES_HELP = "mm-pt/mm-maml/meta-baseline: only these sources (ID[:TASK],...)."
+EXCLUDE_SOURCES_HELP = "mm-pt/mm-maml/meta-baseline: not these sources."
+PRETRAIN_STEPS_HELP = "mm-pt / meta-baseline pre-training steps [default: 1000]."
+META_STEPS_HELP = "mm-maml / meta-baseline meta-training steps [default: 1000]."
 ALLOW_SHARED_HELP = (
-    "mm-pt/mm-maml: keep sources the audit finds sharing images with the target (recorded)."
+    "mm-pt/mm-maml/meta-baseline: keep sources the audit finds sharing images with the "
+    "target (recorded)."
 )
 
 
@@ -111,10 +117,8 @@ def benchmark_command(
         None, help="Fine-tuning / probe steps per episode [default: 100]."
     ),
     lr: float | None = typer.Option(None, help="Fine-tuning / probe lr [default: 1e-2]."),
-    pretrain_steps: int | None = typer.Option(None, help="mm-pt steps [default: 1000]."),
-    meta_steps: int | None = typer.Option(
-        None, help="mm-maml meta-training steps [default: 1000]."
-    ),
+    pretrain_steps: int | None = typer.Option(None, help=PRETRAIN_STEPS_HELP),
+    meta_steps: int | None = typer.Option(None, help=META_STEPS_HELP),
     first_order: bool = typer.Option(False, help="First-order MAML."),
     distance: str | None = typer.Option(
         None, help="ProtoNet distance [default: squared_euclidean]."
@@ -133,8 +137,8 @@ def benchmark_command(
     patience: int | None = typer.Option(
         None, help="Supervised: patience, 0 = off [default: from --preset]."
     ),
-    sources: list[str] = typer.Option([], help="mm-pt/mm-maml: only these sources (ID[:TASK])."),
-    exclude_sources: list[str] = typer.Option([], help="mm-pt/mm-maml: not these sources."),
+    sources: list[str] = typer.Option([], help=SOURCES_HELP),
+    exclude_sources: list[str] = typer.Option([], help=EXCLUDE_SOURCES_HELP),
     allow_shared: bool = typer.Option(False, help=ALLOW_SHARED_HELP),
     out: Path = typer.Option(Path("runs/benchmark"), help="Output folder."),
     budget: str | None = typer.Option(None, help="Refuse a plan estimated over this (2h, 90m)."),

@@ -1,4 +1,4 @@
-"""``medimeta episodes sample`` and ``medimeta episodes show``."""
+"""``medimeta episodes sample``, ``show`` and ``import-medfm``."""
 
 from __future__ import annotations
 
@@ -183,3 +183,66 @@ def _print_episode(ep: Episode) -> None:
             )
         )
     console.print("classes: " + ", ".join(f"{c.index}={c.key} ({c.name})" for c in ep.classes))
+
+
+def _numbers(text: str | None, option: str) -> list[int] | None:
+    """``"1,5,10"`` or ``"1..5"`` -> [1, 5, 10] / [1, 2, 3, 4, 5]; None for None."""
+    if text is None:
+        return None
+    out: list[int] = []
+    try:
+        for part in (p.strip() for p in text.split(",") if p.strip()):
+            lo, sep, hi = part.partition("..")
+            out += list(range(int(lo), int(hi) + 1)) if sep else [int(part)]
+    except ValueError:
+        raise typer.BadParameter(
+            f"{option} takes numbers such as 1,5,10 or 1..5; got {text!r}"
+        ) from None
+    return sorted(set(out))
+
+
+@app.command("import-medfm")
+def import_medfm_command(
+    lists_dir: Path = typer.Argument(
+        ..., help="Folder of MedFM's lists (<ds>_<N>-shot_train_exp<K>.txt, test list)."
+    ),
+    dataset: str = typer.Option(
+        ..., "--dataset", help="Converted MedFMC dataset id, e.g. medfmc_chest."
+    ),
+    out: Path = typer.Option(
+        ..., "--out", help="Folder for <ds>_<N>-shot_exp<K>.json (or FILE.json for one list)."
+    ),
+    root: Path | None = root_option(),
+    shots: str | None = typer.Option(
+        None, "--shots", help="Shot counts to import, e.g. 1,5,10 [default: all present]."
+    ),
+    exp: str | None = typer.Option(
+        None, "--exp", help="Experiments to import, e.g. 1..5 or 1,3 [default: all present]."
+    ),
+    force: bool = typer.Option(False, "--force", help="Overwrite existing files."),
+    quiet: bool = quiet_option(),
+    verbose: bool = verbose_option(),
+) -> None:
+    """Turn MedFM's official few-shot lists into episode files (one per N and K)."""
+    with log_to_stderr("medimeta", quiet=quiet, verbose=verbose):
+        from medimeta.episodes.medfm import import_medfm
+
+        done = import_medfm(
+            lists_dir,
+            resolve(root),
+            dataset,
+            out,
+            shots=_numbers(shots, "--shots"),
+            experiments=_numbers(exp, "--exp"),
+            force=force,
+        )
+        table = Table(title=f"MedFM lists of {dataset} (support = train list, query = test list)")
+        for col in ("file", "shots", "exp", "lines", "unique", "duplicates", "val", "test"):
+            table.add_column(col)
+        for d in done:
+            val = "none" if d.val is None else str(d.val)
+            values = (d.shots, d.experiment, d.lines, d.unique, d.duplicates, val, d.test)
+            table.add_row(str(d.path), *map(str, values))
+        if not quiet:
+            console.print(table)
+        console.print(f"wrote {len(done)} episode files to {out}")

@@ -10,12 +10,14 @@ from typing import Any
 
 import typer
 
+import medimeta.cli.bench as bench_cli
 from medimeta.cli.options import log_to_stderr, quiet_option, resolve, root_option, verbose_option
 from medimeta.errors import UnknownNameError
 
 
 def _pretrained(value: str | None) -> bool | str | None:
-    """ "imagenet"/"default" -> True, "none"/"random" -> False, else a weights path."""
+    """ "imagenet"/"default" -> True, "none"/"random" -> False, else a weights path (or the
+    name of one registered with ``medimeta weights add``)."""
     if value is None:
         return None
     low = value.lower()
@@ -23,7 +25,9 @@ def _pretrained(value: str | None) -> bool | str | None:
         return True
     if low in ("none", "random", "false", "no"):
         return False
-    return value
+    from medimeta.models.user_weights import resolve_pretrained
+
+    return resolve_pretrained(value)
 
 
 def _train_config(
@@ -148,7 +152,7 @@ def fewshot_command(
     target: str | None = typer.Option(
         None, help='Target task "ID:TASK", e.g. "bus:case category".'
     ),
-    method: str = typer.Option("im-pt", help="im-pt, mm-pt, mm-maml, protonet, linear-probe, knn."),
+    method: str = typer.Option("im-pt", help=bench_cli.FEWSHOT_METHODS_HELP),
     episodes_file: Path | None = typer.Option(
         None, help="Saved episode file (same episodes for every method)."
     ),
@@ -165,23 +169,23 @@ def fewshot_command(
     ),
     steps: int | None = typer.Option(None, help="Fine-tuning / probe steps per episode [100]."),
     lr: float | None = typer.Option(None, help="Fine-tuning / probe learning rate [1e-2]."),
-    pretrain_steps: int | None = typer.Option(None, help="mm-pt pre-training steps [1000]."),
-    meta_steps: int | None = typer.Option(None, help="mm-maml meta-training steps [1000]."),
+    finetune_bn: str | None = typer.Option(
+        None,
+        "--finetune-bn",
+        help="im-pt/mm-pt BatchNorm while fine-tuning: train, frozen [train].",
+    ),
+    pretrain_steps: int | None = typer.Option(None, help=bench_cli.PRETRAIN_STEPS_HELP),
+    meta_steps: int | None = typer.Option(None, help=bench_cli.META_STEPS_HELP),
     first_order: bool = typer.Option(False, help="First-order MAML."),
     distance: str | None = typer.Option(None, help="ProtoNet distance [squared_euclidean]."),
     k: int | None = typer.Option(None, "--k", help="kNN neighbours [10]."),
-    sources: list[str] = typer.Option([], help="mm-pt/mm-maml: only these (ID[:TASK],...)."),
-    exclude_sources: list[str] = typer.Option([], help="mm-pt/mm-maml: not these sources."),
-    allow_shared: bool = typer.Option(
-        False,
-        "--allow-shared",
-        help="mm-pt/mm-maml: keep sources the audit finds sharing images with the target "
-        "(recorded in the results).",
-    ),
+    sources: list[str] = typer.Option([], help=bench_cli.SOURCES_HELP),
+    exclude_sources: list[str] = typer.Option([], help=bench_cli.EXCLUDE_SOURCES_HELP),
+    allow_shared: bool = typer.Option(False, "--allow-shared", help=bench_cli.ALLOW_SHARED_HELP),
     cache: Path | None = typer.Option(None, help="Embedding cache [$MEDIMETA_CACHE|ROOT/.cache]."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Frozen features per episode."),
     backbone_checkpoint: Path | None = typer.Option(
-        None, help="Use this trained backbone (skips mm-pt/mm-maml training)."
+        None, help="Use this trained backbone (skips the mm-pt/mm-maml/meta-baseline stage)."
     ),
     out: Path | None = typer.Option(None, help="Output folder [runs/fewshot/TARGET/METHOD]."),
     resume: bool = typer.Option(True, "--resume/--fresh", help="Reuse finished episodes."),
@@ -205,6 +209,7 @@ def fewshot_command(
         sources=tuple(split_list(sources)),
         exclude_sources=tuple(split_list(exclude_sources)),
         allow_shared=allow_shared,
+        finetune_bn=finetune_bn,
         **fewshot_overrides(steps, lr, pretrain_steps, meta_steps, first_order, distance, k),
     )
     features = None if no_cache else feature_source(cache, resolve(root))

@@ -34,7 +34,10 @@ from medimeta.errors import EpisodeError, FormatError
 from medimeta.format import layout
 
 _RECORD_KEYS = ("index", "classes", "support", "support_labels", "query", "query_labels")
-_FIX = "re-create the file with `medimeta episodes sample` (it was edited or damaged)"
+_FIX = (
+    "re-create the file with `medimeta episodes sample` or `medimeta episodes import-medfm` "
+    "(it was edited or damaged)"
+)
 
 
 def _is_int(value: object) -> bool:
@@ -87,7 +90,36 @@ def check_header(path: Path, data: Mapping[str, Any], count: int) -> EpisodeSett
             actual=eligible,
             fix=_FIX,
         )
+    if "protocol" in data:
+        check_protocol(path, data["protocol"], count)
     return settings
+
+
+PROTOCOLS = ("medfm",)
+_PROTOCOL_INTS = ("shots", "experiment", "duplicates")
+
+
+def check_protocol(path: Path, block: object, count: int) -> None:
+    """FormatError unless ``block`` is a protocol block (module docstring) of a one-episode
+    file: a known name, integer counts, the lists with their sha256 and the val indices."""
+    problem = None
+    if not isinstance(block, dict) or block.get("name") not in PROTOCOLS:
+        problem = f"protocol name is not one of {list(PROTOCOLS)}"
+    elif not all(_is_int(block.get(k)) and block[k] >= 0 for k in _PROTOCOL_INTS):
+        problem = f"protocol {list(_PROTOCOL_INTS)} are not integers >= 0"
+    elif not isinstance(block.get("val_indices"), list) or not all(
+        _is_int(v) and v >= 0 for v in block["val_indices"]
+    ):
+        problem = "protocol val_indices is not a list of integers >= 0"
+    elif not isinstance(block.get("lists"), dict) or not all(
+        isinstance(block["lists"].get(k), dict) and isinstance(block["lists"][k].get("sha256"), str)
+        for k in ("train", "test")
+    ):
+        problem = "protocol lists lack the train and test lists with their sha256"
+    elif count != 1:
+        problem = f"a protocol file holds one episode, this one {count}"
+    if problem is not None:
+        raise FormatError(path, problem, key="protocol", fix=_FIX)
 
 
 def _int_list(path: Path, pos: int, key: str, value: object, depth: int = 1) -> None:
@@ -148,12 +180,17 @@ def _check_classes(
         raise _bad(path, ep, f"{len(keys)} classes {list(keys)}", f"{ways} (ways)")
 
 
-def _check_rows(path: object, ep: Episode) -> None:
+def _check_rows(path: object, ep: Episode, repeats: int | None = None) -> None:
+    """``repeats`` (protocol files): how many support rows repeat an earlier one."""
     for name, rows in (("support", ep.support_indices), ("query", ep.query_indices)):
         if rows.size and rows.min() < 0:
             raise _bad(path, ep, f"{name} holds a negative sample index", "indices >= 0")
         uniq, counts = np.unique(rows, return_counts=True)
-        if (counts > 1).any():
+        if name == "support" and repeats is not None:
+            if rows.size - uniq.size != repeats:
+                found = f"support repeats {rows.size - uniq.size} rows"
+                raise _bad(path, ep, found, f"{repeats} (protocol duplicates)")
+        elif (counts > 1).any():
             twice = uniq[counts > 1].tolist()[:5]
             raise _bad(path, ep, f"{name} lists samples {twice} more than once", "each once")
     shared = np.intersect1d(ep.support_indices, ep.query_indices)
@@ -166,7 +203,10 @@ def _check_rows(path: object, ep: Episode) -> None:
         )
 
 
-def _check_counts(path: object, ep: Episode, settings: EpisodeSettings) -> None:
+def _check_counts(
+    path: object, ep: Episode, settings: EpisodeSettings, counts_too: bool = True
+) -> None:
+    """Label shapes and values; with ``counts_too`` also the per-class counts."""
     ways = ep.n_way
     multilabel = ep.task_target is TaskTarget.MULTILABEL_CLASSIFICATION
     sets = (
@@ -180,6 +220,8 @@ def _check_counts(path: object, ep: Episode, settings: EpisodeSettings) -> None:
         if labels.size and (labels.min() < 0 or labels.max() > (1 if multilabel else ways - 1)):
             allowed = "0/1" if multilabel else f"0..{ways - 1}"
             raise _bad(path, ep, f"{name} labels outside {allowed}", f"values in {allowed}")
+        if not counts_too:
+            continue
         if multilabel:
             positives = labels.sum(axis=0)
             counts = np.minimum(positives, rows.size - positives)
@@ -196,18 +238,23 @@ def _check_counts(path: object, ep: Episode, settings: EpisodeSettings) -> None:
 
 
 def check_episodes(
-    path: object, settings: EpisodeSettings, eligible: Sequence[int], episodes: Sequence[Episode]
+    path: object,
+    settings: EpisodeSettings,
+    eligible: Sequence[int],
+    episodes: Sequence[Episode],
+    protocol: Mapping[str, Any] | None = None,
 ) -> None:
     """Every episode is consistent with the header (module docstring); EpisodeError names the
-    file, the episode and the problem."""
+    file, the episode and the problem. ``protocol``: the header's protocol block, if any."""
     seen: set[int] = set()
+    repeats = None if protocol is None else int(protocol["duplicates"])
     for ep in episodes:
         if ep.index in seen:
             raise _bad(path, ep, "the episode index appears twice", "distinct indices")
         seen.add(ep.index)
         _check_classes(path, ep, settings, eligible)
-        _check_rows(path, ep)
-        _check_counts(path, ep, settings)
+        _check_rows(path, ep, repeats)
+        _check_counts(path, ep, settings, counts_too=protocol is None)
 
 
 def expected_eligible(pool: TaskPool, settings: EpisodeSettings) -> list[int]:
@@ -238,13 +285,17 @@ def check_against_data(
             f"{dict(pool.task.labels)} in the data, the file says {task['target']} with "
             f"{labels}; fix: {_FIX}"
         )
-    eligible = expected_eligible(pool, settings)
+    protocol = header.get("protocol")
+    eligible = list(pool.class_keys) if protocol else expected_eligible(pool, settings)
     if list(header["eligible_classes"]) != eligible:
+        rule = "every class" if protocol else f"the classes with >= {settings.min_units} units"
         raise EpisodeError(
             f"{name}: eligible_classes {header['eligible_classes']} differ from {eligible}, "
-            f"the classes with >= {settings.min_units} units in the data; fix: {_FIX}"
+            f"{rule} in the data; fix: {_FIX}"
         )
     for ep in episodes:
+        if protocol:
+            _check_protocol_rows(name, pool, ep, protocol)
         for part, rows, stored in (
             ("support", ep.support_indices, ep.support_labels),
             ("query", ep.query_indices, ep.query_labels),
@@ -310,3 +361,26 @@ def _check_subjects(name: object, pool: TaskPool, ep: Episode, settings: Episode
             if count != need:
                 found = f"{part} has {count} subjects of class {ep.class_keys[c]}"
                 raise _bad(name, ep, found, f"exactly {need} (shots per subject)")
+
+
+def _check_protocol_rows(
+    name: object, pool: TaskPool, ep: Episode, protocol: Mapping[str, Any]
+) -> None:
+    """Support and val in the original train split and disjoint; query in the original test."""
+    train = pool.folder.split_indices("train", original=True)
+    test = pool.folder.split_indices("test", original=True)
+    val = np.asarray(protocol["val_indices"], dtype=np.int64)
+    for part, rows, split in (
+        ("support", ep.support_indices, train),
+        ("val_indices", val, train),
+        ("query", ep.query_indices, test),
+    ):
+        outside = rows[~np.isin(rows, split)]
+        if outside.size:
+            where = "test" if split is test else "train"
+            found = f"{part} uses samples {outside.tolist()[:5]} outside original split {where}"
+            raise _bad(name, ep, found, f"{part} from the original {where} split (MedFM lists)")
+    shared = np.intersect1d(val, ep.support_indices)
+    if shared.size:
+        found = f"val_indices {shared.tolist()[:5]} are in the support"
+        raise _bad(name, ep, found, "validation samples outside the support")

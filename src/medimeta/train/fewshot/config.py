@@ -15,9 +15,16 @@
 * ``knn``: cosine k-nearest-neighbour vote over frozen features (not in the paper): the
   ``knn_k`` most similar support samples vote with weight ``exp(cos / knn_temperature)``
   (k 10, temperature 0.07 as in DINO's k-NN evaluation); see :mod:`medimeta.train.fewshot.knn`.
+* ``meta-baseline`` (Chen et al., ICCV 2021; MedFM's baseline, not in the MedIMeta paper):
+  mm-pt's classifier pre-training, then ``meta_steps`` x ``meta_batch_size`` source episodes
+  (``meta_shots`` / ``meta_queries``, as mm-maml) with the heads dropped: logits ``tau`` x
+  cosine to the mean support features, query cross-entropy, SGD ``mb_lr`` 1e-3, momentum 0.9,
+  weight decay 5e-4, ``tau`` learnable from ``mb_tau`` 10; evaluation scores the target
+  query by the same cosine centroids with the learned ``tau`` (no training on the target); see
+  :mod:`medimeta.train.fewshot.metabaseline`.
 
-``sources`` / ``exclude_sources`` (mm-pt, mm-maml): only these source datasets or tasks
-(``ID`` or ``ID:TASK``), or the leave-one-out default without these.
+``sources`` / ``exclude_sources`` (mm-pt, mm-maml, meta-baseline): only these source datasets
+or tasks (``ID`` or ``ID:TASK``), or the leave-one-out default without these.
 """
 
 from __future__ import annotations
@@ -27,10 +34,16 @@ from typing import Any
 
 from medimeta.errors import check_choice
 
-METHODS = ("im-pt", "mm-pt", "mm-maml", "protonet", "linear-probe", "knn")
+METHODS = ("im-pt", "mm-pt", "mm-maml", "protonet", "linear-probe", "knn", "meta-baseline")
 #: Methods that only read eval-mode features (what the embedding cache serves).
 FROZEN_METHODS = ("linear-probe", "protonet", "knn")
+#: Methods with a training stage on the source tasks before the episodes.
+SOURCE_METHODS = ("mm-pt", "mm-maml", "meta-baseline")
+#: Methods whose episodes only read eval-mode features of the backbone after its stage (the
+#: embedding cache is keyed by the backbone's state, so it serves a trained one too).
+CACHED_METHODS = (*FROZEN_METHODS, "meta-baseline")
 DISTANCES = ("squared_euclidean", "euclidean", "cosine")
+BN_POLICIES = ("train", "frozen")
 PAPER_NAMES = {
     "im-pt": "ImageNet",
     "mm-pt": "MM-PFT",
@@ -38,6 +51,7 @@ PAPER_NAMES = {
     "protonet": "ProtoNet",
     "linear-probe": "ImageNet (linear probe)",
     "knn": "ImageNet (kNN)",
+    "meta-baseline": "Meta-Baseline",
 }
 
 
@@ -57,6 +71,7 @@ class FewShotConfig:
     # fine-tuning (im-pt, mm-pt) and linear probe
     finetune_steps: int = 100
     finetune_lr: float = 1e-2
+    finetune_bn: str = "train"  # BatchNorm while fine-tuning: "train" or "frozen"
     probe_steps: int = 100
     probe_lr: float = 1e-2
     # protonet
@@ -69,7 +84,7 @@ class FewShotConfig:
     sources: tuple[str, ...] = ()
     exclude_sources: tuple[str, ...] = ()
     allow_shared: bool = False  # keep sources the audit finds sharing images with the target
-    # mm-maml
+    # mm-maml; meta_steps, meta_batch_size, meta_shots, meta_queries also meta-baseline
     meta_steps: int = 1000
     meta_batch_size: int = 1
     meta_lr: float = 1e-3
@@ -84,12 +99,18 @@ class FewShotConfig:
     # knn
     knn_k: int = 10
     knn_temperature: float = 0.07
+    # meta-baseline meta stage (the paper's: SGD lr 1e-3, momentum 0.9, wd 5e-4, tau from 10)
+    mb_lr: float = 1e-3
+    mb_momentum: float = 0.9
+    mb_weight_decay: float = 5e-4
+    mb_tau: float = 10.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "sources", tuple(self.sources))
         object.__setattr__(self, "exclude_sources", tuple(self.exclude_sources))
         check_choice("few-shot method", self.method, METHODS)
         check_choice("prototype distance", self.distance, DISTANCES)
+        check_choice("fine-tuning BatchNorm policy", self.finetune_bn, BN_POLICIES)
         check_choice("normalisation", self.normalize, ("auto", "half", "imagenet"))
         for name in (
             "finetune_steps",
@@ -105,6 +126,11 @@ class FewShotConfig:
             raise ValueError("meta_batch_size and pretrain_batch_size must be >= 1")
         if self.knn_k < 1 or not self.knn_temperature > 0:
             raise ValueError("knn_k must be >= 1 and knn_temperature > 0")
+        if not (self.mb_tau > 0 and self.mb_lr >= 0 and self.mb_weight_decay >= 0):
+            raise ValueError(
+                f"meta-baseline needs mb_tau > 0, mb_lr >= 0 and mb_weight_decay >= 0; got "
+                f"{self.mb_tau}, {self.mb_lr}, {self.mb_weight_decay}"
+            )
 
     def with_overrides(self, **changes: Any) -> FewShotConfig:
         """A copy with the given fields changed (``None`` values are ignored)."""
@@ -124,10 +150,11 @@ class FewShotConfig:
             "channels_last",
         ]
         extra = {
-            "im-pt": ["finetune_steps", "finetune_lr"],
+            "im-pt": ["finetune_steps", "finetune_lr", "finetune_bn"],
             "mm-pt": [
                 "finetune_steps",
                 "finetune_lr",
+                "finetune_bn",
                 "pretrain_steps",
                 "pretrain_batch_size",
                 "pretrain_lr",
@@ -156,6 +183,23 @@ class FewShotConfig:
             "protonet": ["distance"],
             "linear-probe": ["probe_steps", "probe_lr"],
             "knn": ["knn_k", "knn_temperature"],
+            "meta-baseline": [
+                "pretrain_steps",
+                "pretrain_batch_size",
+                "pretrain_lr",
+                "meta_steps",
+                "meta_batch_size",
+                "meta_shots",
+                "meta_queries",
+                "mb_lr",
+                "mb_momentum",
+                "mb_weight_decay",
+                "mb_tau",
+                "source_tasks",
+                "sources",
+                "exclude_sources",
+                "allow_shared",
+            ],
         }[self.method]
         data = asdict(self)
         out = {k: data[k] for k in common + extra}
@@ -163,4 +207,6 @@ class FewShotConfig:
         for key in ("sources", "exclude_sources", "allow_shared"):
             if key in out and not out[key]:
                 del out[key]
+        if out.get("finetune_bn") == "train":
+            del out["finetune_bn"]
         return {k: list(v) if isinstance(v, tuple) else v for k, v in out.items()}

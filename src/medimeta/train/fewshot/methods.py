@@ -67,13 +67,22 @@ def _fit(
     return curve
 
 
+def freeze_batchnorm(model: nn.Module) -> None:
+    """Put every BatchNorm layer in eval mode: the running (pre-training) statistics normalise
+    and are not updated; the affine parameters still train."""
+    for module in model.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            module.eval()
+
+
 def finetune_episode(
     template: Backbone, ep: EpisodeTensors, cfg: FewShotConfig, seed: int
 ) -> Scored:
     """Fine-tune a copy of ``template`` and a fresh head on the support set (im-pt, mm-pt).
 
-    Training mode (BatchNorm with support statistics) for ``finetune_steps`` full-batch Adam
-    steps; the query set is scored in eval mode.
+    Training mode (BatchNorm with support statistics; ``finetune_bn="frozen"`` keeps the
+    running statistics instead) for ``finetune_steps`` full-batch Adam steps; the query set is
+    scored in eval mode.
     """
     with seeded(seed):
         backbone = copy.deepcopy(template)
@@ -83,6 +92,8 @@ def finetune_episode(
     model = Classifier(backbone, head, ep.target, cfg.ordinal)
     loss_fn = make_loss(ep.target, ordinal=cfg.ordinal)
     model.train()
+    if cfg.finetune_bn == "frozen":
+        freeze_batchnorm(model)
     with seeded(seed):
         curve = _fit(
             model,

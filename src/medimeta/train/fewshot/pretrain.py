@@ -1,4 +1,5 @@
-"""Source tasks and the training stages before few-shot evaluation (mm-PT, mm-MAML).
+"""Source tasks and the training stages before few-shot evaluation (mm-PT, mm-MAML; the
+classifier pre-training of meta-baseline is mm-PT's).
 
 Sources are chosen leave-one-out by :func:`medimeta.episodes.source_tasks` among the
 datasets present under the data root: every dataset except the target and those sharing
@@ -55,8 +56,8 @@ def choose_sources(root: str | Path, target: str, cfg: FewShotConfig) -> dict[st
     if not tasks:
         raise EpisodeError(
             f"no source tasks for {target!r} under {root}: every dataset there is the target, "
-            "overlaps with it or was excluded; add datasets to the root (mm-pt and mm-maml "
-            "need sources)"
+            "overlaps with it or was excluded; add datasets to the root (mm-pt, mm-maml and "
+            "meta-baseline need sources)"
         )
     for ref in cfg.exclude_sources:
         excluded.setdefault(ref, "excluded by the user (--exclude-sources)")
@@ -83,12 +84,14 @@ def pretrain_multitask(
     *,
     log: Log | None = None,
     progress: Any = None,
+    label: str = "mm-pt",
 ) -> dict[str, Any]:
     """mm-PT: ``cfg.pretrain_steps`` updates, each on a batch of one random source task.
 
     Batches come from :class:`CrossDomainBatches` over the sources' train splits (uniform
     task draw, a new order each pass); every task has its own zero-initialised head. Trains
-    ``backbone`` in place and returns a record (steps, passes, loss curve, heads).
+    ``backbone`` in place and returns a record (steps, passes, loss curve, heads); ``label``
+    names the method in the log (meta-baseline pre-trains the same way).
     """
     device = reader.device
     batches = CrossDomainBatches(
@@ -131,7 +134,7 @@ def pretrain_multitask(
             if progress is not None:
                 progress.advance(curve[-1])
             if log is not None and step % max(1, cfg.pretrain_steps // 10) == 0:
-                log(f"mm-pt step {step}/{cfg.pretrain_steps}: loss {curve[-1]:.4f}")
+                log(f"{label} step {step}/{cfg.pretrain_steps}: loss {curve[-1]:.4f}")
             if step >= cfg.pretrain_steps:
                 break
         passes += 1
@@ -146,7 +149,8 @@ def pretrain_multitask(
 def source_episodes(
     root: str | Path, sources: list[TaskSpec], cfg: FewShotConfig
 ) -> MultiTaskEpisodes:
-    """Unbounded source episodes (train splits, uniform over tasks) for mm-MAML.
+    """Unbounded source episodes (train splits, uniform over tasks) for mm-MAML and the
+    meta stage of meta-baseline.
 
     Tasks whose train split cannot give an episode with these shots/queries are skipped with
     a warning.

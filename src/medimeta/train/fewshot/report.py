@@ -10,6 +10,8 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from medimeta.train.fewshot.medfm import protocol_line
+
 
 def _cell(summary: dict[str, Any], metric: str, scale: float) -> str:
     entry = summary.get(metric)
@@ -67,6 +69,7 @@ def result_markdown(record: dict[str, Any]) -> str:
         "- settings: " + ", ".join(f"{k}={v}" for k, v in c.items()),
         f"- wall time: {record['timings']['total_s']:.0f} s "
         f"({record['timings']['episode_mean_s']:.1f} s per episode)",
+        *protocol_line(record),
         "",
         "## All metrics",
         "",

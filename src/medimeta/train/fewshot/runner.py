@@ -3,8 +3,8 @@
 Output folder: ``episodes.json`` (the episodes, when they were sampled here), one JSON file
 per evaluated episode in ``episodes/`` (metrics, query predictions, time; these make the
 run resumable and let torchrun ranks share the work: rank r takes the episodes at
-positions r, r + R, ...), the trained backbone of mm-pt / mm-maml, and at the end
-``results.json`` (protocol, per-episode metrics, mean ± CI), ``results.md`` and
+positions r, r + R, ...), the trained backbone of mm-pt / mm-maml / meta-baseline, and at
+the end ``results.json`` (protocol, per-episode metrics, mean ± CI), ``results.md`` and
 ``predictions_query.csv`` (every query prediction with its episode number).
 """
 
@@ -20,6 +20,7 @@ import numpy as np
 import medimeta.train.distributed as D
 import medimeta.train.fewshot.frozen as frozen
 import medimeta.train.fewshot.maml as maml
+import medimeta.train.fewshot.metabaseline as metabaseline
 import medimeta.train.fewshot.methods as methods
 from medimeta.episodes import Episode, EpisodeSet
 from medimeta.format.reader import locate_dataset
@@ -41,7 +42,8 @@ LEARNERS = {
     "protonet": methods.protonet_episode,
     "knn": methods.knn_episode,
     "mm-maml": maml.maml_episode,
-}
+}  # meta-baseline: metabaseline.metabaseline_episode with its stage's tau (see _scorer)
+Scorer = Callable[[Episode, int], tuple[np.ndarray, dict[str, Any]]]
 
 
 def _episode_seed(seed: int, index: int) -> int:
@@ -162,9 +164,8 @@ def _run(
     ep_dir = out / "episodes"
     ep_dir.mkdir(exist_ok=True)
     mine = [ep for pos, ep in enumerate(chosen) if pos % env.world_size == env.rank]
-    _evaluate_episodes(
-        mine, backbone, reader, cfg, ep_dir, run_hash, resume, env, progress, say, table
-    )
+    score = _scorer(backbone, reader, cfg, stage, table)
+    _evaluate_episodes(mine, score, cfg, ep_dir, run_hash, resume, env, progress, say)
     reader.close()
     if not env.is_main:
         return {}
@@ -234,10 +235,33 @@ def _report(
     return record
 
 
-def _evaluate_episodes(
-    mine: list[Episode],
+def _scorer(
     backbone: Backbone,
     reader: EpisodeReader,
+    cfg: FewShotConfig,
+    stage: dict[str, Any],
+    table: frozen.FeatureTable | None,
+) -> Scorer:
+    """``score(episode, seed)``: the method on one episode; with a feature ``table`` the
+    methods that only read features take them from it; meta-baseline uses its stage's tau."""
+    if cfg.method == "meta-baseline":
+        tau = float(stage["tau"])
+        if table is not None:
+            return lambda ep, seed: metabaseline.score_from_table(
+                table, ep, cfg, tau, reader.device
+            )
+        return lambda ep, seed: metabaseline.metabaseline_episode(
+            backbone, reader.load(ep), cfg, seed, tau=tau
+        )
+    if table is not None:
+        return lambda ep, seed: frozen.score_from_table(table, ep, cfg, seed, reader.device)
+    learner = LEARNERS[cfg.method]
+    return lambda ep, seed: learner(backbone, reader.load(ep), cfg, seed)
+
+
+def _evaluate_episodes(
+    mine: list[Episode],
+    score: Scorer,
     cfg: FewShotConfig,
     ep_dir: Path,
     run_hash: str,
@@ -245,12 +269,8 @@ def _evaluate_episodes(
     env: D.DistEnv,
     progress: bool,
     say: Log,
-    table: frozen.FeatureTable | None = None,
 ) -> None:
-    """Run the method on this rank's episodes, one result file each (kept when resuming).
-
-    With a feature ``table`` the frozen-feature methods read their features from it."""
-    learner = LEARNERS[cfg.method]
+    """Run the method on this rank's episodes, one result file each (kept when resuming)."""
     with Progress(progress and env.is_main, len(mine), f"{cfg.method} episodes") as bar:
         for ep in mine:
             path = ep_dir / f"episode_{ep.index:05d}.json"
@@ -258,11 +278,7 @@ def _evaluate_episodes(
                 bar.advance()
                 continue
             t0 = time.perf_counter()
-            seed = _episode_seed(cfg.seed, ep.index)
-            if table is not None:
-                scores, extra = frozen.score_from_table(table, ep, cfg, seed, reader.device)
-            else:
-                scores, extra = learner(backbone, reader.load(ep), cfg, seed)
+            scores, extra = score(ep, _episode_seed(cfg.seed, ep.index))
             metrics = episode_metrics(ep.task_target.value, ep.query_labels, scores)
             write_json(
                 path,

@@ -18,7 +18,7 @@ from medimeta.errors import EpisodeError
 from medimeta.format.reader import DatasetFolder, locate_dataset
 from medimeta.models.backbone import Backbone
 from medimeta.train.fewshot.collect import sha256_file
-from medimeta.train.fewshot.config import FROZEN_METHODS, FewShotConfig
+from medimeta.train.fewshot.config import CACHED_METHODS, FewShotConfig
 from medimeta.train.fewshot.stage import prepare_stage
 from medimeta.train.fewshot.tensors import EpisodeReader
 from medimeta.train.inputs import channels_last_default
@@ -95,8 +95,10 @@ def prepare(
     progress: bool,
     features: frozen.FeatureSource | None,
 ) -> tuple[Backbone, EpisodeReader, str, dict[str, Any], frozen.FeatureTable | None]:
-    """Backbone, reader, run hash, the training stage (mm-pt, mm-maml) and, for the
-    frozen-feature methods with a feature source, the features of the chosen episodes."""
+    """Backbone, reader, run hash, the training stage (mm-pt, mm-maml, meta-baseline) and,
+    for the methods that only read eval-mode features (the frozen-feature ones and
+    meta-baseline, after its stage) with a feature source, the features of the chosen
+    episodes."""
     backbone, reader = backbone_and_reader(root, eps, cfg, device)
     run_hash = episode_run_hash(cfg, Path(eps.path or out / "episodes.json"), backbone_checkpoint)
     target_id = f"{eps.header['dataset']['id']}:{eps.header['task']['name']}"
@@ -114,7 +116,7 @@ def prepare(
         say,
         progress,
     )
-    if features is None or cfg.method not in FROZEN_METHODS:
+    if features is None or cfg.method not in CACHED_METHODS:
         return backbone, reader, run_hash, stage, None
     table = features.table(
         folder=locate_dataset(root, eps.header["dataset"]["id"]),

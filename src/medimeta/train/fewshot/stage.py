@@ -1,4 +1,5 @@
-"""The training stage of mm-pt / mm-maml before few-shot evaluation, shared by ranks.
+"""The training stage of mm-pt / mm-maml / meta-baseline before few-shot evaluation, shared
+by ranks.
 
 Rank 0 trains and saves the backbone (with the run's hash); other ranks poll for the file
 instead of waiting in a collective, so a long stage cannot hit a process-group timeout.
@@ -13,9 +14,10 @@ from typing import Any
 
 import medimeta.train.distributed as D
 import medimeta.train.fewshot.maml as maml
+import medimeta.train.fewshot.metabaseline as metabaseline
 import medimeta.train.fewshot.pretrain as pretrain
 from medimeta.train.checkpoint import load_checkpoint, save_checkpoint
-from medimeta.train.fewshot.config import FewShotConfig
+from medimeta.train.fewshot.config import SOURCE_METHODS, FewShotConfig
 from medimeta.train.fewshot.tensors import EpisodeReader
 from medimeta.train.model import seeded
 from medimeta.train.progress import Progress
@@ -59,11 +61,15 @@ def prepare_stage(
     say: Log,
     progress: bool,
 ) -> dict[str, Any]:
-    """Run (or load) the method's training stage; returns its record."""
+    """Run (or load) the method's training stage; returns its record (meta-baseline: with
+    the ``tau`` its episodes use)."""
     if checkpoint is not None:
         record = load_checkpoint(checkpoint, backbone)
-        return {"loaded": str(checkpoint), "record": record}
-    if cfg.method not in ("mm-pt", "mm-maml"):
+        loaded: dict[str, Any] = {"loaded": str(checkpoint), "record": record}
+        if cfg.method == "meta-baseline":
+            loaded["tau"] = metabaseline.stage_tau(record, cfg)
+        return loaded
+    if cfg.method not in SOURCE_METHODS:
         return {}
     path = out / f"{cfg.method.replace('-', '_')}_backbone.safetensors"
     sources = pretrain.choose_sources(root, target, cfg)
@@ -77,23 +83,7 @@ def prepare_stage(
     if not (resume and path.is_file() and done()):
         if env.is_main:
             t0 = time.perf_counter()
-            steps = cfg.pretrain_steps if cfg.method == "mm-pt" else cfg.meta_steps
-            chosen = len(sources["tasks"])
-            if cfg.method == "mm-pt":
-                say(f"{cfg.method}: training on {chosen} source tasks")
-            else:
-                # tasks too small for the meta-episodes are dropped here: announce what is used
-                episodes = pretrain.source_episodes(root, sources["specs"], cfg)
-                used = len(episodes.samplers)
-                note = f" ({chosen - used} of {chosen} skipped, see above)" if used < chosen else ""
-                say(f"{cfg.method}: training on {used} source tasks{note}")
-            with seeded(cfg.seed), Progress(progress, steps, cfg.method) as bar:
-                if cfg.method == "mm-pt":
-                    rec = pretrain.pretrain_multitask(
-                        root, sources["specs"], backbone, reader, cfg, log=say, progress=bar
-                    )
-                else:
-                    rec = maml.meta_train(backbone, episodes, reader, cfg, log=say, progress=bar)
+            rec = _train(root, sources, cfg, backbone, reader, out, resume, say, progress)
             rec["seconds"] = time.perf_counter() - t0
             save_checkpoint(
                 path, backbone, record={"run": run_hash, "stage": rec, "sources": sources["tasks"]}
@@ -101,14 +91,48 @@ def prepare_stage(
         else:
             wait_for(path, done, f"the {cfg.method} backbone")
     record = load_checkpoint(path, backbone)
-    return {
+    stage = record.get("stage", {})
+    out_record = {
         "file": str(path),
         "sources": sources["tasks"],
         "excluded": sources["excluded"],
-        "stage": {k: v for k, v in record.get("stage", {}).items() if "curve" not in k},
-        "loss_curve_tail": (
-            record.get("stage", {}).get("loss_curve")
-            or record.get("stage", {}).get("query_loss_curve")
-            or []
-        )[-20:],
+        "stage": {k: v for k, v in stage.items() if "curve" not in k},
+        "loss_curve_tail": (stage.get("loss_curve") or stage.get("query_loss_curve") or [])[-20:],
     }
+    if cfg.method == "meta-baseline":
+        out_record["tau"] = metabaseline.stage_tau(record, cfg)
+    return out_record
+
+
+def _train(
+    root: str | Path,
+    sources: dict[str, Any],
+    cfg: FewShotConfig,
+    backbone: Any,
+    reader: EpisodeReader,
+    out: Path,
+    resume: bool,
+    say: Log,
+    progress: bool,
+) -> dict[str, Any]:
+    """The training stage of ``cfg.method`` on rank 0 (``backbone`` trained in place)."""
+    specs, chosen = sources["specs"], len(sources["tasks"])
+    if cfg.method == "meta-baseline":
+        return metabaseline.run_stage(
+            root, specs, backbone, reader, cfg, out, resume=resume, log=say, progress=progress
+        )
+    steps = cfg.pretrain_steps if cfg.method == "mm-pt" else cfg.meta_steps
+    if cfg.method == "mm-pt":
+        say(f"{cfg.method}: training on {chosen} source tasks")
+    else:
+        # tasks too small for the meta-episodes are dropped here: announce what is used
+        episodes = pretrain.source_episodes(root, specs, cfg)
+        used = len(episodes.samplers)
+        note = f" ({chosen - used} of {chosen} skipped, see above)" if used < chosen else ""
+        say(f"{cfg.method}: training on {used} source tasks{note}")
+    with seeded(cfg.seed), Progress(progress, steps, cfg.method) as bar:
+        if cfg.method == "mm-pt":
+            return pretrain.pretrain_multitask(
+                root, specs, backbone, reader, cfg, log=say, progress=bar
+            )
+        return maml.meta_train(backbone, episodes, reader, cfg, log=say, progress=bar)

@@ -1,0 +1,210 @@
+"""MedFM's numbers for few-shot runs on MedFM's own lists: per run, then over experiments.
+
+A run on an episode file imported by :mod:`medimeta.episodes.medfm` (header block
+``protocol.name == "medfm"``) carries ``record["medfm"]``: the protocol (dataset key, N, K,
+the lists with their sha256, repeated support lines) and MedFM's metrics of its episode,
+:func:`medimeta.evaluate.compute.compute_metrics` mode ``"medfm"`` in percent (multi-label:
+``map``, ``auroc``; binary and multi-class: ``accuracy``, ``auroc``). MedFM's final number
+per shot count is the mean over its 5 experiments: :func:`average_experiments` gives it with
+the sample standard deviation (n - 1), refusing runs that mix datasets, test lists, methods,
+method settings, or repeat an experiment.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from medimeta.catalog.tasks import TaskTarget
+from medimeta.errors import EpisodeError, FormatError
+from medimeta.evaluate.compute import compute_metrics
+
+LABELS = {"map": "mAP", "auroc": "AUC", "accuracy": "Acc"}
+_PROTOCOL_KEYS = ("name", "dataset", "shots", "experiment", "lists", "unique", "duplicates")
+
+
+def metric_names(target: str) -> tuple[str, str]:
+    """MedFM's two numbers for a task target, in its table order."""
+    multilabel = TaskTarget.parse(target) is TaskTarget.MULTILABEL_CLASSIFICATION
+    return ("map", "auroc") if multilabel else ("accuracy", "auroc")
+
+
+def medfm_record(header: dict[str, Any], rows: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
+    """``record["medfm"]`` of a run from its episode files' predictions (None: not MedFM)."""
+    protocol = header.get("protocol")
+    if not protocol or protocol.get("name") != "medfm":
+        return None
+    target = header["task"]["target"]
+    per_episode = []
+    for row in rows:
+        p = row["predictions"]
+        scores = np.asarray(p["scores"], dtype=np.float64)
+        metrics = compute_metrics(target, np.asarray(p["labels"]), scores, mode="medfm")
+        per_episode.append({"episode": row["episode"], "metrics": metrics})
+    names = metric_names(target)
+    mean = {n: _mean([e["metrics"].get(n) for e in per_episode]) for n in names}
+    return {
+        "protocol": {
+            **{k: protocol[k] for k in _PROTOCOL_KEYS},
+            "val": len(protocol.get("val_indices", [])),
+        },
+        "metrics": mean,
+        "per_episode": per_episode,
+        "definitions": "MedFM (compute_metrics mode 'medfm'), percent",
+    }
+
+
+def _mean(values: Sequence[float | None]) -> float | None:
+    kept = [float(v) for v in values if v is not None and math.isfinite(v)]
+    return float(np.mean(kept)) if kept else None
+
+
+def _fail(runs: Sequence[tuple[Path, dict[str, Any]]], what: str, key: Any) -> None:
+    seen: dict[str, Path] = {}
+    for path, rec in runs:
+        seen.setdefault(repr(key(rec)), path)
+    if len(seen) > 1:
+        listed = "; ".join(f"{k} ({p})" for k, p in seen.items())
+        raise EpisodeError(
+            f"the runs mix {what}: {listed}; MedFM's average is over the experiments of one "
+            f"dataset and one method; fix: pass the runs of one dataset and one method"
+        )
+
+
+def check_runs(runs: Sequence[tuple[Path, dict[str, Any]]]) -> None:
+    """EpisodeError unless the runs share dataset, test list, method and settings, and no
+    (shots, experiment) appears twice."""
+    for path, rec in runs:
+        if not rec.get("medfm"):
+            raise FormatError(
+                path,
+                "not a run on MedFM's lists (no 'medfm' block)",
+                key="medfm",
+                fix="run `medimeta fewshot --episodes-file` on a file from "
+                "`medimeta episodes import-medfm`",
+            )
+    _fail(
+        runs, "datasets", lambda r: (r["target"]["dataset_id"], r["medfm"]["protocol"]["dataset"])
+    )
+    _fail(runs, "test lists", lambda r: r["medfm"]["protocol"]["lists"]["test"]["sha256"])
+    _fail(runs, "methods", lambda r: r["method"])
+    _fail(runs, "method settings", lambda r: sorted(r["config"].items()))
+    first: dict[tuple[int, int], Path] = {}
+    for path, rec in runs:
+        p = rec["medfm"]["protocol"]
+        pair = (int(p["shots"]), int(p["experiment"]))
+        if pair in first:
+            raise EpisodeError(
+                f"{p['shots']}-shot experiment {p['experiment']} appears twice: {first[pair]} "
+                f"and {path}; fix: pass each experiment once"
+            )
+        first[pair] = path
+
+
+def _spread(values: list[float]) -> dict[str, Any]:
+    arr = np.asarray(values, dtype=np.float64)
+    return {
+        "mean": float(arr.mean()) if arr.size else None,
+        "sd": float(arr.std(ddof=1)) if arr.size > 1 else None,
+        "n": int(arr.size),
+        "values": [float(v) for v in arr],
+    }
+
+
+def average_experiments(runs: Sequence[tuple[Path, dict[str, Any]]]) -> dict[str, Any]:
+    """MedFM's table: per shot count, mean ± sd over the experiments of each metric, and the
+    protocol of every run (lists with sha256, method, settings, episode file)."""
+    if not runs:
+        raise EpisodeError("no runs given; pass the output folders of MedFM-protocol runs")
+    check_runs(runs)
+    first = runs[0][1]
+    names = metric_names(first["target"]["target"])
+    by_shots: dict[int, list[dict[str, Any]]] = {}
+    for _, rec in runs:
+        by_shots.setdefault(int(rec["medfm"]["protocol"]["shots"]), []).append(rec["medfm"])
+    shots: dict[str, Any] = {}
+    for n in sorted(by_shots):
+        group = sorted(by_shots[n], key=lambda m: int(m["protocol"]["experiment"]))
+        metrics = {}
+        for name in names:
+            values = [m["metrics"].get(name) for m in group]
+            metrics[name] = _spread([v for v in values if v is not None and math.isfinite(v)])
+        shots[str(n)] = {
+            "experiments": [int(m["protocol"]["experiment"]) for m in group],
+            "metrics": metrics,
+        }
+    return {
+        "kind": "medfm-average",
+        "dataset_id": first["target"]["dataset_id"],
+        "dataset": first["medfm"]["protocol"]["dataset"],
+        "target": first["target"]["target"],
+        "method": first["method"],
+        "config": first["config"],
+        "metrics": list(names),
+        "definitions": "MedFM's (compute_metrics mode 'medfm'), percent; sd with n - 1",
+        "shots": shots,
+        "runs": [_run_entry(path, rec) for path, rec in runs],
+    }
+
+
+def _run_entry(path: Path, rec: dict[str, Any]) -> dict[str, Any]:
+    p = rec["medfm"]["protocol"]
+    return {
+        "run_dir": str(path),
+        "shots": p["shots"],
+        "experiment": p["experiment"],
+        "lists": p["lists"],
+        "duplicates": p["duplicates"],
+        "method": rec["method"],
+        "config": rec["config"],
+        "episodes_file": rec["episodes"]["file"],
+        "episodes_file_sha256": rec["episodes"]["file_sha256"],
+        "fingerprint": rec["episodes"]["fingerprint"],
+        "metrics": rec["medfm"]["metrics"],
+    }
+
+
+def _cell(entry: dict[str, Any]) -> str:
+    if entry["mean"] is None:
+        return "–"
+    sd = entry["sd"]
+    return f"{entry['mean']:.2f}" + ("" if sd is None else f" ± {sd:.2f}")
+
+
+def medfm_markdown(summary: dict[str, Any]) -> str:
+    """The average as a Markdown table, one row per shot count."""
+    names = summary["metrics"]
+    lines = [
+        f"# MedFM protocol: {summary['method']} on {summary['dataset_id']} ({summary['dataset']})",
+        "",
+        "| shots | experiments | " + " | ".join(LABELS[n] for n in names) + " |",
+        "|---:|---|" + "---:|" * len(names),
+    ]
+    for n, entry in summary["shots"].items():
+        exps = ", ".join(str(k) for k in entry["experiments"])
+        cells = " | ".join(_cell(entry["metrics"][m]) for m in names)
+        lines.append(f"| {n} | {exps} | {cells} |")
+    lines += [
+        "",
+        "Mean ± sd (n - 1) over the experiments, in percent, MedFM's metric definitions "
+        f"({', '.join(LABELS[n] for n in names)}); backbone {summary['config'].get('backbone')}.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def protocol_line(record: dict[str, Any]) -> list[str]:
+    """The results.md line of a MedFM-protocol run (none for other runs)."""
+    block = record.get("medfm")
+    if not block:
+        return []
+    p, m = block["protocol"], block["metrics"]
+    values = ", ".join(f"{LABELS[k]} {'–' if v is None else f'{v:.2f}'}" for k, v in m.items())
+    return [
+        f"- MedFM protocol: {p['dataset']} {p['shots']}-shot experiment {p['experiment']} "
+        f"(`{p['lists']['train']['file']}`, {p['duplicates']} repeated support lines, test "
+        f"`{p['lists']['test']['file']}`); MedFM's metrics (%): {values}"
+    ]
