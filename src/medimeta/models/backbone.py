@@ -29,8 +29,9 @@ class PretrainedCfg:
     ``first_conv`` and ``classifier`` name the modules in the source checkpoint: the first
     is adapted when ``in_chans != 3``, the second is dropped when loading (a backbone has no
     classifier). ``file_name`` is the default weights file: inside the installed Python
-    package ``package`` when set, otherwise looked up in the torch hub cache
-    (``$TORCH_HOME/hub/checkpoints``) and ``$MEDIMETA_WEIGHTS``. ``url`` says where to get it.
+    package ``package`` when set, otherwise looked up in the weights folder
+    (``$MEDIMETA_WEIGHTS``, else ``$XDG_CACHE_HOME/medimeta/weights``; ``medimeta weights get``
+    installs there) and the torch hub cache. ``url`` says where to get it.
 
     ``normalization`` names the preset of :data:`medimeta.data.pixels.NORMALIZATIONS` the
     weights expect; an external library's own statistics come as a :class:`Normalizer`.

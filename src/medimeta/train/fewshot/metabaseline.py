@@ -38,7 +38,7 @@ from medimeta.catalog.tasks import TaskTarget
 from medimeta.episodes import Episode
 from medimeta.models.backbone import Backbone
 from medimeta.train.checkpoint import load_checkpoint, save_checkpoint
-from medimeta.train.fewshot.config import FewShotConfig
+from medimeta.train.fewshot.config import META_BASELINE_META_FIELDS, FewShotConfig
 from medimeta.train.fewshot.frozen import FeatureTable
 from medimeta.train.fewshot.methods import features, one_thread
 from medimeta.train.fewshot.pretrain import pretrain_multitask, source_episodes
@@ -50,16 +50,7 @@ Log = Callable[[str], None]
 Scored = tuple[np.ndarray, dict[str, Any]]
 CLASSIFIER_FILE = "meta_baseline_classifier.safetensors"
 #: Settings of the meta stage only: the classifier pre-training does not depend on them.
-META_FIELDS = (
-    "meta_steps",
-    "meta_batch_size",
-    "meta_shots",
-    "meta_queries",
-    "mb_lr",
-    "mb_momentum",
-    "mb_weight_decay",
-    "mb_tau",
-)
+META_FIELDS = META_BASELINE_META_FIELDS
 
 
 def _cosine(query: torch.Tensor, centroids: torch.Tensor) -> torch.Tensor:
