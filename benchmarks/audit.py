@@ -177,7 +177,7 @@ def scale(work: Path, n: int, cross: int) -> dict[str, Any]:
     gen_s = time.perf_counter() - t0
     print(f"generated (or found) {n:,} + {cross:,} images in {gen_s:.0f} s", flush=True)
     shutil.rmtree(work / "cache", ignore_errors=True)  # the first run is cold
-    opts = AuditOptions(labels=False, across=False, cache=work / "cache", html=False)
+    opts = AuditOptions(labels=False, across=False, cache=work / "cache")
     runs, estimates = {}, {}
     for label in ("cold", "warm"):
         run = run_audit(root, ["gen_big"], work / f"out-{label}", opts, log=print)

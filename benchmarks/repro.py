@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 import warnings
@@ -34,8 +35,11 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
 from medimeta.evaluate.metrics import UndefinedMetricWarning  # noqa: E402
+from medimeta.runs.files import environment, jsonable, write_json  # noqa: E402
+from medimeta.runs.model import RunRecord  # noqa: E402
+from medimeta.runs.record import is_run_folder, predictions_file, read_run  # noqa: E402
 from medimeta.train import load_checkpoint, preset, train_supervised  # noqa: E402
-from medimeta.train.records import environment, jsonable, write_json  # noqa: E402
+from medimeta.train.settings import EpisodePlan, RunSettings  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results"
 TARGETS = {"bus": "bus:case category", "pbc": "pbc:cell class"}
@@ -108,22 +112,38 @@ def episodes(args: argparse.Namespace) -> dict[str, Path]:
 
 def _run_episodes(
     args: argparse.Namespace, cfg: Any, file: Path, out: Path, limit: int | None = None
-) -> dict[str, Any]:
+) -> RunRecord:
     """``run_fewshot`` on a saved episode file (resumes finished episodes in ``out``)."""
     from medimeta.train.fewshot import run_fewshot
 
     with warnings.catch_warnings():
         # single-class guards warn per episode; the NaNs are counted in the summary
         warnings.simplefilter("ignore", UndefinedMetricWarning)
-        return run_fewshot(
-            args.data, None, cfg, episodes_file=file, limit=limit, out_dir=out, log=_log
+        record = run_fewshot(
+            args.data,
+            None,
+            cfg,
+            episodes=EpisodePlan(file=file, limit=limit),
+            run=RunSettings(out_dir=out, resume=True),
+            log=_log,
         )
+    if record is None:  # only ranks other than the main one get None
+        raise SystemExit("run_fewshot returned no record (run this script in one process)")
+    return record
+
+
+def _aurocs(record: RunRecord) -> list[float]:
+    """AUROC of every evaluated episode (NaN where undefined), in episode order."""
+    values = [(e.get("metrics") or {}).get("auroc") for e in record.per_episode]
+    return [math.nan if v is None else float(v) for v in values]
 
 
 def _fewshot(
     args: argparse.Namespace, method: str, limit: int | None, lr: float | None = None
 ) -> dict[str, Any]:
-    from medimeta.train.fewshot import FewShotConfig, fewshot_table
+    from medimeta.bench.merge import row_order
+    from medimeta.runs.tables import merge_tables, to_markdown
+    from medimeta.train.fewshot import FewShotConfig
 
     files = episodes(args)
     records = {}
@@ -132,19 +152,19 @@ def _fewshot(
         cfg = cfg.with_overrides(finetune_lr=lr)
         _log(f"{method} on {name} ({limit or 100} episodes)")
         records[name] = _run_episodes(args, cfg, file, args.runs / "fewshot" / name / method, limit)
-    table = fewshot_table(list(records.values()))
+    table = to_markdown(merge_tables(list(records.values()), "auroc", row_order()))
     _log("\n" + table)
     return {
         "published": PUBLISHED["fewshot"],
         "table": table,
         "results": {
             n: {
-                "summary": r["summary"],
-                "episodes": r["episodes"],
-                "config": r["config"],
-                "timings": r["timings"],
-                "backbone_weights": r["backbone"]["weights"],
-                "per_episode_auroc": [e["metrics"]["auroc"] for e in r["per_episode"]],
+                "summary": r.summary,
+                "episodes": r.protocol["episodes"],
+                "config": r.settings,
+                "timings": r.details["timings"],
+                "backbone_weights": (r.protocol.get("backbone") or {}).get("weights"),
+                "per_episode_auroc": _aurocs(r),
             }
             for n, r in records.items()
         },
@@ -197,9 +217,9 @@ def finetune_lr(args: argparse.Namespace) -> None:
         cfg = FewShotConfig(method="im-pt", backbone="efficientnet_lite0", finetune_lr=lr)
         rec = _run_episodes(args, cfg, path, args.runs / "finetune-lr" / f"lr{lr:g}")
         rows[f"{lr:g}"] = {
-            "auroc_mean": rec["summary"]["auroc"]["mean"],
-            "per_episode": [e["metrics"]["auroc"] for e in rec["per_episode"]],
-            "support_loss": [e["support_loss"] for e in rec["per_episode"]],
+            "auroc_mean": rec.summary["auroc"]["mean"],
+            "per_episode": _aurocs(rec),
+            "support_loss": [e.get("support_loss") for e in rec.per_episode],
         }
     best = max(rows, key=lambda k: rows[k]["auroc_mean"])
     _save(
@@ -234,8 +254,7 @@ def _train(
             backbone=backbone,
             config=config,
             seed=seed,
-            out_dir=out,
-            resume=True,
+            run=RunSettings(out_dir=out, resume=True),
             log=_log,
         )
 
@@ -245,23 +264,24 @@ def bus_supervised(args: argparse.Namespace) -> None:
     config = preset("paper").with_overrides(epochs=args.epochs, image_size=224)
     out = args.runs / "bus-supervised" / "efficientnet_lite0"
     result = _train(args, "bus", "case category", "efficientnet_lite0", config, 0, out)
-    r = result.record
+    r: RunRecord = result.record
+    timings = r.details["timings"]
     _save(
         "bus_supervised",
         {
             "published": PUBLISHED["bus-supervised"],
-            "test": r["test"],
-            "val": r.get("val"),
-            "best_epoch": r["best_epoch"],
-            "epochs_run": r["epochs_run"],
-            "stopped_early": r["stopped_early"],
-            "config": r["config"],
-            "data": r["data"],
-            "backbone": r["backbone"],
+            "test": r.details["test"],
+            "val": r.details.get("val"),
+            "best_epoch": r.details["best_epoch"],
+            "epochs_run": r.details["epochs_run"],
+            "stopped_early": r.details["stopped_early"],
+            "config": r.settings,
+            "data": r.protocol["data"],
+            "backbone": r.protocol["backbone"],
             "history": result.history,
-            "timings": r["timings"],
+            "timings": timings,
             # the step resumes finished runs, so its own wall time can be seconds
-            "compute_s": r["timings"]["train_s"] + r["timings"]["eval_s"],
+            "compute_s": timings["train_s"] + timings["eval_s"],
             "run_dir": str(out),
             "command": f"medimeta train bus 'case category' --root {args.data} "
             f"--backbone efficientnet_lite0 --image-size 224 --preset paper "
@@ -275,8 +295,9 @@ def _last_epoch_test(args: argparse.Namespace, run: Path) -> dict[str, float]:
     """Test metrics of the final-epoch model (what the published MedMNIST script reports)."""
     from medimeta.data.splits import load_split
     from medimeta.format.reader import DatasetFolder
+    from medimeta.models.build import make_normalizer
     from medimeta.train.evaluation import predict
-    from medimeta.train.model import build_classifier, make_normalizer
+    from medimeta.train.model import build_classifier
 
     folder = DatasetFolder(args.data / "breastmnist")
     task = folder.task("malignancy")
@@ -297,14 +318,14 @@ def breastmnist(args: argparse.Namespace) -> None:
         out = args.runs / "breastmnist" / f"seed_{seed}"
         _log(f"BreastMNIST seed {seed}")
         result = _train(args, "breastmnist", "malignancy", "resnet18_cifar", config, seed, out)
-        r = result.record
+        r: RunRecord = result.record
         runs.append(
             {
                 "seed": seed,
-                "best_epoch": r["best_epoch"],
-                "test_best_val": r["test"],
+                "best_epoch": r.details["best_epoch"],
+                "test_best_val": r.details["test"],
                 "test_last_epoch": _last_epoch_test(args, out),
-                "train_s": r["timings"]["train_s"],
+                "train_s": r.details["timings"]["train_s"],
                 "run_dir": str(out),
             }
         )
@@ -388,10 +409,10 @@ def summary(args: argparse.Namespace) -> None:
     out: dict[str, Any] = {"steps": sorted(found)}
     if "bus_supervised" in found:
         run = Path(found["bus_supervised"]["run_dir"])
-        out["bus_supervised_test_auroc"] = _bootstrap(run / "predictions_test.csv", "default")
+        out["bus_supervised_test_auroc"] = _bootstrap(predictions_file(run, "test"), "default")
     if "breastmnist" in found:
         out["breastmnist_test_auroc"] = [
-            _bootstrap(Path(r["run_dir"]) / "predictions_test.csv", "medmnist")
+            _bootstrap(predictions_file(Path(r["run_dir"]), "test"), "medmnist")
             for r in found["breastmnist"]["runs"]
         ]
     out["fewshot_tables"] = [
@@ -406,13 +427,21 @@ BENCH64 = Path("/work/repro/bench64")
 GAP_LRS = (1e-2, 1e-3, 1e-4)
 
 
-def _cell_record(bench: Path, target: str, method: str) -> dict[str, Any]:
-    """``results.json`` of a finished benchmark cell (few-shot) of ``target`` and ``method``."""
+def _cell_record(bench: Path, target: str, method: str) -> RunRecord:
+    """The run record of the finished benchmark cell (few-shot) of ``target`` and ``method``
+    (``run.json``, or the ``results.json`` + ``cell.json`` of earlier versions)."""
     prefix = f"{target.replace(':', '_').replace(' ', '_')}_{method}_"
-    found = [p for p in (bench / "cells").glob(prefix + "*") if (p / "cell.json").is_file()]
+    found = []
+    for folder in sorted((bench / "cells").glob(prefix + "*")):
+        if not is_run_folder(folder):
+            continue
+        record = read_run(folder)
+        if (record.cell or {}).get("status") == "done":
+            found.append(record)
     if len(found) != 1:
-        raise SystemExit(f"expected one finished {method} cell of {target} in {bench}: {found}")
-    return json.loads((found[0] / "results.json").read_text())
+        sources = [r.source for r in found]
+        raise SystemExit(f"expected one finished {method} cell of {target} in {bench}: {sources}")
+    return found[0]
 
 
 def pbc_gap(args: argparse.Namespace) -> None:
@@ -433,7 +462,7 @@ def pbc_gap(args: argparse.Namespace) -> None:
     t0 = time.perf_counter()
     bench, size = args.bench, args.image_size
     base = _cell_record(bench, TARGETS["pbc"], "im-pt")
-    test_file = Path(base["episodes"]["file"])
+    test_file = Path(base.protocol["episodes"]["file"])
     sel = args.runs / "episodes" / "pbc_5shot_10query_3_seed1_selection.json"
     if not sel.is_file():
         sampler = EpisodeSampler.from_root(
@@ -454,20 +483,20 @@ def pbc_gap(args: argparse.Namespace) -> None:
         for lr in GAP_LRS:
             out = args.runs / "pbc-gap" / f"select_{size}px_bn{bn}_lr{lr:g}"
             rec = _run_episodes(args, cfg(lr, bn), sel, out)
-            rows[f"{lr:g}"] = [e["metrics"]["auroc"] for e in rec["per_episode"]]
+            rows[f"{lr:g}"] = _aurocs(rec)
         selection[bn] = {k: {"mean": float(np.mean(v)), "per_episode": v} for k, v in rows.items()}
         chosen[bn] = float(max(rows, key=lambda k: float(np.mean(rows[k]))))
-    base_auroc = np.asarray([e["metrics"]["auroc"] for e in base["per_episode"]], dtype=float)
+    base_auroc = np.asarray(_aurocs(base), dtype=float)
     variants: dict[str, Any] = {}
     for bn, lr in chosen.items():
-        if bn == "train" and lr == base["config"]["finetune_lr"]:
+        if bn == "train" and lr == base.settings["finetune_lr"]:
             continue  # the benchmark cell itself
         out = args.runs / "pbc-gap" / f"test_{size}px_bn{bn}_lr{lr:g}"
         rec = _run_episodes(args, cfg(lr, bn), test_file, out)
-        b = np.asarray([e["metrics"]["auroc"] for e in rec["per_episode"]], dtype=float)
+        b = np.asarray(_aurocs(rec), dtype=float)
         variants[f"bn {bn}, lr {lr:g}"] = {
-            "config": rec["config"],
-            "summary": rec["summary"],
+            "config": rec.settings,
+            "summary": rec.summary,
             "per_episode_auroc": b.tolist(),
             "minus_baseline": mean_ci(b - base_auroc),
             "better_episodes": int((b > base_auroc).sum()),
@@ -479,8 +508,8 @@ def pbc_gap(args: argparse.Namespace) -> None:
             "test_episodes_file": str(test_file),
             "selection_episodes_file": str(sel),
             "baseline": {
-                "config": base["config"],
-                "summary": base["summary"],
+                "config": base.settings,
+                "summary": base.summary,
                 "per_episode_auroc": base_auroc.tolist(),
             },
             "selection": selection,

@@ -34,6 +34,7 @@ from medimeta.plots import (
     save_image,
     training_curves,
 )
+from medimeta.runs.record import is_run_folder, predictions_file
 from medimeta.splitting import assign_splits
 from medimeta.synthetic import make_busi_like_tree
 
@@ -99,7 +100,7 @@ def cli(*args: str) -> None:
 def make_runs(root: Path, work: Path) -> tuple[Path, list[Path]]:
     """A supervised run on the demo's bus and two few-shot baselines on each dataset."""
     train = work / "runs" / "train"
-    if not (train / "result.json").is_file():
+    if not is_run_folder(train):
         cli(
             "train",
             SAMPLE_ID,
@@ -140,7 +141,7 @@ def make_runs(root: Path, work: Path) -> tuple[Path, list[Path]]:
             )
         for method in ("protonet", "linear-probe"):
             out = work / "runs" / target.split(":")[0] / method
-            if not (out / "results.json").is_file():
+            if not is_run_folder(out):
                 cli(
                     "fewshot",
                     "--root",
@@ -182,7 +183,7 @@ def main() -> None:
     episodes = EpisodeSet.load(work / f"{SAMPLE_ID}.episodes.json", root)
     save_figure(episode_grid(episodes[0], tile=0.8), HERE / "episode.png", dpi=DPI)
     save_figure(training_curves(train), HERE / "curves.png", dpi=DPI)
-    save_figure(roc_curves(train / "predictions_test.csv"), HERE / "roc.png", dpi=DPI)
+    save_figure(roc_curves(predictions_file(train, "test")), HERE / "roc.png", dpi=DPI)
     save_figure(fewshot_intervals(fewshot), HERE / "fewshot.png", dpi=DPI)
     cli("report", "--root", str(root), "--runs", str(work / "runs"), "--out", str(work / "report"))
     for png in sorted(HERE.glob("*.png")):

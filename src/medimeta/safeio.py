@@ -13,7 +13,8 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -145,3 +146,14 @@ def writable_cache(directory: Path, what: str) -> bool:
             stacklevel=3,
         )
         return False
+
+
+def wait_for(
+    path: Path, check: Callable[[], bool], what: str, timeout: float = 7 * 24 * 3600
+) -> None:
+    """Poll for a file another rank writes (no collective, so no process-group timeout)."""
+    start = time.monotonic()
+    while not (path.is_file() and check()):
+        if time.monotonic() - start > timeout:
+            raise TimeoutError(f"waited {timeout:.0f} s for {what} at {path}")
+        time.sleep(2.0)

@@ -13,12 +13,14 @@ from medimeta.audit.run import AuditOptions, run_audit
 from medimeta.cli.app import app
 from medimeta.errors import DatasetNotFoundError, FormatError
 from medimeta.plots import write_report
+from medimeta.plots.audit_page import write_audit_page
 
 
 def test_report_links_the_audit_page(root: Path, tmp_path: Path) -> None:
     _two_datasets(root)
     audit_out = tmp_path / "audit"
-    run_audit(root, [], audit_out, AuditOptions(labels=False, cache=tmp_path / "cache"))
+    run = run_audit(root, [], audit_out, AuditOptions(labels=False, cache=tmp_path / "cache"))
+    write_audit_page(audit_out, run.report)
     rep = write_report(root, tmp_path / "site", audits=[audit_out], verify=False)
     index = rep.index.read_text(encoding="utf-8")
     assert '<a href="audit.html">audit.html</a>' in index

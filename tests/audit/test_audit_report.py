@@ -15,13 +15,13 @@ from typer.testing import CliRunner
 
 from medimeta.audit import AuditCache
 from medimeta.audit.context import DatasetFacts
-from medimeta.audit.html import audit_fragment
 from medimeta.audit.leakage import balance, subject_leakage
 from medimeta.audit.run import AuditOptions, run_audit
 from medimeta.audit.summary import CSV_COLUMNS
 from medimeta.cli.audit import audit_command
 from medimeta.cli.options import make_app
 from medimeta.format.reader import DatasetFolder
+from medimeta.plots.audit_page import audit_fragment, write_audit_page
 
 
 def _two_datasets(root: Path) -> None:
@@ -60,6 +60,7 @@ def test_run_audit_writes_json_markdown_csv_and_html(root: Path, tmp_path: Path)
     logs: list[str] = []
     opts = AuditOptions(labels=False, cache=tmp_path / "cache")
     run = run_audit(root, [], out, opts, log=logs.append)
+    write_audit_page(out, run.report)
     assert logs[0].startswith("estimate: descriptors 34 images")
     assert {p.name for p in out.iterdir()} == {
         "report.json",

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import torch
 
-from medimeta.bench.cache import FeatureCache
 from medimeta.bench.runner import run_benchmark
 from medimeta.bench.settings import BenchSettings
+from medimeta.features.cache import FeatureCache
 
 
 def main(config_file: str) -> None:
@@ -34,12 +34,11 @@ def main(config_file: str) -> None:
         if armed["on"] and cfg.get("kill_after") and all(s in line for s in cfg["kill_after"]):
             os.kill(os.getpid(), signal.SIGKILL)
 
-    settings = BenchSettings(**cfg["settings"])
+    settings = BenchSettings(**cfg["settings"], targets=tuple(cfg["targets"]))
     run_benchmark(
         cfg["root"],
         settings,
         out=cfg["out"],
-        targets=cfg["targets"],
         cache=FeatureCache(cfg["cache"], chunk=cfg.get("chunk", 64)),
         log=log,
     )

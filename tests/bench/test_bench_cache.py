@@ -12,12 +12,14 @@ import numpy as np
 import pytest
 import torch
 
-from medimeta.bench.cache import CACHE_ENV, FeatureCache, cache_dir, embed_rows
 from medimeta.data.pixels import Normalizer
 from medimeta.evaluate.metrics import UndefinedMetricWarning
+from medimeta.features.cache import FeatureCache, embed_rows
+from medimeta.features.reader import EpisodeReader
 from medimeta.format.reader import DatasetFolder
-from medimeta.train.fewshot import EpisodeReader, FewShotConfig, run_fewshot
-from medimeta.train.model import build_backbone
+from medimeta.models.build import build_backbone
+from medimeta.paths import CACHE_ENV, cache_dir
+from medimeta.train.fewshot import EpisodePlan, FewShotConfig, RunSettings, run_fewshot
 
 HALF = Normalizer((0.5,), (0.5,))
 
@@ -123,22 +125,25 @@ def test_cached_runs_give_the_uncached_episode_numbers(
     bench_root: Path, tmp_path: Path, method: str, task: str
 ) -> None:
     cfg = FewShotConfig(method=method, backbone="tiny_cnn", pretrained=False, image_size=16)
-    options = {"shots": 2, "queries": 2, "num_episodes": 4, "episode_seed": 0}
+    plan = EpisodePlan(shots=2, queries=2, episodes=4, seed=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UndefinedMetricWarning)
-        plain = run_fewshot(bench_root, f"target:{task}", cfg, out_dir=tmp_path / "a", **options)
+        plain = run_fewshot(
+            bench_root, f"target:{task}", cfg, episodes=plan, run=RunSettings(tmp_path / "a")
+        )
         file = tmp_path / "a" / "episodes.json"
         cache = FeatureCache(tmp_path / "cache")
         cold = run_fewshot(
-            bench_root, None, cfg, episodes_file=file, out_dir=tmp_path / "b", features=cache
+            bench_root, None, cfg, episodes=file, run=RunSettings(tmp_path / "b"), features=cache
         )
         warm = run_fewshot(
-            bench_root, None, cfg, episodes_file=file, out_dir=tmp_path / "c", features=cache
+            bench_root, None, cfg, episodes=file, run=RunSettings(tmp_path / "c"), features=cache
         )
-    assert cold["stage"]["features"]["computed"] > 0
-    assert warm["stage"]["features"]["computed"] == 0
+    assert plain is not None and cold is not None and warm is not None
+    assert cold.details["stage"]["features"]["computed"] > 0
+    assert warm.details["stage"]["features"]["computed"] == 0
     for got in (cold, warm):
-        for a, b in zip(plain["per_episode"], got["per_episode"], strict=True):
+        for a, b in zip(plain.per_episode, got.per_episode, strict=True):
             assert a["metrics"].keys() == b["metrics"].keys()
             for name, value in a["metrics"].items():
                 assert b["metrics"][name] == pytest.approx(value, abs=1e-6, nan_ok=True), name
@@ -148,7 +153,7 @@ def test_cached_runs_give_the_uncached_episode_numbers(
 def test_a_killed_embedding_keeps_the_rows_it_flushed(
     bench_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import medimeta.bench.cache as cache_module
+    import medimeta.features.cache as cache_module
 
     monkeypatch.setattr(cache_module, "FLUSH_S", -1.0)  # save after every chunk
     calls = {"n": 0}

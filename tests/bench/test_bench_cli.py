@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import warnings
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from typer.testing import CliRunner
 from medimeta.cli.bench import benchmark_command, embed_command
 from medimeta.errors import OptionError
 from medimeta.evaluate.metrics import UndefinedMetricWarning
+from medimeta.runs.record import read_run, read_runs
 
 app = typer.Typer()
 app.command("benchmark")(benchmark_command)
@@ -101,6 +101,9 @@ def test_embed_fills_the_cache_the_benchmark_reads(bench_root: Path, tmp_path: P
     )
     assert "36 samples x 16 features of tiny_cnn: 0 from the cache, 36 computed" in out
     exported = load_file(str(tmp_path / "f.safetensors"))
+    made = read_run(tmp_path / "f.safetensors")  # the embedding record beside the export
+    assert made.kind == "embedding" and made.backbone == "tiny_cnn"
+    assert made.protocol["export"]["file"] == str(tmp_path / "f.safetensors")
     assert exported["features"].shape == (36, 16) and exported["labels"].shape == (36,)
     again = _ok(
         [
@@ -119,10 +122,10 @@ def test_embed_fills_the_cache_the_benchmark_reads(bench_root: Path, tmp_path: P
     )
     assert "36 from the cache, 0 computed" in again
     _ok(_bench(bench_root, tmp_path / "b", cache))
-    results = sorted((tmp_path / "b" / "cells").glob("*/results.json"))
+    results = read_runs([tmp_path / "b" / "cells"])
     assert len(results) == 2
-    for path in results:
-        assert json.loads(path.read_text())["stage"]["features"]["computed"] == 0
+    for record in results:
+        assert record.details["stage"]["features"]["computed"] == 0
     assert "| ImageNet (kNN) | tiny_cnn |" in (tmp_path / "b" / "results.md").read_text()
 
 

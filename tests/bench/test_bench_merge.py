@@ -12,10 +12,13 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from medimeta.bench.merge import find_records, merge_results, merge_tables
+from medimeta.bench.merge import find_records, merge_results, row_order
 from medimeta.cli.bench import results_app
 from medimeta.errors import FormatError
 from medimeta.evaluate.ci import mean_ci
+from medimeta.runs.model import RunRecord, TargetRef
+from medimeta.runs.record import read_run, write_run
+from medimeta.runs.tables import merge_tables
 
 
 def _fewshot(
@@ -28,29 +31,35 @@ def _fewshot(
     run: str = "r",
 ) -> None:
     folder.mkdir(parents=True)
-    record = {
-        "kind": "fewshot",
-        "method": method,
-        "paper_name": paper,
-        "target": {"dataset_id": ds, "task": "t", "target": "BINARY_CLASSIFICATION"},
-        "episodes": {"settings": {"shots": shots}, "file_sha256": f"sha-{ds}-{shots}"},
-        "config": {"backbone": "effnet"},
-        "per_episode": [{"episode": i, "metrics": {"auroc": v}} for i, v in enumerate(values)],
-        "run": f"{run}-{method}-{ds}",
-    }
-    (folder / "results.json").write_text(json.dumps(record))
+    record = RunRecord(
+        kind="fewshot",
+        method=method,
+        paper_name=paper,
+        target=TargetRef(ds, "t", "BINARY_CLASSIFICATION"),
+        backbone="effnet",
+        shots=shots,
+        per_episode=[{"episode": i, "metrics": {"auroc": v}} for i, v in enumerate(values)],
+        protocol={
+            "config": {"backbone": "effnet"},
+            "episodes": {"settings": {"shots": shots}, "file_sha256": f"sha-{ds}-{shots}"},
+            "run": f"{run}-{method}-{ds}",
+        },
+    )
+    write_run(folder, record)
 
 
 def _supervised(folder: Path, ds: str, auroc: float, seed: int) -> None:
     folder.mkdir(parents=True)
-    record = {
-        "kind": "supervised",
-        "data": {"dataset_id": ds, "task": "t"},
-        "backbone": {"name": "effnet"},
-        "seed": seed,
-        "test": {"metrics": {"auroc": auroc}},
-    }
-    (folder / "result.json").write_text(json.dumps(record))
+    record = RunRecord(
+        kind="supervised",
+        method="supervised",
+        paper_name="Supervised",
+        target=TargetRef(ds, "t"),
+        backbone="effnet",
+        seed=seed,
+        summary={"auroc": {"mean": auroc, "ci": None, "n": 12}},
+    )
+    write_run(folder, record)
 
 
 @pytest.fixture
@@ -82,7 +91,7 @@ def runs(tmp_path: Path) -> Path:
 def test_tables_pool_episodes_and_seeds(runs: Path) -> None:
     records = find_records([runs, runs / "a"])  # a folder given twice is read once
     assert len(records) == 6
-    merged = merge_tables(records)
+    merged = merge_tables(records, row_order=row_order())
     names = [t["table"] for t in merged["tables"]]
     assert names == ["supervised", "1-shot", "5-shot"]
     sup, _, five = merged["tables"]
@@ -96,7 +105,7 @@ def test_tables_pool_episodes_and_seeds(runs: Path) -> None:
     bus_values = [
         e["metrics"]["auroc"]
         for name in ("lp", "lp-seed1")
-        for e in json.loads((runs / "a" / name / "results.json").read_text())["per_episode"]
+        for e in read_run(runs / "a" / name).per_episode
     ]
     mean, ci = mean_ci(bus_values)
     expected = {"mean": mean, "ci": ci, "n": 30}
@@ -121,8 +130,11 @@ def test_every_output_format(runs: Path, tmp_path: Path) -> None:
     assert len(data["sources"]) == 6 and data["tables"][0]["rows"][0]["cells"]["bus"]["n"] == 2
     with pytest.raises(FormatError, match="unknown output format"):
         merge_results([runs], tmp_path / "table.xlsx")
-    with pytest.raises(FormatError, match="no result records"):
+    with pytest.raises(FormatError, match="not a run folder"):
         merge_results([tmp_path / "table.md"])
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FormatError, match="no finished run records"):
+        merge_results([tmp_path / "empty"])
 
 
 def test_cli_merge(runs: Path, tmp_path: Path) -> None:

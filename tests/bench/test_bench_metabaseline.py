@@ -17,16 +17,19 @@ from medimeta.bench.runner import run_benchmark
 from medimeta.cli.bench import benchmark_command
 from medimeta.errors import OptionError
 from medimeta.evaluate.metrics import UndefinedMetricWarning
+from medimeta.runs.record import RUN_FILE, read_run
 
 
-def _run(root: Path, out: Path, **kw: object) -> dict:
+def _run(root: Path, out: Path, *, dry_run: bool = False, budget_s: float | None = None) -> dict:
     lines: list[str] = []
-    settings = tiny_settings(methods=("linear-probe", "meta-baseline"))
+    settings = tiny_settings(
+        methods=("linear-probe", "meta-baseline"), targets=("target",), budget_s=budget_s
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UndefinedMetricWarning)
         summary = run_benchmark(
-            root, settings, out=out, targets=["target"], cache=out / "cache", log=lines.append, **kw
-        )  # type: ignore[arg-type]
+            root, settings, out=out, dry_run=dry_run, cache=out / "cache", log=lines.append
+        )
     summary["log"] = "\n".join(lines)
     return summary
 
@@ -38,7 +41,9 @@ def test_meta_baseline_cell_records_its_protocol_and_resumes(
     assert summary["failed"] == []
     assert "sources: source:case category; excluded: copy (derived from target)" in summary["log"]
     (folder,) = [p for p in (tmp_path / "cells").iterdir() if "_meta-baseline_" in p.name]
-    rec = json.loads((folder / "cell.json").read_text())
+    record = read_run(folder)
+    rec = record.cell
+    assert rec is not None
     p = rec["protocol"]
     assert rec["hash"] == protocol_hash(p) and p["paper_name"] == "Meta-Baseline"
     assert p["sources"] == ["source:case category"]
@@ -51,12 +56,11 @@ def test_meta_baseline_cell_records_its_protocol_and_resumes(
         2,
     )
     assert (c["mb_lr"], c["mb_tau"]) == (1e-3, 10.0) and "finetune_steps" not in c
-    assert isinstance(rec["summary"]["tau"], float) and rec["summary"]["tau"] != 10.0
-    assert rec["summary"]["features"]["computed"] > 0  # the trained backbone's own features
+    stage = record.details["stage"]
+    assert isinstance(stage["tau"], float) and stage["tau"] != 10.0
+    assert stage["features"]["computed"] > 0  # the trained backbone's own features
     detail = rec["estimate_detail"]
     assert detail["stage_s"] > 0 and detail["embed_images"] > 0 and rec["estimate_s"] > 0
-    results = json.loads((folder / "results.json").read_text())
-    assert results["stage"]["tau"] == rec["summary"]["tau"]
     assert "| Meta-Baseline | tiny_cnn |" in (tmp_path / "results.md").read_text()
     calibration = json.loads((tmp_path / "calibration.json").read_text())
     assert {k.split("|")[0] for k in calibration} == {"forward", "train", "probe"}
@@ -65,7 +69,7 @@ def test_meta_baseline_cell_records_its_protocol_and_resumes(
     assert all(cell.status == "done" for cell in again["cells"])
     assert {q: q.stat().st_mtime_ns for q in folder.rglob("*") if q.is_file()} == stamps
     # without its record the cell is to do again, but its trained stage and episodes are there
-    (folder / "cell.json").unlink()
+    (folder / RUN_FILE).unlink()
     plan = _run(bench_root, tmp_path, dry_run=True)
     (cell,) = [c for c in plan["cells"] if c.method == "meta-baseline"]
     assert cell.status == "todo" and cell.detail["stage_s"] == 0 and cell.detail["episodes"] == 0
@@ -86,5 +90,5 @@ def test_cli_plans_meta_baseline_with_its_options(bench_root: Path, tmp_path: Pa
     (cell,) = plan["cells"]
     assert cell["sources"] == ["source:case category"] and cell["estimate_s"] > 0
     assert cell["estimate_detail"]["stage_s"] > 0
-    with pytest.raises(OptionError, match="--pretrain-steps, --meta-steps"):
+    with pytest.raises(OptionError, match="--meta-steps, --pretrain-steps"):
         _run(bench_root, tmp_path / "budget", budget_s=0.001)

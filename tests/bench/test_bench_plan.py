@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -21,15 +22,24 @@ from medimeta.bench.settings import (
 )
 from medimeta.errors import OptionError, UnknownNameError
 from medimeta.evaluate.metrics import UndefinedMetricWarning
+from medimeta.runs.record import RUN_FILE, read_run
 
 
-def _run(root: Path, out: Path, settings: BenchSettings, **kw: object) -> dict:
+def _run(
+    root: Path,
+    out: Path,
+    settings: BenchSettings,
+    targets: tuple[str, ...] = (),
+    budget_s: float | None = None,
+    dry_run: bool = False,
+) -> dict:
     lines: list[str] = []
+    settings = replace(settings, targets=tuple(targets), budget_s=budget_s)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UndefinedMetricWarning)
         summary = run_benchmark(
-            root, settings, out=out, cache=out / "cache", log=lines.append, **kw
-        )  # type: ignore[arg-type]
+            root, settings, out=out, dry_run=dry_run, cache=out / "cache", log=lines.append
+        )
     summary["log"] = "\n".join(lines)
     return summary
 
@@ -93,24 +103,25 @@ def test_cells_run_record_their_protocol_and_resume(bench_root: Path, tmp_path: 
     settings = tiny_settings(methods=("supervised", "linear-probe", "mm-pt"), seeds=(0, 1))
     summary = _run(bench_root, tmp_path, settings, targets=["target"])
     assert summary["failed"] == []
-    records = sorted((tmp_path / "cells").glob("*/cell.json"))
+    records = sorted((tmp_path / "cells").glob(f"*/{RUN_FILE}"))
     assert len(records) == 6
     for path in records:
-        rec = json.loads(path.read_text())
-        assert rec["hash"] == protocol_hash(rec["protocol"]) and rec["status"] == "done"
-        assert rec["seconds"] > 0 and rec["estimate_s"] > 0
-        p = rec["protocol"]
+        cell = read_run(path).cell
+        assert cell is not None
+        assert cell["hash"] == protocol_hash(cell["protocol"]) and cell["status"] == "done"
+        assert cell["seconds"] > 0 and cell["estimate_s"] > 0
+        p = cell["protocol"]
         assert p["backbone"]["name"] == "tiny_cnn" and p["image_size"] == 16
         assert p["normalization"] == {"mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5]}
-        assert rec["environment"]["torch"]
+        assert read_run(path).protocol["environment"]["torch"]
         if p["kind"] == "fewshot":
             e = p["episodes"]
             assert (e["shots"], e["queries"], e["episodes"], e["split"]) == (2, 2, 3, "all")
             assert len(e["sha256"]) == 64 and e["seed"] == p["seed"]
         else:
             assert p["data"]["splits"] == {"train": 18, "val": 6, "test": 12}
-    mm = [json.loads(p.read_text()) for p in records if "mm-pt" in p.parent.name]
-    assert all(r["protocol"]["sources"] == ["source:case category"] for r in mm)
+    mm = [read_run(p).cell for p in records if "mm-pt" in p.parent.name]
+    assert all(r is not None and r["protocol"]["sources"] == ["source:case category"] for r in mm)
     for suffix in (".md", ".json", ".csv", ".tex"):
         assert (tmp_path / f"results{suffix}").is_file()
     table = (tmp_path / "results.md").read_text()
@@ -129,3 +140,9 @@ def test_cells_run_record_their_protocol_and_resume(bench_root: Path, tmp_path: 
     )
     assert [c.status for c in more["cells"]] == ["todo"]
     assert {p: p.stat().st_mtime_ns for p in records} == stamps
+    # the merged table holds every finished cell of the folder; the two episode protocols of
+    # linear-probe are not pooled but shown as two rows
+    table = (tmp_path / "results.md").read_text()
+    assert "| Supervised | tiny_cnn |" in table
+    assert "| ImageNet (linear probe) \\[episodes=3\\] | tiny_cnn |" in table
+    assert "| ImageNet (linear probe) \\[episodes=4\\] | tiny_cnn |" in table

@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 from bench_helpers import TINY_FEWSHOT
 
+from medimeta.runs.record import RUN_FILE, read_run
+
 HERE = Path(__file__).resolve().parent
 SRC = HERE.parents[1] / "src"
 
@@ -65,14 +67,14 @@ def _worker(config: Path) -> subprocess.CompletedProcess[str]:
 def _episodes(out: Path) -> dict[tuple[str, int], list[dict[str, float]]]:
     """Per cell (method, seed): the metrics of every episode, or the supervised test metrics."""
     got: dict[tuple[str, int], list[dict[str, float]]] = {}
-    for record in sorted((out / "cells").glob("*/cell.json")):
-        rec = json.loads(record.read_text())
-        key = (rec["protocol"]["method"], rec["protocol"]["seed"])
-        result = json.loads((record.parent / rec["result_file"]).read_text())
-        if key[0] == "supervised":
-            got[key] = [result["test"]["metrics"]]
+    for path in sorted((out / "cells").glob(f"*/{RUN_FILE}")):
+        rec = read_run(path)
+        assert rec.cell is not None
+        key = (rec.cell["protocol"]["method"], rec.cell["protocol"]["seed"])
+        if rec.kind == "supervised":
+            got[key] = [rec.details["test"]["metrics"]]
         else:
-            got[key] = [e["metrics"] for e in result["per_episode"]]
+            got[key] = [e["metrics"] for e in rec.per_episode]
     return got
 
 
@@ -86,10 +88,10 @@ def test_sigkill_then_the_same_command_keeps_finished_work(
     killed = _worker(config)
     assert killed.returncode == -9, killed.stdout[-2000:] + killed.stderr[-2000:]
     out = tmp_path / "run"
-    done = sorted(out.glob("cells/*/cell.json"))
+    done = sorted(out.glob(f"cells/*/{RUN_FILE}"))
     assert len(done) == 2  # linear-probe and protonet
     impt = next(out.glob("cells/*im-pt*"))
-    assert not (impt / "cell.json").exists()
+    assert not (impt / RUN_FILE).exists()
     kept = sorted((impt / "episodes").glob("episode_*.json"))
     assert [p.name for p in kept] == ["episode_00000.json", "episode_00001.json"]
     stamps = {p: p.stat().st_mtime_ns for p in [*done, *kept]}
@@ -100,7 +102,7 @@ def test_sigkill_then_the_same_command_keeps_finished_work(
     assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
     assert "3 to run, 2 done" in again.stdout
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps  # nothing finished was redone
-    assert len(list(out.glob("cells/*/cell.json"))) == 5
+    assert len(list(out.glob(f"cells/*/{RUN_FILE}"))) == 5
     assert len(list((impt / "episodes").glob("episode_*.json"))) == 5
     assert (out / "results.md").is_file()
 
@@ -147,11 +149,10 @@ def test_two_torchrun_ranks_give_the_numbers_of_one_process(
         for p in (tmp_path / "ddp").glob("cells/*im-pt*/episodes/episode_*.json")
     }
     assert ranks == {0, 1}
-    cell = next((tmp_path / "ddp").glob("cells/*linear-probe*/cell.json"))
-    assert json.loads(cell.read_text())["world_size"] == 2
+    cell = read_run(next((tmp_path / "ddp").glob("cells/*linear-probe*"))).cell
+    assert cell is not None and cell["world_size"] == 2
     # the two supervised cells went to one rank each (each in one process)
-    runs = sorted((tmp_path / "ddp").glob("cells/*supervised*/result.json"))
-    assert [json.loads(p.read_text())["world_size"] for p in runs] == [1, 1]
-    cells = sorted((tmp_path / "ddp").glob("cells/*supervised*/cell.json"))
-    assert {json.loads(p.read_text())["rank"] for p in cells} == {0, 1}
+    runs = [read_run(p) for p in sorted((tmp_path / "ddp").glob("cells/*supervised*"))]
+    assert [r.protocol["world_size"] for r in runs] == [1, 1]
+    assert {(r.cell or {}).get("rank") for r in runs} == {0, 1}
     assert not list((tmp_path / "ddp-cache").rglob("*.part-*"))  # parts merged and removed

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 import warnings
 from pathlib import Path
 
@@ -13,11 +12,12 @@ from bench_helpers import add_derived_from, tiny_settings
 from typer.testing import CliRunner
 
 from medimeta.bench.plan import build_plan, plan_table
+from medimeta.data.distributed import DistEnv
 from medimeta.episodes import excluded_datasets, source_tasks
 from medimeta.errors import EpisodeError
 from medimeta.evaluate.metrics import UndefinedMetricWarning
-from medimeta.train.distributed import DistEnv
-from medimeta.train.fewshot import FewShotConfig, run_fewshot
+from medimeta.runs.record import read_run
+from medimeta.train.fewshot import EpisodePlan, FewShotConfig, RunSettings, run_fewshot
 from train.train_toys import make_learnable
 
 
@@ -75,22 +75,19 @@ def test_mm_pt_run_records_sources_without_the_copy(bench_root: Path, tmp_path: 
             bench_root,
             "target:case category",
             cfg,
-            shots=2,
-            queries=2,
-            num_episodes=2,
-            out_dir=tmp_path / "run",
+            episodes=EpisodePlan(shots=2, queries=2, episodes=2),
+            run=RunSettings(tmp_path / "run"),
         )
-    assert record["stage"]["sources"] == ["source:case category"]
-    assert record["stage"]["excluded"]["copy"] == "derived from target"
+    assert record is not None
+    assert record.details["stage"]["sources"] == ["source:case category"]
+    assert record.details["stage"]["excluded"]["copy"] == "derived from target"
     with pytest.raises(EpisodeError, match="no source tasks"):
         run_fewshot(
             bench_root,
             "target:case category",
             cfg.with_overrides(exclude_sources=("source",)),
-            shots=2,
-            queries=2,
-            num_episodes=2,
-            out_dir=tmp_path / "none",
+            episodes=EpisodePlan(shots=2, queries=2, episodes=2),
+            run=RunSettings(tmp_path / "none"),
         )
 
 
@@ -143,9 +140,9 @@ def test_fewshot_cli_takes_sources(bench_root: Path, tmp_path: Path) -> None:
     ]
     result = CliRunner().invoke(app, args, catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    record = json.loads((tmp_path / "o" / "results.json").read_text())
-    assert record["stage"]["sources"] == ["source:Malignancy"]
-    assert record["config"]["sources"] == ["source:Malignancy"]
+    record = read_run(tmp_path / "o")
+    assert record.details["stage"]["sources"] == ["source:Malignancy"]
+    assert record.settings["sources"] == ["source:Malignancy"]
 
 
 def test_sources_sharing_images_with_the_target_are_refused(tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ import torch
 from episodes.medfm_toys import make_medfmc
 from medimeta.cli.app import main
 from medimeta.evaluate.compute import compute_metrics
+from medimeta.runs.record import read_run
 from medimeta.train.fewshot.medfm import medfm_record
 
 TINY = ["--backbone", "tiny_cnn", "--pretrained", "none", "--image-size", "16", "--no-cache"]
@@ -68,33 +69,40 @@ def test_import_run_and_average_over_experiments(
     )  # fmt: skip
     assert code == 0, text
     assert "wrote 4 episode files" in text and "duplicates" in text
+    imported = read_run(tmp_path / "eps")
+    assert imported.kind == "medfm-import" and len(imported.details["imported"]) == 4
+    assert {i["lists"]["train"]["file"] for i in imported.details["imported"]} >= {
+        "chest_1-shot_train_exp1.txt"
+    }
     runs = {}
     for shots in (1, 5):
         for k in (1, 2):
             runs[shots, k] = tmp_path / f"run{shots}_{k}"
             _fewshot(root, tmp_path / "eps" / f"chest_{shots}-shot_exp{k}.json",
                      runs[shots, k], "protonet", capsys)  # fmt: skip
-    record = json.loads((runs[5, 1] / "results.json").read_text())
-    target = record["target"]["target"]
-    assert record["medfm"]["protocol"]["experiment"] == 1
+    record = read_run(runs[5, 1])
+    assert record.target is not None
+    target = str(record.target.target)
+    assert record.details["medfm"]["protocol"]["experiment"] == 1
     hand = {key: _by_hand(run, target) for key, run in runs.items()}
-    assert record["medfm"]["metrics"] == pytest.approx(hand[5, 1])
+    assert record.details["medfm"]["metrics"] == pytest.approx(hand[5, 1])
     assert "MedFM protocol: chest 5-shot experiment 1" in (runs[5, 1] / "results.md").read_text()
     dirs = [str(runs[key]) for key in sorted(runs)]
     code, text = _invoke(["results", "medfm", *dirs, "--out", str(tmp_path / "t.md")], capsys)
     assert code == 0, text
     assert "| shots | experiments | mAP | AUC |" in (tmp_path / "t.md").read_text()
-    summary = json.loads((tmp_path / "t.json").read_text())
+    summary = read_run(tmp_path / "t.json")
+    assert summary.kind == "medfm-average"
     for shots in (1, 5):
-        entry = summary["shots"][str(shots)]
+        entry = summary.details["shots"][str(shots)]
         assert entry["experiments"] == [1, 2]
         for name in ("map", "auroc"):
             values = [hand[shots, k][name] for k in (1, 2)]
             assert entry["metrics"][name]["mean"] == pytest.approx(statistics.mean(values))
             assert entry["metrics"][name]["sd"] == pytest.approx(statistics.stdev(values))
-    lists = {(r["shots"], r["experiment"]): r["lists"] for r in summary["runs"]}
+    lists = {(r["shots"], r["experiment"]): r["lists"] for r in summary.protocol["runs"]}
     assert lists[5, 2]["train"]["file"] == "chest_5-shot_train_exp2.txt"
-    assert summary["method"] == "protonet" and summary["config"]["backbone"] == "tiny_cnn"
+    assert summary.method == "protonet" and summary.settings["backbone"] == "tiny_cnn"
     # refusals: one experiment twice, two methods
     code, text = _invoke(["results", "medfm", dirs[0], dirs[0]], capsys)
     assert code == 2 and "appears twice" in text
@@ -121,7 +129,7 @@ def test_binary_runs_report_accuracy_and_refuse_other_datasets(
         _fewshot(root, tmp_path / "eps" / f"colon_1-shot_exp{k}.json", runs[-1], "protonet", capsys)
     code, text = _invoke(["results", "medfm", *map(str, runs)], capsys)
     assert code == 0 and "| shots | experiments | Acc | AUC |" in text
-    target = json.loads((runs[0] / "results.json").read_text())["target"]["target"]
+    target = str(read_run(runs[0]).target.target)  # type: ignore[union-attr]
     acc = statistics.mean(_by_hand(r, target)["accuracy"] for r in runs)
     assert f"| 1 | 1, 2 | {acc:.2f} ± " in text
     chest = tmp_path / "chest1"

@@ -18,9 +18,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from medimeta import paths
 from medimeta.cli.app import main
 from medimeta.models import create_backbone
 from medimeta.models import weights_table as table
+from medimeta.runs.record import read_run
 from train.train_toys import make_learnable
 
 FILE = "resnet18-f37072fd.pth"
@@ -47,7 +49,7 @@ def tiny_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(autouse=True)
 def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """A fresh weights folder and torch hub cache; one thread (tiny models run fastest)."""
-    monkeypatch.setenv(table.WEIGHTS_ENV, str(tmp_path / "weights"))
+    monkeypatch.setenv(paths.WEIGHTS_ENV, str(tmp_path / "weights"))
     monkeypatch.delenv(table.WEIGHTS_MIRROR_ENV, raising=False)
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
     before = torch.get_num_threads()
@@ -126,8 +128,7 @@ def test_offline_get_refuses_wrong_file_installs_right_one_then_train_runs(
     run = tmp_path / "run"
     code, out, err = _run(_train(tiny_root, run, "resnet18", "imagenet"), capsys)
     assert code == 0, err
-    result = json.loads((run / "result.json").read_text())
-    weights = json.dumps(result)
+    weights = json.dumps(read_run(run).to_dict())
     assert str(folder / FILE) in weights and digest in weights
 
 
@@ -169,7 +170,7 @@ def test_a_registered_file_is_accepted_by_name(
     run = tmp_path / "run"
     code, _, err = _run(_train(tiny_root, run, "tiny_cnn", "mine"), capsys)
     assert code == 0, err
-    result = json.dumps(json.loads((run / "result.json").read_text()))
+    result = json.dumps(read_run(run).to_dict())
     assert hashlib.sha256(path.read_bytes()).hexdigest() in result
     path.write_bytes(path.read_bytes() + b"\0")  # changed after registration: refused
     code, _, err = _run(_train(tiny_root, tmp_path / "run2", "tiny_cnn", "mine"), capsys)

@@ -21,6 +21,7 @@ import pytest
 import torch
 
 from fetch.fetch_server import Fault, ZenodoStub
+from medimeta import paths
 from medimeta.errors import (
     ChecksumMismatchError,
     DownloadError,
@@ -65,7 +66,7 @@ def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(var, raising=False)
     monkeypatch.delenv(table.WEIGHTS_MIRROR_ENV, raising=False)
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    monkeypatch.setenv(table.WEIGHTS_ENV, str(tmp_path / "weights"))
+    monkeypatch.setenv(paths.WEIGHTS_ENV, str(tmp_path / "weights"))
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
 
 
@@ -151,13 +152,13 @@ def test_missing_wheel_names_the_pip_command(monkeypatch: pytest.MonkeyPatch) ->
 
 
 def test_weights_dir_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    assert table.weights_dir() == tmp_path / "weights"
-    monkeypatch.delenv(table.WEIGHTS_ENV)
+    assert paths.weights_dir() == tmp_path / "weights"
+    monkeypatch.delenv(paths.WEIGHTS_ENV)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert table.weights_dir() == tmp_path / "xdg" / "medimeta" / "weights"
+    assert paths.weights_dir() == tmp_path / "xdg" / "medimeta" / "weights"
     monkeypatch.delenv("XDG_CACHE_HOME")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    assert table.weights_dir() == tmp_path / "home" / ".cache" / "medimeta" / "weights"
+    assert paths.weights_dir() == tmp_path / "home" / ".cache" / "medimeta" / "weights"
 
 
 def test_missing_default_weights_error_is_one_line_naming_the_command(tmp_path: Path) -> None:

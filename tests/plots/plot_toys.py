@@ -10,6 +10,8 @@ from typing import Any
 import numpy as np
 
 from medimeta.evaluate.predictions import Predictions, write_predictions
+from medimeta.runs.convert import fewshot_record, supervised_record
+from medimeta.runs.record import write_run
 
 CLASSES = ["normal", "benign", "malignant"]
 
@@ -38,7 +40,7 @@ def _predictions(rng: np.random.Generator, n: int, split: str) -> Predictions:
 
 
 def make_supervised_run(folder: Path, *, seed: int = 0, epochs: int = 5) -> Path:
-    """config.json, log.csv, result.json and predictions_{val,test}.csv of a 3-class run."""
+    """config.json, log.csv, the run record and predictions_{val,test}.csv of a 3-class run."""
     rng = np.random.default_rng(seed)
     folder.mkdir(parents=True, exist_ok=True)
     rows = ["epoch,lr,train_loss,val_loss,val_auroc,val_accuracy,best_epoch,seconds"]
@@ -72,7 +74,7 @@ def make_supervised_run(folder: Path, *, seed: int = 0, epochs: int = 5) -> Path
         "test": {"loss": 0.5, "metrics": {"auroc": 0.8, "accuracy": 0.65}, "n": 40},
         "timings": {"train_s": 7.5},
     }
-    _write_json(folder / "result.json", result)
+    write_run(folder, supervised_record(result))
     write_predictions(folder / "predictions_val.csv", _predictions(rng, 30, "val"))
     write_predictions(folder / "predictions_test.csv", _predictions(rng, 40, "test"))
     return folder
@@ -81,7 +83,7 @@ def make_supervised_run(folder: Path, *, seed: int = 0, epochs: int = 5) -> Path
 def make_fewshot_run(
     folder: Path, *, method: str = "protonet", dataset_id: str = "toy_gray", mean: float = 0.7
 ) -> Path:
-    """results.json of a few-shot run over 8 episodes."""
+    """The run record of a few-shot run over 8 episodes."""
     rng = np.random.default_rng(len(method))
     values = np.clip(mean + rng.normal(0, 0.08, 8), 0, 1)
     names = {"protonet": "ProtoNet", "linear-probe": "Linear probe"}
@@ -119,7 +121,7 @@ def make_fewshot_run(
         ],
         "timings": {"total_s": 3.0, "episode_mean_s": 0.1},
     }
-    _write_json(folder / "results.json", record)
+    write_run(folder, fewshot_record(record))
     return folder
 
 

@@ -24,6 +24,7 @@ from medimeta.plots import (
 )
 from medimeta.plots.results import roc_points
 from medimeta.plots.stats import class_counts
+from medimeta.runs.record import find_run_folders, read_run
 
 
 def _bar_counts(ax) -> list[int]:  # type: ignore[no-untyped-def]
@@ -82,7 +83,7 @@ def test_training_curves_and_roc_of_a_run(tmp_path: Path) -> None:
 
 def test_fewshot_intervals_per_method_and_target(tmp_path: Path) -> None:
     base = make_runs(tmp_path / "runs")
-    runs = sorted(p.parent for p in base.rglob("results.json"))
+    runs = [p for p in find_run_folders([base]) if read_run(p).kind == "fewshot"]
     fig = fewshot_intervals(runs)
     ax = fig.axes[0]
     assert [" ".join(t.get_text().split()) for t in ax.get_yticklabels()] == [
@@ -90,7 +91,10 @@ def test_fewshot_intervals_per_method_and_target(tmp_path: Path) -> None:
         "toy_rgb:case category",
     ]
     legend = {t.get_text() for t in fig.legends[0].get_texts()}
-    assert legend == {"ProtoNet (efficientnet_lite0)", "Linear probe (efficientnet_lite0)"}
+    assert legend == {
+        "ProtoNet (efficientnet_lite0, 2-shot)",
+        "Linear probe (efficientnet_lite0, 2-shot)",
+    }
     assert len(ax.containers) == 3  # one error bar per run
     hist = fewshot_episodes(make_fewshot_run(tmp_path / "one"))
     assert sum(p.get_height() for p in hist.axes[0].patches if p.get_height() > 0) >= 8

@@ -11,6 +11,7 @@ import torch
 
 from medimeta.train import TrainConfig, train_supervised
 from medimeta.train.augment import AugmentConfig
+from medimeta.train.settings import RunSettings
 
 CONFIG = TrainConfig(
     epochs=3,
@@ -26,8 +27,9 @@ CONFIG = TrainConfig(
 
 def main(root: str, out: str) -> None:
     torch.set_num_threads(1)
+    run = RunSettings(out_dir=Path(out), resume=False)
     result = train_supervised(
-        root, "learn", "case category", backbone="tiny_cnn", config=CONFIG, seed=3, out_dir=out
+        root, "learn", "case category", backbone="tiny_cnn", config=CONFIG, seed=3, run=run
     )
     # every rank returns the record; two ranks writing one file interleave their bytes
     if os.environ.get("RANK", "0") == "0":

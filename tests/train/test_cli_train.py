@@ -10,6 +10,7 @@ import typer
 from typer.testing import CliRunner
 
 from medimeta.cli.train import evaluate_command, fewshot_command, score_command, train_command
+from medimeta.runs.record import read_run
 
 app = typer.Typer()
 app.command("train")(train_command)
@@ -56,11 +57,11 @@ def test_train_score_and_evaluate(learn_root: Path, tmp_path: Path) -> None:
     )
     summary = json.loads((out / "summary.json").read_text())
     assert summary["seeds"] == [0, 1] and len(summary["auroc"]["values"]) == 2
-    result = json.loads((out / "seed_1" / "result.json").read_text())
-    assert result["config"]["epochs"] == 2 and result["config"]["preset"] == "paper"
+    result = read_run(out / "seed_1")
+    assert result.settings["epochs"] == 2 and result.settings["preset"] == "paper"
     preds = out / "seed_1" / "predictions_test.csv"
     text = _ok(["score", str(preds), "--json"])
-    assert json.loads(text)["metrics"] == pytest.approx(result["test"]["metrics"])
+    assert json.loads(text)["metrics"] == pytest.approx(result.details["test"]["metrics"])
     assert "auroc" in _ok(["score", str(preds), "--mode", "medmnist"])
     report = _ok(
         [
@@ -84,7 +85,7 @@ def test_train_score_and_evaluate(learn_root: Path, tmp_path: Path) -> None:
     assert "## By sex" in report and "[50.0, 100.0)" in report
     saved = json.loads((out / "seed_1" / "predictions_test_subgroups.json").read_text())
     assert sum(g["n"] for g in saved["groupings"][0]["groups"]) == 24
-    # without --root: the dataset folder recorded in the run's result.json is used
+    # without --root: the dataset folder recorded in the run's record is used
     again = RUNNER.invoke(
         app,
         ["evaluate", "--predictions", str(preds), "--by", "sex", "--n-boot", "0"],
@@ -126,6 +127,6 @@ def test_fewshot_command(fewshot_root: Path, tmp_path: Path) -> None:
         ]
     )
     assert "| Training Type | Backbone | target |" in text
-    record = json.loads((out / "results.json").read_text())
-    assert record["config"]["probe_steps"] == 5 and record["episodes"]["evaluated"] == 3
+    record = read_run(out)
+    assert record.settings["probe_steps"] == 5 and record.protocol["episodes"]["evaluated"] == 3
     assert "± " in _ok(["score", str(out / "predictions_query.csv")])

@@ -13,7 +13,9 @@ import numpy as np
 import pytest
 from ddp_train_worker import CONFIG
 
+from medimeta.runs.record import read_run
 from medimeta.train import train_supervised
+from medimeta.train.settings import RunSettings
 
 HERE = Path(__file__).resolve().parent
 
@@ -32,7 +34,7 @@ def test_torchrun_two_processes_match_single_process(learn_root: Path, tmp_path:
         backbone="tiny_cnn",
         config=CONFIG,
         seed=3,
-        out_dir=tmp_path / "single",
+        run=RunSettings(out_dir=tmp_path / "single", resume=False),
     )
     env = {
         **os.environ,
@@ -63,6 +65,6 @@ def test_torchrun_two_processes_match_single_process(learn_root: Path, tmp_path:
         a = np.array([row[key] for row in single.history])
         b = np.array([row[key] for row in ddp])
         np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-5, err_msg=key)
-    record = json.loads((tmp_path / "ddp" / "result.json").read_text())
-    assert record["world_size"] == 2
-    assert record["test"]["metrics"] == pytest.approx(single.record["test"]["metrics"], abs=1e-4)
+    record = read_run(tmp_path / "ddp")
+    assert record.protocol["world_size"] == 2
+    assert record.details["test"]["metrics"] == pytest.approx(single.test_metrics, abs=1e-4)

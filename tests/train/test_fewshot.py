@@ -12,25 +12,19 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
+from medimeta.data.distributed import DistEnv
 from medimeta.data.pixels import Normalizer
 from medimeta.episodes import EpisodeSampler, EpisodeSet
 from medimeta.evaluate.metrics import UndefinedMetricWarning
 from medimeta.evaluate.predictions import read_predictions, score_predictions
+from medimeta.features.reader import EpisodeReader
 from medimeta.models import make_loss
 from medimeta.models.backbone import Backbone
-from medimeta.train.distributed import DistEnv
-from medimeta.train.fewshot import (
-    EpisodeReader,
-    FewShotConfig,
-    adapt,
-    maml_episode,
-    meta_train,
-    prototype_scores,
-    run_fewshot,
-)
-from medimeta.train.fewshot.maml import EpisodeNet
-from medimeta.train.fewshot.methods import pairwise_distance
-from medimeta.train.model import build_backbone
+from medimeta.models.build import build_backbone
+from medimeta.runs.record import read_run
+from medimeta.train.fewshot import EpisodePlan, FewShotConfig, RunSettings, run_fewshot
+from medimeta.train.fewshot.methods.mm_maml import EpisodeNet, adapt, maml_episode, meta_train
+from medimeta.train.fewshot.methods.protonet import pairwise_distance, prototype_scores
 
 TINY = {"backbone": "tiny_cnn", "pretrained": False, "image_size": 16}
 
@@ -158,9 +152,17 @@ def test_meta_training_updates_the_backbone_reproducibly(fewshot_root: Path) -> 
     assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
 
 
-def _run(root: Path, out: Path, method: str, target: str = "target:case category", **kw: object):
-    cfg = FewShotConfig(
-        method=method,
+def _run(
+    root: Path,
+    out: Path,
+    method: str,
+    target: str = "target:case category",
+    *,
+    episodes_file: Path | None = None,
+    limit: int | None = None,
+    env: DistEnv | None = None,
+):
+    cfg = FewShotConfig(method=method, **TINY).with_overrides(
         finetune_steps=3,
         probe_steps=5,
         pretrain_steps=3,
@@ -168,14 +170,18 @@ def _run(root: Path, out: Path, method: str, target: str = "target:case category
         meta_steps=2,
         inner_steps=1,
         eval_inner_steps=2,
-        **TINY,
     )
-    options = {"shots": 2, "queries": 3, "num_episodes": 4, "split": "all", **kw}
+    plan = EpisodePlan(file=episodes_file, shots=2, queries=3, episodes=4, limit=limit)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UndefinedMetricWarning)
         return run_fewshot(
-            root, None if "episodes_file" in kw else target, cfg, out_dir=out, **options
-        )  # type: ignore[arg-type]
+            root,
+            None if episodes_file else target,
+            cfg,
+            episodes=plan,
+            run=RunSettings(out_dir=out),
+            env=env,
+        )
 
 
 def test_runner_writes_results_rescoreable_predictions_and_resumes(
@@ -183,26 +189,29 @@ def test_runner_writes_results_rescoreable_predictions_and_resumes(
 ) -> None:
     out = tmp_path / "probe"
     record = _run(fewshot_root, out, "linear-probe")
-    assert record["episodes"]["evaluated"] == 4 and record["episodes"]["in_file"] == 4
-    assert record["episodes"]["settings"]["shots"] == 2
-    assert len(record["episodes"]["fingerprint"]) == 64
+    assert record is not None and record == read_run(out)
+    episodes = record.protocol["episodes"]
+    assert episodes["evaluated"] == 4 and episodes["in_file"] == 4
+    assert episodes["settings"]["shots"] == 2 and record.shots == 2
+    assert len(episodes["fingerprint"]) == 64
     assert (out / "results.md").read_text().startswith("# Few-shot: linear-probe")
     assert "| ImageNet (linear probe) | tiny_cnn |" in (out / "results.md").read_text()
     rescored = score_predictions(read_predictions(out / "predictions_query.csv"))
     assert [e["metrics"] for e in rescored["episodes"]] == [
-        e["metrics"] for e in record["per_episode"]
+        e["metrics"] for e in record.per_episode
     ]
-    assert rescored["summary"]["auroc"]["mean"] == pytest.approx(record["summary"]["auroc"]["mean"])
+    assert rescored["summary"]["auroc"]["mean"] == pytest.approx(record.summary["auroc"]["mean"])
     stamps = {p.name: p.stat().st_mtime_ns for p in (out / "episodes").iterdir()}
     again = _run(fewshot_root, out, "linear-probe")
     assert {p.name: p.stat().st_mtime_ns for p in (out / "episodes").iterdir()} == stamps
-    assert again["summary"] == record["summary"]
+    assert again is not None and again.summary == record.summary
     # the same episode file drives another method and a limited run
     other = _run(
         fewshot_root, tmp_path / "proto", "protonet", episodes_file=out / "episodes.json", limit=2
     )
-    assert other["episodes"]["file_sha256"] == record["episodes"]["file_sha256"]
-    assert other["episodes"]["indices"] == [0, 1]
+    assert other is not None
+    assert other.protocol["episodes"]["file_sha256"] == episodes["file_sha256"]
+    assert other.protocol["episodes"]["indices"] == [0, 1]
 
 
 def test_episodes_shared_over_two_ranks_give_the_single_process_result(
@@ -211,12 +220,11 @@ def test_episodes_shared_over_two_ranks_give_the_single_process_result(
     single = _run(fewshot_root, tmp_path / "single", "im-pt")
     file = tmp_path / "single" / "episodes.json"
     shared = tmp_path / "shared"
-    assert _run(fewshot_root, shared, "im-pt", episodes_file=file, env=DistEnv(1, 2)) == {}
+    assert _run(fewshot_root, shared, "im-pt", episodes_file=file, env=DistEnv(1, 2)) is None
     assert len(list((shared / "episodes").iterdir())) == 2  # positions 1 and 3
     merged = _run(fewshot_root, shared, "im-pt", episodes_file=file, env=DistEnv(0, 2))
-    assert [e["metrics"] for e in merged["per_episode"]] == [
-        e["metrics"] for e in single["per_episode"]
-    ]
+    assert merged is not None and single is not None
+    assert [e["metrics"] for e in merged.per_episode] == [e["metrics"] for e in single.per_episode]
     ranks = {json.loads(p.read_text())["rank"] for p in (shared / "episodes").iterdir()}
     assert ranks == {0, 1}
 
@@ -230,11 +238,12 @@ def test_methods_with_source_training_run_on_every_target(
     fewshot_root: Path, tmp_path: Path, method: str, task: str
 ) -> None:
     record = _run(fewshot_root, tmp_path, method, f"target:{task}")
-    assert record["target"]["task"] == task and len(record["per_episode"]) == 4
-    assert np.isfinite(record["summary"]["auroc"]["mean"])
+    assert record is not None and record.target is not None
+    assert record.target.task == task and len(record.per_episode) == 4
+    assert np.isfinite(record.summary["auroc"]["mean"])
     if method != "protonet":
-        assert record["stage"]["sources"] == ["source:case category"]
-        assert record["stage"]["excluded"] == {"target": "target"}
+        assert record.details["stage"]["sources"] == ["source:case category"]
+        assert record.details["stage"]["excluded"] == {"target": "target"}
         assert (tmp_path / f"{method.replace('-', '_')}_backbone.safetensors").is_file()
 
 
@@ -251,6 +260,6 @@ def test_episode_file_of_another_task_is_refused(fewshot_root: Path, tmp_path: P
             fewshot_root,
             "target:case category",
             FewShotConfig(**TINY),
-            episodes_file=path,
-            out_dir=tmp_path / "o",
+            episodes=path,
+            run=RunSettings(out_dir=tmp_path / "o"),
         )

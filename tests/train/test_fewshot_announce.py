@@ -8,7 +8,7 @@ from pathlib import Path
 from train_toys import make_learnable
 
 from medimeta.evaluate.metrics import UndefinedMetricWarning
-from medimeta.train.fewshot import FewShotConfig, run_fewshot
+from medimeta.train.fewshot import EpisodePlan, FewShotConfig, RunSettings, run_fewshot
 
 
 def test_mm_maml_announces_the_sources_it_uses(tmp_path: Path) -> None:
@@ -33,11 +33,16 @@ def test_mm_maml_announces_the_sources_it_uses(tmp_path: Path) -> None:
         warnings.simplefilter("always")
         warnings.simplefilter("ignore", UndefinedMetricWarning)
         record = run_fewshot(
-            root, "target:case category", cfg, out_dir=tmp_path / "out", shots=2, queries=3,
-            num_episodes=1, split="all", log=said.append,
+            root, "target:case category", cfg, log=said.append,
+            episodes=EpisodePlan(shots=2, queries=3, episodes=1),
+            run=RunSettings(out_dir=tmp_path / "out"),
         )  # fmt: skip
     assert any("source task small:" in str(w.message) and "skipped" in str(w.message)
                for w in caught)  # fmt: skip
     announced = [m for m in said if "training on" in m]
     assert announced == ["mm-maml: training on 1 source tasks (1 of 2 skipped, see above)"]
-    assert sorted(record["stage"]["sources"]) == ["small:case category", "source:case category"]
+    assert record is not None
+    assert sorted(record.details["stage"]["sources"]) == [
+        "small:case category",
+        "source:case category",
+    ]

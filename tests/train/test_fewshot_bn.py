@@ -9,7 +9,7 @@ import torch
 
 from medimeta.models import create_backbone
 from medimeta.train.fewshot.config import FewShotConfig
-from medimeta.train.fewshot.methods import finetune_episode
+from medimeta.train.fewshot.methods.finetune import finetune_episode
 
 
 def _episode() -> Any:

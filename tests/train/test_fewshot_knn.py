@@ -11,8 +11,9 @@ import pytest
 import torch
 
 from medimeta.evaluate.metrics import UndefinedMetricWarning
-from medimeta.train.fewshot import FewShotConfig, run_fewshot
-from medimeta.train.fewshot.knn import knn_scores
+from medimeta.train.fewshot import EpisodePlan, FewShotConfig, RunSettings, run_fewshot
+from medimeta.train.fewshot.methods.knn import knn_scores
+from medimeta.train.fewshot.options import SourceOptions
 
 
 def test_weighted_vote_by_hand() -> None:
@@ -59,13 +60,12 @@ def test_knn_runs_on_every_target_and_records_its_settings(
                 fewshot_root,
                 f"target:{task}",
                 cfg,
-                shots=2,
-                queries=3,
-                num_episodes=2,
-                out_dir=tmp_path / task,
+                episodes=EpisodePlan(shots=2, queries=3, episodes=2),
+                run=RunSettings(out_dir=tmp_path / task),
             )
-        assert rec["paper_name"] == "ImageNet (kNN)" and rec["config"]["knn_temperature"] == 0.07
-        assert np.isfinite(rec["summary"]["auroc"]["mean"])
+        assert rec is not None and rec.paper_name == "ImageNet (kNN)"
+        assert rec.settings["knn_temperature"] == 0.07
+        assert np.isfinite(rec.summary["auroc"]["mean"])
 
 
 def test_sources_enter_the_settings_only_when_set() -> None:
@@ -73,4 +73,4 @@ def test_sources_enter_the_settings_only_when_set() -> None:
     assert "sources" not in plain.relevant() and "exclude_sources" not in plain.relevant()
     chosen = plain.with_overrides(sources=["a:b"], exclude_sources=("c",))
     assert chosen.relevant()["sources"] == ["a:b"] and chosen.relevant()["exclude_sources"] == ["c"]
-    assert chosen.sources == ("a:b",)
+    assert chosen.options_as(SourceOptions).sources == ("a:b",)

@@ -15,14 +15,16 @@ import torch
 import typer
 from typer.testing import CliRunner
 
-from medimeta.bench.cache import FeatureCache
 from medimeta.data.pixels import Normalizer
 from medimeta.episodes import EpisodeSampler
 from medimeta.evaluate.metrics import UndefinedMetricWarning
-from medimeta.train.fewshot import FewShotConfig, centroid_scores, meta_finetune, run_fewshot
-from medimeta.train.fewshot.metabaseline import query_loss
-from medimeta.train.fewshot.tensors import EpisodeReader
-from medimeta.train.model import build_backbone
+from medimeta.features.cache import FeatureCache
+from medimeta.features.reader import EpisodeReader
+from medimeta.models.build import build_backbone
+from medimeta.runs.record import read_run
+from medimeta.train.fewshot import EpisodePlan, FewShotConfig, RunSettings, run_fewshot
+from medimeta.train.fewshot.centroids import centroid_scores
+from medimeta.train.fewshot.methods.meta_baseline import meta_finetune, query_loss
 
 TINY = {"backbone": "tiny_cnn", "pretrained": False, "image_size": 16}
 
@@ -123,9 +125,9 @@ def test_cli_run_records_the_protocol_and_resumes_without_the_stage(
     said = _cli(fewshot_root, out, "--no-cache")
     assert "meta-baseline: classifier pre-training on 1 source tasks" in said
     assert "| Meta-Baseline | tiny_cnn |" in said
-    record = json.loads((out / "results.json").read_text())
-    assert record["method"] == "meta-baseline" and record["paper_name"] == "Meta-Baseline"
-    c = record["config"]
+    record = read_run(out)
+    assert record.method == "meta-baseline" and record.paper_name == "Meta-Baseline"
+    c = record.settings
     assert (c["pretrain_steps"], c["meta_steps"], c["meta_shots"], c["meta_queries"]) == (
         3,
         2,
@@ -139,12 +141,12 @@ def test_cli_run_records_the_protocol_and_resumes_without_the_stage(
         10.0,
     )
     assert "finetune_steps" not in c and "inner_lr" not in c
-    stage = record["stage"]
+    stage = record.details["stage"]
     assert stage["sources"] == ["source:case category"]
     assert stage["excluded"] == {"target": "target"}
     assert stage["tau"] == stage["stage"]["tau"] and stage["tau"] != 10.0
     assert stage["stage"]["pretrain_steps"] == 3 and stage["stage"]["meta_steps"] == 2
-    assert np.isfinite(record["summary"]["auroc"]["mean"]) and len(record["per_episode"]) == 3
+    assert np.isfinite(record.summary["auroc"]["mean"]) and len(record.per_episode) == 3
     files = [
         out / "meta_baseline_backbone.safetensors",
         out / "meta_baseline_classifier.safetensors",
@@ -154,13 +156,14 @@ def test_cli_run_records_the_protocol_and_resumes_without_the_stage(
     again = _cli(fewshot_root, out, "--no-cache")
     assert "pre-training" not in again and "meta stage" not in again
     assert {p: p.stat().st_mtime_ns for p in files} == stamps
-    assert json.loads((out / "results.json").read_text())["summary"] == record["summary"]
+    assert read_run(out).summary == record.summary
     # other meta settings: a new meta stage from the saved classifier pre-training
     other = _cli(fewshot_root, out, "--no-cache", "--meta-steps", "3", "-v")
     assert "classifier pre-training of meta_baseline_classifier.safetensors reused" in other
     assert "meta-baseline meta step 3/3" in other
-    redone = json.loads((out / "results.json").read_text())
-    assert redone["stage"]["stage"]["meta_steps"] == 3 and redone["run"] != record["run"]
+    redone = read_run(out)
+    assert redone.details["stage"]["stage"]["meta_steps"] == 3
+    assert redone.protocol["run"] != record.protocol["run"]
 
 
 @pytest.mark.filterwarnings("ignore::medimeta.episodes.SmallClassWarning")
@@ -173,20 +176,20 @@ def test_feature_cache_gives_the_per_episode_numbers(
     for name, features in (("plain", None), ("cached", FeatureCache(tmp_path / "cache"))):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UndefinedMetricWarning)
-            runs[name] = run_fewshot(
+            record = run_fewshot(
                 fewshot_root,
                 f"target:{task}",
                 cfg,
-                shots=2,
-                queries=3,
-                num_episodes=3,
-                out_dir=tmp_path / name,
+                episodes=EpisodePlan(shots=2, queries=3, episodes=3),
+                run=RunSettings(out_dir=tmp_path / name),
                 features=features,
             )
+            assert record is not None
+            runs[name] = record
     plain, cached = runs["plain"], runs["cached"]
-    assert cached["stage"]["features"]["computed"] > 0  # the trained backbone's features
-    assert plain["stage"]["tau"] == cached["stage"]["tau"]
-    for a, b in zip(plain["per_episode"], cached["per_episode"], strict=True):
+    assert cached.details["stage"]["features"]["computed"] > 0  # the trained backbone's
+    assert plain.details["stage"]["tau"] == cached.details["stage"]["tau"]
+    for a, b in zip(plain.per_episode, cached.per_episode, strict=True):
         assert a["metrics"] == pytest.approx(b["metrics"], abs=1e-6)
 
 
@@ -219,12 +222,14 @@ def test_pre_training_is_mm_pt_s(fewshot_root: Path, tmp_path: Path) -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UndefinedMetricWarning)
             record = run_fewshot(
-                fewshot_root, "target:case category", cfg, shots=2, queries=3, num_episodes=1,
-                out_dir=tmp_path / method,
+                fewshot_root, "target:case category", cfg,
+                episodes=EpisodePlan(shots=2, queries=3, episodes=1),
+                run=RunSettings(out_dir=tmp_path / method),
             )  # fmt: skip
+            assert record is not None
         backbone = build_backbone("tiny_cnn")
         name = "mm_pt_backbone" if method == "mm-pt" else "meta_baseline_classifier"
         load_checkpoint(tmp_path / method / f"{name}.safetensors", backbone)
         states[method] = backbone.state_dict()
-    assert record["stage"]["tau"] == 10.0  # no meta step: the initial temperature
+    assert record.details["stage"]["tau"] == 10.0  # no meta step: the initial temperature
     assert all(torch.equal(v, states["meta-baseline"][k]) for k, v in states["mm-pt"].items())

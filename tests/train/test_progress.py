@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from medimeta.train.progress import Progress
+from medimeta.progress import Progress
 
 
 def test_plain_lines_with_eta(capsys: pytest.CaptureFixture[str]) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import warnings
 from dataclasses import replace
 from pathlib import Path
@@ -16,17 +15,22 @@ from medimeta.errors import FormatError
 from medimeta.evaluate.metrics import UndefinedMetricWarning
 from medimeta.evaluate.predictions import read_predictions, score_predictions
 from medimeta.format.reader import DatasetFolder
+from medimeta.runs.record import RUN_FILE, read_run
 from medimeta.train import TrainConfig, load_checkpoint, preset, train_supervised
+from medimeta.train.settings import RunSettings
 
 FAST = TrainConfig(epochs=4, batch_size=8, lr=1e-2, pretrained=False, patience=None, image_size=32)
 
 
-def _train(root: Path, out: Path, task: str = "case category", **kw: object):
+def _train(
+    root: Path, out: Path, task: str = "case category", *, resume: bool = False, **kw: object
+):
     config = kw.pop("config", FAST)
+    run = RunSettings(out_dir=out, resume=resume)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UndefinedMetricWarning)
         return train_supervised(
-            root, "learn", task, backbone="tiny_cnn", config=config, out_dir=out, **kw
+            root, "learn", task, backbone="tiny_cnn", config=config, run=run, **kw
         )  # type: ignore[arg-type]
 
 
@@ -40,14 +44,16 @@ def test_learns_the_toy_task_and_writes_every_file(learn_root: Path, tmp_path: P
         "best.safetensors",
         "predictions_val.csv",
         "predictions_test.csv",
-        "result.json",
+        RUN_FILE,
     ):
         assert (tmp_path / name).is_file(), name
-    record = json.loads((tmp_path / "result.json").read_text())
-    assert record["data"]["split_sizes"] == {"train": 48, "val": 12, "test": 24}
-    assert record["config"]["batch_size"] == 8 and record["seed"] == 0
-    assert record["backbone"]["name"] == "tiny_cnn"
-    assert record["environment"]["toolkit"] == "medimeta-toolkit"
+    record = read_run(tmp_path)
+    assert record == result.record
+    assert record.protocol["data"]["split_sizes"] == {"train": 48, "val": 12, "test": 24}
+    assert record.settings["batch_size"] == 8 and record.seed == 0
+    assert record.backbone == "tiny_cnn" and record.kind == "supervised"
+    assert record.protocol["environment"]["toolkit"] == "medimeta-toolkit"
+    assert record.summary["auroc"]["mean"] == result.test_metrics["auroc"]
     log = pd.read_csv(tmp_path / "log.csv")
     assert list(log["epoch"]) == list(range(1, 11))
     assert log["train_loss"].iloc[-1] < log["train_loss"].iloc[0]
@@ -55,7 +61,7 @@ def test_learns_the_toy_task_and_writes_every_file(learn_root: Path, tmp_path: P
     preds = read_predictions(tmp_path / "predictions_test.csv")
     folder = DatasetFolder(learn_root / "learn")
     assert np.array_equal(preds.indices, folder.split_indices("test"))
-    assert score_predictions(preds)["metrics"] == pytest.approx(record["test"]["metrics"])
+    assert score_predictions(preds)["metrics"] == pytest.approx(record.details["test"]["metrics"])
     assert preds.info["checkpoint"] == "best"
 
 
@@ -95,8 +101,8 @@ def test_early_stopping_stops_after_patience_and_keeps_best(
     config = replace(FAST, epochs=20, lr=1e-12, patience=2)
     result = _train(learn_root, tmp_path, config=config)
     assert len(result.history) == 3
-    assert result.record["stopped_early"] and result.record["best_epoch"] == 1
-    assert result.record["selected_checkpoint"] == "best"
+    assert result.record.details["stopped_early"] and result.record.details["best_epoch"] == 1
+    assert result.record.details["selected_checkpoint"] == "best"
 
 
 def test_resume_continues_exactly_and_may_extend_the_epochs(
@@ -129,9 +135,9 @@ def test_no_validation_split_trains_all_epochs_and_uses_last(
             "case category",
             backbone="tiny_cnn",
             config=config,
-            out_dir=tmp_path,
+            run=RunSettings(out_dir=tmp_path, resume=False),
         )
-    assert result.record["selected_checkpoint"] == "last" and len(result.history) == 2
+    assert result.record.details["selected_checkpoint"] == "last" and len(result.history) == 2
     assert not (tmp_path / "predictions_val.csv").exists()
 
 

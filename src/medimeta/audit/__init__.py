@@ -6,7 +6,8 @@ suspect labels and class balance (``medimeta audit``; see ``docs/audit.md``).
 * :func:`find_pairs`: exact and near-duplicate pairs within one dataset or across two, from
   :class:`Descriptors` (:func:`compute_descriptors`, cached by :class:`AuditCache`).
 * :func:`medimeta.audit.run.run_audit`: the whole report (``report.json``, ``report.md``,
-  ``pairs.csv``, ``audit.html``); it is not imported here, so that this package stays light
+  ``pairs.csv``; the HTML page is :func:`medimeta.plots.audit_page.write_audit_page`'s); it
+  is not imported here, so that this package stays light
   (numpy and h5py; no torch, no scikit-learn) for the benchmark's planner to import.
 """
 
@@ -16,7 +17,7 @@ from medimeta.audit.descriptors import Descriptors, compute_descriptors
 from medimeta.audit.duplicates import PairTable, find_pairs
 from medimeta.audit.pairing import THRESHOLD, PairResult, pair_datasets
 from medimeta.audit.shared import SHARED_THRESHOLD, shared_image_sources
-from medimeta.audit.store import AuditCache, cache_dir
+from medimeta.audit.store import AuditCache
 
 __all__ = [
     "SHARED_THRESHOLD",
@@ -25,7 +26,6 @@ __all__ = [
     "Descriptors",
     "PairResult",
     "PairTable",
-    "cache_dir",
     "compute_descriptors",
     "find_pairs",
     "pair_datasets",

@@ -29,7 +29,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from medimeta.format.reader import DatasetFolder
+from medimeta.logs import Log
 
 VERSION = 1
 BASE = 32
@@ -47,7 +48,6 @@ FLAT_STD = 2.0
 BATCH = 256
 HASH_BYTES = 16
 LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
-Log = Callable[[str], None]
 
 
 def params() -> dict[str, float | int | str]:

@@ -7,7 +7,7 @@ frozen ImageNet EfficientNet-Lite0 features gives out-of-sample class probabilit
 label is unlikely under them, ranked by self-confidence (the probability of the given label).
 
 Features come from the embedding cache of ``medimeta embed`` / the benchmark
-(:func:`medimeta.bench.embed.embed_dataset`, split ``all``, the same cache folder), so they are
+(:func:`medimeta.features.embed.embed_dataset`, split ``all``, the same cache folder), so they are
 computed once per dataset and backbone. Classes with fewer samples than folds are left out
 (listed under ``skipped_classes``). Multi-label tasks use cleanlab's ``multi_label`` mode with
 one cross-validated binary regression per label; binary and ordinal tasks are treated as
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,12 +27,12 @@ import numpy as np
 from medimeta.audit.context import DatasetFacts
 from medimeta.catalog import TaskSpec, TaskTarget
 from medimeta.errors import MedIMetaError
+from medimeta.logs import Log
 
 FOLDS = 5
 C = 0.01  # strong L2: calibrated out-of-fold probabilities (log-loss 0.50 on bus vs 0.74 at C=0.5)
 EXAMPLES = 50
 BACKBONE = "efficientnet_lite0"
-Log = Callable[[str], None]
 
 
 def _need_cleanlab() -> None:
@@ -55,17 +55,10 @@ def dataset_features(
     log: Log | None = None,
 ) -> np.ndarray:
     """``(N, 1280)`` float32 EfficientNet-Lite0 features of every sample, in index order."""
-    from medimeta.bench.embed import embed_dataset
+    from medimeta.features.embed import EmbedSpec, embed_dataset
 
-    table, _ = embed_dataset(
-        root,
-        dataset_id,
-        backbone=BACKBONE,
-        split="all",
-        image_size=image_size,
-        cache=cache,
-        log=log,
-    )
+    spec = EmbedSpec(backbone=BACKBONE, split="all", image_size=image_size)
+    table, _ = embed_dataset(root, dataset_id, spec, cache=cache, log=log)
     return np.asarray(table.take(np.arange(table.indices.size)).numpy(), dtype=np.float32)
 
 

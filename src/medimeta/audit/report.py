@@ -5,8 +5,8 @@
 * ``pairs.csv``: every image pair found, one row each (:data:`~medimeta.audit.summary.CSV_COLUMNS`:
   ``dataset_a,index_a,dataset_b,index_b,score,kind,...``; index = row of images.hdf5, kind =
   ``exact`` or ``near``; within a dataset ``index_a < index_b``);
-* ``audit.html``: a static page (no scripts, nothing remote) of
-  :func:`medimeta.audit.html.audit_fragment`.
+* ``audit.html`` (written by ``medimeta audit`` unless ``--no-html``, see
+  :func:`medimeta.plots.audit_page.write_audit_page`): a static page.
 """
 
 from __future__ import annotations
@@ -205,20 +205,12 @@ def write_outputs(
     tables: Sequence[PairTable],
     facts: Mapping[str, DatasetFacts],
     desc: Mapping[str, Descriptors],
-    *,
-    html: bool = True,
 ) -> dict[str, Path]:
     """Write the files of the module docstring into ``out``; returns them by kind."""
     out.mkdir(parents=True, exist_ok=True)
     files = {"pairs": out / "pairs.csv", "json": out / "report.json", "markdown": out / "report.md"}
     report["audit"]["pairs_csv_rows"] = write_pairs_csv(files["pairs"], tables, facts, desc)
     report["audit"]["files"] = {k: str(v) for k, v in files.items()}
-    if html:
-        from medimeta.audit.html import audit_page
-
-        files["html"] = out / "audit.html"
-        report["audit"]["files"]["html"] = str(files["html"])
-        safeio.write_text(files["html"], audit_page(report))
     safeio.write_json(files["json"], jsonable(report), allow_nan=False)
     safeio.write_text(files["markdown"], markdown(report))
     return files

@@ -8,7 +8,7 @@ dataset by dataset; the files are written by :mod:`medimeta.audit.report`.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,13 +21,13 @@ from medimeta.audit.labels import FOLDS, dataset_features, suspect_labels
 from medimeta.audit.leakage import balance, subject_leakage
 from medimeta.audit.pairing import BLOCK, MAX_PAIRS, THRESHOLD
 from medimeta.audit.report import write_outputs
-from medimeta.audit.store import AuditCache, cache_dir
+from medimeta.audit.store import AuditCache
 from medimeta.audit.summary import across_summary, dataset_pairs, within_summary
 from medimeta.audit.views import CROPS
 from medimeta.errors import MedIMetaError
 from medimeta.format.reader import DatasetFolder, find_datasets, locate_dataset
-
-Log = Callable[[str], None]
+from medimeta.logs import Log
+from medimeta.paths import cache_dir
 
 
 @dataclass
@@ -47,7 +47,6 @@ class AuditOptions:
     max_pairs: int = MAX_PAIRS
     cache: Path | None = None
     persist: bool = True
-    html: bool = True
 
 
 @dataclass
@@ -179,5 +178,5 @@ def run_audit(
         "within": within,
         "across": across,
     }
-    files = write_outputs(Path(out), report, tables, facts, desc, html=opts.html)
+    files = write_outputs(Path(out), report, tables, facts, desc)
     return AuditRun(report, tables, files)

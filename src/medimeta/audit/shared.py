@@ -28,9 +28,10 @@ from typing import Any
 from medimeta.audit.descriptors import params
 from medimeta.audit.duplicates import find_pairs, paired_mask
 from medimeta.audit.pairing import THRESHOLD
-from medimeta.audit.store import AuditCache, cache_dir
+from medimeta.audit.store import AuditCache
 from medimeta.audit.views import CROPS
 from medimeta.format.reader import DatasetFolder, locate_dataset
+from medimeta.paths import cache_dir
 
 SHARED_THRESHOLD = THRESHOLD
 MIN_FRACTION = 0.01

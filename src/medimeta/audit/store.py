@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import warnings
 from pathlib import Path
@@ -31,17 +30,6 @@ import medimeta.safeio as safeio
 from medimeta.audit import descriptors as D
 from medimeta.format import layout
 from medimeta.format.reader import DatasetFolder
-
-CACHE_ENV = "MEDIMETA_CACHE"
-
-
-def cache_dir(cache: str | Path | None, root: str | Path) -> Path:
-    """``cache``, else ``$MEDIMETA_CACHE``, else ``<root>/.cache``."""
-    if cache is not None:
-        return Path(cache)
-    if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV])
-    return Path(root) / ".cache"
 
 
 def _safe(name: str) -> str:

@@ -7,11 +7,9 @@ cache and merged result tables.
   (a finished cell is never recomputed) and the printed plan.
 * :mod:`medimeta.bench.calibrate` and :mod:`medimeta.bench.costs`: timed passes on real
   batches and the estimated time of every cell; budgets.
-* :mod:`medimeta.bench.cache`: the embedding cache of the frozen-feature methods
-  (``medimeta embed``).
-* :mod:`medimeta.bench.merge`: result records merged into the paper's Table 3 / 4 layout
-  (``medimeta results merge``).
+* :mod:`medimeta.bench.merge`: run records merged into the paper's Table 3 / 4 layout
+  (``medimeta results merge``; the tables themselves: :mod:`medimeta.runs.tables`).
 
-Import the submodules directly; this package imports nothing itself (the few-shot runner
-uses the cache through :class:`medimeta.train.fewshot.frozen.FeatureSource`).
+The embedding cache the frozen-feature cells share is :mod:`medimeta.features.cache`. Import
+the submodules directly; this package imports nothing itself.
 """

@@ -7,9 +7,10 @@ machine the fastest is the least disturbed one, so an estimate is the time on a 
   cache's chunk), per image; also the time to build the backbone with its weights;
 * ``train``: one full-batch Adam step (train mode, fresh head) at 8 and 24 images; a line
   ``a + b * n`` through the two;
-* ``probe``: one Adam step of a linear head on 15 random feature vectors;
-* ``maml``: one second-order meta-step (one inner SGD step on 10 support images through
-  ``torch.func``, backward of the query loss of 20 images).
+* parts a method declares itself (its ``measures``; e.g. linear-probe's ``probe``, one Adam
+  step of a linear head, and mm-maml's ``maml``, one second-order meta-step).
+
+Which parts a cell needs is its method's ``calibration`` (supervised cells: forward, train).
 
 Results are cached in ``OUT/calibration.json`` under a key naming the part, backbone, weights,
 image size, channels, device and thread count, so a second plan does not time again.
@@ -25,43 +26,28 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.func import functional_call
 
-from medimeta.bench.cache import CHUNK
+from medimeta.bench.settings import SUPERVISED
+from medimeta.data.device import channels_last_default
+from medimeta.features.cache import CHUNK
+from medimeta.features.reader import EpisodeReader
 from medimeta.format.reader import DatasetFolder
+from medimeta.logs import Log
 from medimeta.models import make_head, make_loss
 from medimeta.models.backbone import Backbone
-from medimeta.train.fewshot.maml import EpisodeNet, adapt
-from medimeta.train.fewshot.methods import one_thread
-from medimeta.train.fewshot.tensors import EpisodeReader
-from medimeta.train.inputs import channels_last_default
-from medimeta.train.model import Classifier, build_backbone
-from medimeta.train.records import Log, read_json, write_json
+from medimeta.models.build import build_backbone
+from medimeta.runs.files import read_json, write_json
+from medimeta.train.fewshot.registry import all_methods, get_method, timed
+from medimeta.train.model import Classifier
 
 FILE = "calibration.json"
-METHOD_PARTS = {
-    "linear-probe": ("forward", "probe"),
-    "protonet": ("forward",),
-    "knn": ("forward",),
-    "im-pt": ("forward", "train"),
-    "mm-pt": ("forward", "train"),
-    "mm-maml": ("forward", "train", "maml"),
-    "meta-baseline": ("forward", "train"),
-    "supervised": ("forward", "train"),
-}
+SUPERVISED_PARTS = ("forward", "train")
 MULTICLASS = "MULTICLASS_CLASSIFICATION"
 
 
-def _timed(fn: Callable[[], Any], repeats: int = 3) -> float:
-    """The fastest of ``repeats`` timed calls after a warm-up call (on a shared machine the
-    fastest is the least disturbed one)."""
-    fn()  # warm-up: allocations, oneDNN kernels
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return float(min(times))
+def parts_of(method: str) -> tuple[str, ...]:
+    """The calibration parts a benchmark method's cost model reads."""
+    return SUPERVISED_PARTS if method == SUPERVISED else get_method(method).calibration
 
 
 class Calibrator:
@@ -101,7 +87,7 @@ class Calibrator:
             self.log(f"calibrating {part} of {backbone} at {size} px on {folder.name} ...")
             model, reader, build_s = self.setup(backbone, pretrained, size, normalizer)
             t0 = time.perf_counter()
-            result = MEASURES[part](model, reader, folder)
+            result = measure(part)(model, reader, folder)
             result.update(build_s=build_s, calibration_s=time.perf_counter() - t0)
             result["on"] = folder.name
             self.data[key] = result
@@ -130,12 +116,6 @@ class Calibrator:
         return self._setups[ident]
 
 
-def _batch(folder: Path, reader: EpisodeReader, n: int) -> torch.Tensor:
-    total = DatasetFolder(folder, check=False).num_samples
-    rows = np.arange(min(n, total), dtype=np.int64)
-    return reader.prepare(reader.loader.images(folder, rows))
-
-
 def measure_forward(backbone: Backbone, reader: EpisodeReader, folder: Path) -> dict[str, Any]:
     total = DatasetFolder(folder, check=False).num_samples
     rows = np.arange(min(CHUNK, total), dtype=np.int64)
@@ -145,7 +125,7 @@ def measure_forward(backbone: Backbone, reader: EpisodeReader, folder: Path) -> 
         backbone(reader.prepare(reader.loader.images(folder, rows)))
 
     backbone.eval()
-    seconds = _timed(once, 5)
+    seconds = timed(once, 5)
     return {"s_per_image": seconds / rows.size, "batch": int(rows.size)}
 
 
@@ -160,7 +140,7 @@ def measure_train(backbone: Backbone, reader: EpisodeReader, folder: Path) -> di
     model.train()
     points: dict[int, float] = {}
     for n in (8, 24):
-        x = _batch(folder, reader, n)
+        x = reader.first_rows(folder, n)
         if x.shape[0] in points:
             continue
         y = torch.arange(x.shape[0], device=reader.device) % 3
@@ -171,7 +151,7 @@ def measure_train(backbone: Backbone, reader: EpisodeReader, folder: Path) -> di
             loss.backward()
             optimizer.step()
 
-        points[int(x.shape[0])] = _timed(step)
+        points[int(x.shape[0])] = timed(step)
     sizes = sorted(points)
     if len(sizes) == 2:
         b = (points[sizes[1]] - points[sizes[0]]) / (sizes[1] - sizes[0])
@@ -182,52 +162,17 @@ def measure_train(backbone: Backbone, reader: EpisodeReader, folder: Path) -> di
     return {"a": a, "b": b, "points": {str(k): v for k, v in points.items()}}
 
 
-def measure_probe(backbone: Backbone, reader: EpisodeReader, folder: Path) -> dict[str, Any]:
-    gen = torch.Generator().manual_seed(0)
-    feats = torch.randn(15, backbone.num_features, generator=gen).to(reader.device)
-    y = torch.arange(15, device=reader.device) % 3
-    head = make_head(MULTICLASS, 3, backbone.num_features, "zero").to(reader.device)
-    loss_fn = make_loss(MULTICLASS)
-    optimizer = torch.optim.Adam(head.parameters(), lr=1e-2)
-
-    def steps() -> None:
-        with one_thread():  # as the probe runs (medimeta.train.fewshot.methods)
-            _steps()
-
-    def _steps() -> None:
-        for _ in range(20):
-            loss = loss_fn(head(feats), y)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-
-    return {"s_per_step": _timed(steps, 5) / 20}
-
-
-def measure_maml(backbone: Backbone, reader: EpisodeReader, folder: Path) -> dict[str, Any]:
-    x = _batch(folder, reader, 30)
-    ns = max(1, min(10, x.shape[0] // 3))
-    xs, xq = x[:ns], x[ns:]
-    ys = torch.arange(xs.shape[0], device=reader.device) % 2
-    yq = torch.arange(xq.shape[0], device=reader.device) % 2
-    head = make_head(MULTICLASS, 2, backbone.num_features, "zero").to(reader.device)
-    net = EpisodeNet(copy.deepcopy(backbone), head)
-    loss_fn = make_loss(MULTICLASS)
-    net.train()
-
-    def meta_step() -> None:
-        params: dict[str, torch.Tensor] = dict(net.named_parameters())
-        buffers = {k: v.detach().clone() for k, v in net.named_buffers()}
-        adapted = adapt(net, params, buffers, xs, ys, loss_fn, steps=1, lr=0.1, order="second")
-        loss_fn(functional_call(net, (adapted, buffers), (xq,)), yq).backward()
-        net.zero_grad(set_to_none=True)
-
-    return {"s_per_meta_step": _timed(meta_step, 2), "support": ns, "query": int(xq.shape[0])}
-
-
 MEASURES: dict[str, Callable[[Backbone, EpisodeReader, Path], dict[str, Any]]] = {
     "forward": measure_forward,
     "train": measure_train,
-    "probe": measure_probe,
-    "maml": measure_maml,
 }
+
+
+def measure(part: str) -> Callable[[Backbone, EpisodeReader, Path], dict[str, Any]]:
+    """The timing function of ``part``: a shared one, or the method that declares it."""
+    if part in MEASURES:
+        return MEASURES[part]
+    for method in all_methods():
+        if part in method.measures:
+            return method.measures[part]
+    raise KeyError(f"no method declares the calibration part {part!r}")

@@ -4,9 +4,10 @@ A cell's *protocol* is everything that determines its numbers: target and its da
 sizes and a sha256 of the split and label files; for few-shot cells the episode file's sha256,
 shots, queries, episodes and seed), method settings, backbone and the sha256 of its weights,
 image size, normalisation and, for mm-pt / mm-maml / meta-baseline, the source tasks. Its
-sha256 names the cell's folder ``OUT/cells/<readable id>-<hash prefix>/``; ``cell.json``
-there, written last and atomically, marks the cell finished: a cell whose record carries its
-hash is never recomputed. Inside a cell the runs resume too (few-shot episode files, supervised
+sha256 names the cell's folder ``OUT/cells/<readable id>-<hash prefix>/``; the cell's run record
+there (:mod:`medimeta.runs.record`, with a ``cell`` block), written last and atomically, marks
+the cell finished: a cell whose record carries its hash is never recomputed (records of earlier
+versions count too). Inside a cell the runs resume too (few-shot episode files, supervised
 ``last.safetensors``), so a killed cell continues where it stopped.
 """
 
@@ -19,16 +20,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import medimeta.train.distributed as D
+import medimeta.data.distributed as D
+from medimeta.bench.settings import SUPERVISED
+from medimeta.errors import MedIMetaError
+from medimeta.features.table import FeatureSource
 from medimeta.format import layout
 from medimeta.format.reader import DatasetFolder
+from medimeta.logs import Log
+from medimeta.runs.files import write_json
+from medimeta.runs.model import RunRecord
+from medimeta.runs.record import is_run_folder, read_run, write_run
 from medimeta.train.config import TrainConfig
-from medimeta.train.fewshot.config import PAPER_NAMES, FewShotConfig
-from medimeta.train.fewshot.frozen import FeatureSource
-from medimeta.train.records import Log, environment, read_json, write_json
+from medimeta.train.fewshot.config import FewShotConfig
+from medimeta.train.settings import EpisodePlan, RunSettings
 
-RECORD = "cell.json"
-FORMAT = "medimeta-benchmark-cell"
+PLAN_FILE = "plan.json"
+CELLS_DIR = "cells"
 
 
 @dataclass
@@ -64,8 +71,8 @@ class Cell:
         return list(self.protocol.get("sources") or [])
 
     @property
-    def record_path(self) -> Path:
-        return self.folder / RECORD
+    def is_supervised(self) -> bool:
+        return self.kind == SUPERVISED
 
 
 def protocol_hash(protocol: dict[str, Any]) -> str:
@@ -73,7 +80,7 @@ def protocol_hash(protocol: dict[str, Any]) -> str:
 
 
 def cell_folder(out: Path, protocol: dict[str, Any], readable: str) -> Path:
-    return out / "cells" / f"{readable}-{protocol_hash(protocol)[:10]}"
+    return out / CELLS_DIR / f"{readable}-{protocol_hash(protocol)[:10]}"
 
 
 def files_sha256(paths: list[Path]) -> str:
@@ -97,14 +104,17 @@ def supervised_data(folder: DatasetFolder, task: str) -> dict[str, Any]:
     }
 
 
-def finished(cell: Cell) -> dict[str, Any] | None:
+def finished(cell: Cell) -> RunRecord | None:
     """The record of a finished cell with this protocol hash, else None."""
-    try:
-        record = read_json(cell.record_path)
-    except (OSError, ValueError):
+    if not is_run_folder(cell.folder):
         return None
-    if record.get("hash") == cell.hash and record.get("status") == "done":
-        return dict(record)
+    try:
+        record = read_run(cell.folder)
+    except (MedIMetaError, OSError, ValueError):
+        return None
+    block = record.cell or {}
+    if block.get("hash") == cell.hash and block.get("status", record.status) == "done":
+        return record
     return None
 
 
@@ -117,23 +127,20 @@ def run_cell(
     device: str | None = None,
     log: Log | None = None,
     progress: bool = False,
-) -> dict[str, Any] | None:
+) -> RunRecord | None:
     """Run one cell (resuming inside it) and write its record; the record on the rank that
     wrote it, else None. Few-shot cells use every rank (episodes are sharded, rank 0
     merges); a supervised cell runs in one process on the rank that calls it."""
     t0 = time.perf_counter()
     cell.folder.mkdir(parents=True, exist_ok=True)
-    if cell.kind == "fewshot":
-        record = _run_fewshot(cell, root, env, features, device, log, progress)
-        writer = env.is_main
+    run = RunSettings(out_dir=cell.folder, resume=True, device=device, progress=progress)
+    if cell.is_supervised:
+        record: RunRecord | None = _run_supervised(cell, root, run, log)
     else:
-        record = _run_supervised(cell, root, device, log, progress)
-        writer = True
-    if not writer:
+        record = _run_fewshot(cell, root, run, env, features, log)
+    if record is None:
         return None
-    out = {
-        "format": FORMAT,
-        "version": 1,
+    record.cell = {
         "hash": cell.hash,
         "status": "done",
         "label": cell.label,
@@ -141,59 +148,39 @@ def run_cell(
         "seconds": time.perf_counter() - t0,
         "estimate_s": cell.estimate_s,
         "estimate_detail": cell.detail,
-        "result_file": record["file"],
-        "summary": record["summary"],
         "world_size": env.world_size,
         "rank": env.rank,
-        "environment": environment(),
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    write_json(cell.record_path, out)
-    return out
+    write_run(cell.folder, record)
+    return record
 
 
 def _run_fewshot(
     cell: Cell,
     root: Path,
+    run: RunSettings,
     env: D.DistEnv,
     features: FeatureSource | None,
-    device: str | None,
     log: Log | None,
-    progress: bool,
-) -> dict[str, Any]:
+) -> RunRecord | None:
     from medimeta.train.fewshot.runner import run_fewshot
 
     if not (isinstance(cell.config, FewShotConfig) and cell.episodes_file is not None):
         raise RuntimeError("internal inconsistency (please report)")
-    record = run_fewshot(
+    return run_fewshot(
         root,
         None,
         cell.config,
-        episodes_file=cell.episodes_file,
-        out_dir=cell.folder,
-        resume=True,
-        device=device,
-        progress=progress,
+        episodes=EpisodePlan(file=cell.episodes_file),
+        run=run,
         log=log,
         env=env,
         features=features,
     )
-    if not env.is_main:
-        return {}
-    summary = {
-        "metrics": record["summary"],
-        "episodes": record["episodes"]["evaluated"],
-        "paper_name": PAPER_NAMES[cell.method],
-        "features": record.get("stage", {}).get("features"),
-    }
-    if "tau" in record.get("stage", {}):  # meta-baseline: the learned temperature it used
-        summary["tau"] = record["stage"]["tau"]
-    return {"file": "results.json", "summary": summary}
 
 
-def _run_supervised(
-    cell: Cell, root: Path, device: str | None, log: Log | None, progress: bool
-) -> dict[str, Any]:
+def _run_supervised(cell: Cell, root: Path, run: RunSettings, log: Log | None) -> RunRecord:
     from medimeta.train.supervised import train_supervised
 
     if not (isinstance(cell.config, TrainConfig)):
@@ -206,27 +193,11 @@ def _run_supervised(
         backbone=cell.backbone,
         config=cell.config,
         seed=cell.seed,
-        out_dir=cell.folder,
-        resume=True,
-        device=device,
-        progress=progress,
+        run=run,
         log=log,
         env=D.DistEnv(),  # one process: cells, not batches, are shared over ranks
     )
-    rec = result.record
-    return {
-        "file": "result.json",
-        "summary": {
-            "test": rec.get("test", {}).get("metrics", {}),
-            "val": rec.get("val", {}).get("metrics", {}),
-            "selected_epoch": rec.get("selected_epoch"),
-            "epochs_run": rec.get("epochs_run"),
-        },
-    }
-
-
-def skipped_record(cell: Cell) -> dict[str, Any]:
-    return {"label": cell.label, "status": "skipped", "reason": cell.reason}
+    return result.record
 
 
 def write_plan(path: Path, cells: list[Cell], extra: dict[str, Any]) -> None:

@@ -1,21 +1,13 @@
 """Estimated time of every cell from the calibration (see :mod:`medimeta.bench.calibrate`).
 
-With ``f`` the forward time per image, ``t(n) = a + b n`` a training step on ``n`` images,
-``p`` a probe step and ``m(k, ns, nq)`` a meta-step (one timed second-order step scaled by
-``(k t(ns) + t(nq)) / (t(10) + t(20))``), per cell:
-
-* frozen features (linear-probe, protonet, knn): images to embed x ``f`` (the images of its
-  episodes not in the embedding cache nor embedded by an earlier cell of the plan; without a
-  cache every episode's images) + episodes x (probe steps x ``p`` | 5 ms);
-* im-pt, mm-pt: episodes x (steps x ``t(support)`` + ``f`` x query), plus for mm-pt
-  pre-training steps x ``t(batch)`` unless its backbone file is there;
-* mm-maml: meta-steps x batch x ``m`` + episodes x (inner steps x ``t(support)`` + ``f`` x query);
-* meta-baseline: pre-training steps x ``t(batch)`` (unless its classifier file is there) +
-  meta-steps x batch x ``t(ways x (meta shots + meta queries))`` (unless its backbone file is
-  there) + images to embed x ``f`` (with a cache the distinct images of its episodes: the
-  trained backbone's features are never cached before its stage; without, every episode's);
-* supervised: at most epochs x (batches x ``t(batch)`` + ``f`` x validation) + ``f`` x
-  (validation + test): an upper bound, early stopping usually ends sooner.
+A few-shot cell's estimate is its method's own cost model
+(:meth:`~medimeta.train.fewshot.registry.FewShotMethod.estimate`), fed by :class:`CellCosts`:
+with ``f`` the forward time per image and ``t(n) = a + b n`` a training step on ``n`` images
+(both measured), the episodes still to run, their mean support and query sizes, the images
+the embedding cache does not hold yet, whether the method's stage is done, and the mean ways
+of its source tasks. A supervised cell: at most epochs x (batches x ``t(batch)`` + ``f`` x
+validation) + ``f`` x (validation + test), an upper bound (early stopping usually ends
+sooner).
 
 Every cell adds the backbone's build time, the time to load and check its episode file and,
 per episode, the time to score it and write its result file (both timed on the cell's own
@@ -28,26 +20,28 @@ import math
 import tempfile
 import time
 import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from medimeta.bench.cache import FeatureCache
-from medimeta.bench.calibrate import METHOD_PARTS, Calibrator
+from medimeta.bench.calibrate import Calibrator, parts_of
 from medimeta.bench.cells import Cell
 from medimeta.data.pixels import Normalizer
 from medimeta.episodes import EpisodeSet
+from medimeta.features.cache import FeatureCache
+from medimeta.features.table import episode_rows
 from medimeta.format.reader import DatasetFolder, locate_dataset
+from medimeta.runs.files import read_json, write_json
+from medimeta.runs.record import episode_file
 from medimeta.train.config import TrainConfig
-from medimeta.train.fewshot.config import FROZEN_METHODS, SOURCE_METHODS, FewShotConfig
-from medimeta.train.fewshot.frozen import episode_rows
-from medimeta.train.fewshot.metabaseline import classifier_done
+from medimeta.train.fewshot.config import FewShotConfig
+from medimeta.train.fewshot.learners import episode_metrics
 from medimeta.train.fewshot.setup import episode_run_hash
-from medimeta.train.fewshot.tensors import episode_metrics
-from medimeta.train.records import read_json, write_json
+from medimeta.train.fewshot.stage import stage_file, stage_finished
 
-REPORT_S = 0.2  # merging the episode files into results.json and predictions_query.csv
+REPORT_S = 0.2  # merging the episode files into the run record and the query predictions
 
 
 def _train(cal: dict[str, Any], n: float) -> float:
@@ -61,7 +55,7 @@ def _remaining(cell: Cell, episodes: EpisodeSet) -> int:
     run = episode_run_hash(cell.config, cell.episodes_file)
     done = 0
     for ep in episodes:
-        path = cell.folder / "episodes" / f"episode_{ep.index:05d}.json"
+        path = episode_file(cell.folder, ep.index)
         try:
             done += path.is_file() and read_json(path).get("run") == run
         except (OSError, ValueError):
@@ -110,7 +104,7 @@ class Estimator:
             part: self.cal.get(
                 part, b["name"], b["pretrained"], b["weights_sha256"], folder, p["image_size"], norm
             )
-            for part in METHOD_PARTS[cell.method]
+            for part in parts_of(cell.method)
         }
 
     def estimate(self, cell: Cell) -> None:
@@ -139,59 +133,15 @@ class Estimator:
         if not (isinstance(cfg, FewShotConfig) and cell.episodes_file is not None):
             raise RuntimeError("internal inconsistency (please report)")
         eps = EpisodeSet.load(cell.episodes_file)
-        todo = _remaining(cell, eps)
         load_s, book_s = self.bookkeeping(cell.episodes_file)
-        support = float(np.mean([e.support_indices.size for e in eps]))
-        query = float(np.mean([e.query_indices.size for e in eps]))
-        detail: dict[str, Any] = {"episodes": todo, "support": support, "query": query}
-        detail.update(load_s=load_s, bookkeeping_per_episode_s=book_s)
-        if cfg.method == "meta-baseline":
-            images = self._trained_count(eps, todo) if todo else 0
-            stage = self._stage(cell, cfg, cal)
-            detail.update(embed_images=images, per_episode_s=book_s, stage_s=stage)
-            return load_s + stage + images * _fwd(cal) + todo * book_s, detail
-        if cfg.method in FROZEN_METHODS:
-            images = self._embed_count(cell, eps) if todo else 0
-            head = cfg.probe_steps * cal["probe"]["s_per_step"] if "probe" in cal else 0.0
-            detail.update(embed_images=images, per_episode_s=head + book_s)
-            return load_s + images * _fwd(cal) + todo * (head + book_s), detail
-        steps = cfg.eval_inner_steps if cfg.method == "mm-maml" else cfg.finetune_steps
-        per_episode = steps * _train(cal, support) + query * _fwd(cal) + book_s
-        stage = self._stage(cell, cfg, cal)
-        detail.update(per_episode_s=per_episode, stage_s=stage)
-        return load_s + stage + todo * per_episode, detail
+        ctx = CellCosts(self, cell, cfg, cal, eps, book_s)
+        seconds, detail = cfg.spec.estimate(ctx)
+        head = {"episodes": ctx.episodes, "support": ctx.support, "query": ctx.query}
+        head.update(load_s=load_s, bookkeeping_per_episode_s=book_s)
+        return load_s + seconds, {**head, **detail}
 
-    def _stage(self, cell: Cell, cfg: FewShotConfig, cal: dict[str, Any]) -> float:
-        from medimeta.train.checkpoint import load_checkpoint
-
-        if cfg.method not in SOURCE_METHODS:
-            return 0.0
-        path = cell.folder / f"{cfg.method.replace('-', '_')}_backbone.safetensors"
-        if not (cell.episodes_file is not None):
-            raise RuntimeError("internal inconsistency (please report)")
-        if path.is_file():
-            try:
-                if load_checkpoint(path).get("run") == episode_run_hash(cfg, cell.episodes_file):
-                    return 0.0
-            except Exception:  # an unreadable file is retrained, as the runner does
-                pass
-        if cfg.method == "mm-pt":
-            return cfg.pretrain_steps * _train(cal, cfg.pretrain_batch_size)
-        ways = self._source_ways(cell)
-        if cfg.method == "meta-baseline":
-            pre = 0.0
-            if not classifier_done(cell.folder, cfg, cell.sources):
-                pre = cfg.pretrain_steps * _train(cal, cfg.pretrain_batch_size)
-            n = ways * (cfg.meta_shots + cfg.meta_queries)
-            return pre + cfg.meta_steps * cfg.meta_batch_size * _train(cal, n)
-        ns, nq = cfg.meta_shots * ways, cfg.meta_queries * ways
-        m = cal["maml"]
-        scale = (cfg.inner_steps * _train(cal, ns) + _train(cal, nq)) / max(
-            _train(cal, m["support"]) + _train(cal, m["query"]), 1e-9
-        )
-        return cfg.meta_steps * cfg.meta_batch_size * m["s_per_meta_step"] * scale
-
-    def _source_ways(self, cell: Cell) -> float:
+    def source_ways(self, cell: Cell) -> float:
+        """Mean number of columns of the cell's source tasks (binary: 2)."""
         ways = []
         for ref in cell.sources:
             ds, _, task = ref.partition(":")
@@ -199,14 +149,14 @@ class Estimator:
             ways.append(2 if spec.target.value == "BINARY_CLASSIFICATION" else len(spec.keys))
         return float(np.mean(ways)) if ways else 2.0
 
-    def _trained_count(self, eps: EpisodeSet, todo: int) -> int:
-        """Images meta-baseline embeds with its trained backbone."""
+    def trained_count(self, eps: EpisodeSet, todo: int) -> int:
+        """Images a method embeds with the backbone its stage trained."""
         if self.features is not None:
             return int(episode_rows(list(eps)).size)
         per_episode = np.mean([e.support_indices.size + e.query_indices.size for e in eps])
         return round(float(per_episode) * todo)
 
-    def _embed_count(self, cell: Cell, eps: EpisodeSet) -> int:
+    def embed_count(self, cell: Cell, eps: EpisodeSet) -> int:
         """Images the cell embeds: its episodes' images not cached nor embedded before it."""
         rows = episode_rows(list(eps))
         if self.features is None:
@@ -234,3 +184,53 @@ class Estimator:
 
 def _fwd(cal: dict[str, Any]) -> float:
     return float(cal["forward"]["s_per_image"])
+
+
+@dataclass
+class CellCosts:
+    """The :class:`~medimeta.train.fewshot.registry.CostContext` of one few-shot cell."""
+
+    estimator: Estimator
+    cell: Cell
+    cfg: FewShotConfig
+    cal: dict[str, Any]
+    eps: EpisodeSet
+    bookkeeping_s: float
+    episodes: int = field(init=False)
+    support: float = field(init=False)
+    query: float = field(init=False)
+    folder: Path = field(init=False)
+    sources: list[str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.episodes = _remaining(self.cell, self.eps)
+        self.support = float(np.mean([e.support_indices.size for e in self.eps]))
+        self.query = float(np.mean([e.query_indices.size for e in self.eps]))
+        self.folder = self.cell.folder
+        self.sources = self.cell.sources
+
+    def part(self, name: str) -> dict[str, Any]:
+        return dict(self.cal[name])
+
+    def forward_s(self) -> float:
+        return _fwd(self.cal)
+
+    def train_s(self, n: float) -> float:
+        return _train(self.cal, n)
+
+    def images_to_embed(self) -> int:
+        return self.estimator.embed_count(self.cell, self.eps)
+
+    def trained_images(self) -> int:
+        return self.estimator.trained_count(self.eps, self.episodes)
+
+    def stage_done(self) -> bool:
+        if self.cell.episodes_file is None:
+            return False
+        path = stage_file(self.cell.folder, self.cfg)
+        return path.is_file() and stage_finished(
+            path, episode_run_hash(self.cfg, self.cell.episodes_file)
+        )
+
+    def source_ways(self) -> float:
+        return self.estimator.source_ways(self.cell)

@@ -13,19 +13,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import medimeta.train.distributed as D
-from medimeta.bench.cells import Cell, cell_folder, finished, supervised_data
-from medimeta.bench.settings import BenchSettings, format_duration, slug
+import medimeta.data.distributed as D
+from medimeta.bench.cells import CELLS_DIR, Cell, cell_folder, finished, supervised_data
+from medimeta.bench.settings import SUPERVISED, BenchSettings, format_duration, slug
 from medimeta.data.pixels import Normalizer
 from medimeta.episodes import EpisodeSampler, EpisodeSet
 from medimeta.errors import EpisodeError, OptionError
 from medimeta.format.reader import DatasetFolder, locate_dataset
+from medimeta.logs import Log
+from medimeta.models.build import build_backbone, make_normalizer, pretrained_choice
+from medimeta.safeio import wait_for
 from medimeta.train.config import preset
-from medimeta.train.fewshot.collect import sha256_file
-from medimeta.train.fewshot.config import PAPER_NAMES, SOURCE_METHODS, FewShotConfig
-from medimeta.train.fewshot.stage import wait_for
-from medimeta.train.model import build_backbone, make_normalizer
-from medimeta.train.records import Log
+from medimeta.train.fewshot.config import FewShotConfig
+from medimeta.train.fewshot.registry import get_method
+from medimeta.train.fewshot.setup import sha256_file
 
 
 @dataclass(frozen=True)
@@ -39,26 +40,11 @@ class BackboneFacts:
     num_features: int
 
 
-def pretrained_choice(name: str, pretrained: str) -> bool | str:
-    """``auto``: the backbone's default (ImageNet) weights when it has some, else random
-    initialisation; ``imagenet``/``none``; anything else is a weights file."""
-    low = pretrained.lower()
-    if low == "auto":
-        if ":" in name:
-            return True
-        return build_backbone(name, pretrained=False).pretrained_cfg.file_name is not None
-    if low in ("imagenet", "default", "true"):
-        return True
-    if low in ("none", "random", "false"):
-        return False
-    return pretrained
-
-
 def backbone_facts(name: str, pretrained: str) -> BackboneFacts:
     """Build ``name`` once to read its weights record and normalisation."""
     choice = pretrained_choice(name, pretrained)
     backbone = build_backbone(name, pretrained=choice)
-    norm = make_normalizer(FewShotConfig(), backbone)
+    norm = make_normalizer(FewShotConfig(), backbone)  # "auto": the weights' statistics
     sha = (backbone.weights or {}).get("sha256")
     return BackboneFacts(name, choice, sha, norm, int(backbone.num_features))
 
@@ -126,9 +112,9 @@ def supervised_cell(
         cfg = dataclasses.replace(cfg, patience=patience or None)
     size = cfg.image_size or folder.spec.input_size[-1]
     protocol = {
-        "kind": "supervised",
+        "kind": SUPERVISED,
         "table": "Table 3",
-        "method": "supervised",
+        "method": SUPERVISED,
         **_base(target, folder, facts, size),
         "data": supervised_data(folder, task),
         "seed": seed,
@@ -136,9 +122,9 @@ def supervised_cell(
     }
     readable = f"{ds}_{slug(task)}_supervised_{slug(facts.name)}_seed{seed}"
     return Cell(
-        "supervised",
+        SUPERVISED,
         target,
-        "supervised",
+        SUPERVISED,
         facts.name,
         seed,
         None,
@@ -169,16 +155,18 @@ def fewshot_cell(
         pretrained=facts.pretrained,
         image_size=s.image_size,
         seed=seed,
-        sources=s.sources,
-        exclude_sources=s.exclude_sources,
-        allow_shared=s.allow_shared,
-    ).with_overrides(**s.fewshot)
+    ).with_overrides(
+        sources=s.sources or None,
+        exclude_sources=s.exclude_sources or None,
+        allow_shared=s.allow_shared or None,
+        **s.fewshot,
+    )
     header = EpisodeSet.load(file).header
     protocol: dict[str, Any] = {
         "kind": "fewshot",
         "table": "Table 4",
         "method": method,
-        "paper_name": PAPER_NAMES[method],
+        "paper_name": cfg.spec.paper_name,
         **_base(target, folder, facts, cfg.image_size or folder.spec.input_size[-1]),
         "episodes": {
             "file": file.name,
@@ -194,7 +182,7 @@ def fewshot_cell(
         "config": cfg.relevant(),
     }
     cell_status, reason = "todo", ""
-    if method in SOURCE_METHODS:
+    if cfg.spec.uses_sources:
         try:
             chosen = choose_sources(root, target, cfg)
             protocol["sources"], protocol["excluded"] = chosen["tasks"], chosen["excluded"]
@@ -224,8 +212,9 @@ def build_plan(
     facts = {b: backbone_facts(b, s.pretrained) for b in s.backbones}
     files: dict[tuple[str, int, int], Path | str] = {}
     cells: list[Cell] = []
+    fewshot = [m for m in s.methods if m != SUPERVISED]
     for target in targets:
-        for shots in s.shots if any(m != "supervised" for m in s.methods) else ():
+        for shots in s.shots if fewshot else ():
             for seed in s.seeds:
                 try:
                     files[target, shots, seed] = episodes_file(
@@ -235,7 +224,7 @@ def build_plan(
                     files[target, shots, seed] = str(exc)
         for name in s.backbones:
             for method in s.methods:
-                if method == "supervised":
+                if method == SUPERVISED:  # Table 3: not a few-shot method, no episodes
                     cells += [
                         supervised_cell(root, out, target, facts[name], x, s) for x in s.seeds
                     ]
@@ -285,7 +274,7 @@ def _fewshot_or_skip(
         shots,
         cfg,
         protocol,
-        out / "cells" / "skipped",
+        out / CELLS_DIR / "skipped",
         None,
         "skipped",
         f"no episodes: {file}",
@@ -308,7 +297,8 @@ def plan_table(cells: list[Cell]) -> str:
         line = f"{i:>3}  {cell.status:<7} {est:>12}  {cell.label}"
         if cell.reason:
             line += f"  ({cell.reason})"
-        if cell.method in SOURCE_METHODS and cell.status != "skipped":
+        uses_sources = not cell.is_supervised and get_method(cell.method).uses_sources
+        if uses_sources and cell.status != "skipped":
             excluded = cell.protocol.get("excluded") or {}
             line += "\n" + " " * 27 + "sources: " + (", ".join(cell.sources) or "none")
             others = {k: v for k, v in excluded.items() if v != "target"}
@@ -319,6 +309,10 @@ def plan_table(cells: list[Cell]) -> str:
     return "\n".join(lines)
 
 
+def _cost_knobs(cell: Cell) -> tuple[str, ...]:
+    return ("--epochs",) if cell.is_supervised else get_method(cell.method).cost_knobs
+
+
 def check_budget(cells: list[Cell], budget_s: float | None) -> None:
     """OptionError (one line) when the cells to run are estimated over ``budget_s``."""
     todo = [c for c in cells if c.status == "todo"]
@@ -327,14 +321,7 @@ def check_budget(cells: list[Cell], budget_s: float | None) -> None:
         return
     top = sorted(todo, key=lambda c: -(c.estimate_s or 0.0))[:3]
     worst = "; ".join(f"{c.label} ~{format_duration(c.estimate_s)}" for c in top)
-    cuts = {
-        "mm-maml": "--meta-steps",
-        "mm-pt": "--pretrain-steps",
-        "meta-baseline": "--pretrain-steps, --meta-steps",
-        "im-pt": "--steps",
-        "supervised": "--epochs",
-    }
-    knobs = sorted({cuts[c.method] for c in top if c.method in cuts})
+    knobs = sorted({k for c in top for k in _cost_knobs(c)})
     how = ", ".join(
         ["drop them with --methods/--targets/--backbones", *knobs, "--episodes, --shots, --seeds"]
     )

@@ -7,28 +7,32 @@
 3. the cells run in order; under torchrun the episodes of a few-shot cell are shared by all
    ranks (rank 0 merges them) and supervised cells go to the ranks in turn, each in one
    process, so the numbers equal those of one process;
-4. rank 0 merges every record into ``OUT/results.{md,json,csv,tex}`` (and
-   ``results.png`` when :mod:`medimeta.plots` has the intervals figure).
+4. rank 0 merges the records of every finished cell in ``OUT/cells`` (this plan's and those of
+   earlier plans into the same folder) into ``OUT/results.{md,json,csv,tex}`` and the
+   intervals figure ``OUT/results.png``.
 """
 
 from __future__ import annotations
 
 import time
-import traceback
 from pathlib import Path
 from typing import Any
 
-import medimeta.train.distributed as D
-from medimeta.bench.cache import FeatureCache, cache_dir
+import medimeta.data.distributed as D
 from medimeta.bench.calibrate import Calibrator
-from medimeta.bench.cells import RECORD, Cell, run_cell, write_plan
+from medimeta.bench.cells import PLAN_FILE, Cell, finished, run_cell, write_plan
 from medimeta.bench.costs import Estimator
-from medimeta.bench.merge import find_records, merge_tables, save_figure, write_merged
+from medimeta.bench.merge import merge_folder
 from medimeta.bench.plan import build_plan, check_budget, plan_table
 from medimeta.bench.settings import BenchSettings, format_duration, resolve_targets
 from medimeta.errors import MedIMetaError, OptionError
-from medimeta.train.fewshot.stage import wait_for
-from medimeta.train.records import Log, read_json
+from medimeta.features.cache import FeatureCache
+from medimeta.logs import Log, main_only
+from medimeta.paths import cache_dir
+from medimeta.runs.record import RUN_FILE, read_run
+from medimeta.safeio import wait_for, write_text
+
+FAILED_FILE = "failed.txt"
 
 
 def run_benchmark(
@@ -36,10 +40,6 @@ def run_benchmark(
     settings: BenchSettings,
     *,
     out: str | Path = "runs/benchmark",
-    targets: list[str] | tuple[str, ...] = (),
-    domain: str | None = None,
-    all_tasks: bool = False,
-    budget_s: float | None = None,
     dry_run: bool = False,
     cache: str | Path | FeatureCache | None = None,
     device: str | None = None,
@@ -49,25 +49,14 @@ def run_benchmark(
 ) -> dict[str, Any]:
     """Plan, estimate and run the benchmark; returns a summary (plan, cells, merged tables).
 
+    The targets are ``settings.targets`` (``settings.domain``, every dataset present);
     ``cache``: the embedding cache folder (or a :class:`FeatureCache`) [``$MEDIMETA_CACHE``,
     else ``ROOT/.cache``]; ``settings.cache=False`` runs the backbone per episode instead."""
     own_env = env is None
     env = D.init_distributed() if env is None else env
     try:
         return _benchmark(
-            Path(root),
-            settings,
-            Path(out),
-            list(targets),
-            domain,
-            all_tasks,
-            budget_s,
-            dry_run,
-            cache,
-            device,
-            log,
-            progress,
-            env,
+            Path(root), settings, Path(out), dry_run, cache, device, log, progress, env
         )
     finally:
         if own_env:
@@ -78,10 +67,6 @@ def _benchmark(
     root: Path,
     settings: BenchSettings,
     out: Path,
-    targets: list[str],
-    domain: str | None,
-    all_tasks: bool,
-    budget_s: float | None,
     dry_run: bool,
     cache: str | Path | FeatureCache | None,
     device: str | None,
@@ -89,9 +74,11 @@ def _benchmark(
     progress: bool,
     env: D.DistEnv,
 ) -> dict[str, Any]:
-    say: Log = log if (log is not None and env.is_main) else (lambda _m: None)
+    say = main_only(log, env.is_main)
     out.mkdir(parents=True, exist_ok=True)
-    chosen = resolve_targets(root, targets, domain=domain, all_tasks=all_tasks)
+    chosen = resolve_targets(
+        root, settings.targets, domain=settings.domain, all_tasks=settings.all_tasks
+    )
     features = None
     if settings.cache:
         features = (
@@ -100,18 +87,18 @@ def _benchmark(
     cells = build_plan(root, out, chosen, settings, env, say)
     problem = None
     if env.is_main:
-        problem = _estimate_and_print(root, out, cells, features, budget_s, device, say)
+        problem = _estimate_and_print(root, out, cells, features, settings.budget_s, device, say)
     problem = D.broadcast_object(problem, env)  # every rank stops when rank 0 refuses
     if problem is not None:
         raise OptionError(problem)
-    summary: dict[str, Any] = {"targets": chosen, "cells": cells, "plan": str(out / "plan.json")}
+    summary: dict[str, Any] = {"targets": chosen, "cells": cells, "plan": str(out / PLAN_FILE)}
     if dry_run:
         return summary
     failed = _run_cells(root, cells, features, device, log, progress, env, say)
     summary["failed"] = failed
     if env.is_main:
         _wait_for_records(cells, failed)
-        summary["merged"] = _merge(out, cells, say)
+        summary["merged"] = merge_folder(out, say)
     return summary
 
 
@@ -131,7 +118,7 @@ def _estimate_and_print(
         if cell.status == "todo":
             estimator.estimate(cell)
     say(plan_table(cells))
-    write_plan(out / "plan.json", cells, {"root": str(root), "budget_s": budget_s})
+    write_plan(out / PLAN_FILE, cells, {"root": str(root), "budget_s": budget_s})
     try:
         check_budget(cells, budget_s)
     except OptionError as exc:
@@ -151,17 +138,17 @@ def _run_cells(
 ) -> list[str]:
     """Run the cells to do on this rank; returns the labels of those that failed."""
     todo = [c for c in cells if c.status == "todo"]
-    supervised = [c for c in todo if c.kind == "supervised"]
+    supervised = [c for c in todo if c.is_supervised]
     owner = {id(c): i % env.world_size for i, c in enumerate(supervised)}
     left = sum(c.estimate_s or 0.0 for c in todo)
     spent, failed = 0.0, []
     for i, cell in enumerate(todo, 1):
-        mine = cell.kind == "fewshot" or owner[id(cell)] == env.rank
+        mine = not cell.is_supervised or owner[id(cell)] == env.rank
         if not mine:
             continue
         say(f"[cell {i}/{len(todo)}] {cell.label} (estimated {format_duration(cell.estimate_s)})")
         t0 = time.perf_counter()
-        cell_log = log if (log is not None and (env.is_main or cell.kind == "supervised")) else None
+        cell_log = log if (log is not None and (env.is_main or cell.is_supervised)) else None
         try:
             run_cell(
                 cell,
@@ -170,13 +157,15 @@ def _run_cells(
                 features=features,
                 device=device,
                 log=cell_log,
-                progress=progress and (env.is_main or cell.kind == "supervised"),
+                progress=progress and (env.is_main or cell.is_supervised),
             )
         except (MedIMetaError, ValueError, RuntimeError) as exc:
             failed.append(cell.label)
-            say(f"[cell {i}/{len(todo)}] FAILED: {type(exc).__name__}: {exc}")
-            (cell.folder / "failed.txt").write_text(traceback.format_exc(), encoding="utf-8")
+            line = " ".join(f"{type(exc).__name__}: {exc}".split())  # one line
+            say(f"[cell {i}/{len(todo)}] FAILED: {line}")
+            write_text(cell.folder / FAILED_FILE, line + "\n")
             continue
+        (cell.folder / FAILED_FILE).unlink(missing_ok=True)
         took = time.perf_counter() - t0
         spent += cell.estimate_s or 0.0
         ratio = _ratio(todo[:i])
@@ -193,10 +182,10 @@ def _ratio(done: list[Cell]) -> float:
     measured = estimated = 0.0
     for cell in done:
         try:
-            rec = read_json(cell.record_path)
-        except (OSError, ValueError):
+            rec = read_run(cell.folder)
+        except (MedIMetaError, OSError, ValueError):
             continue
-        measured += float(rec.get("seconds") or 0.0)
+        measured += float((rec.cell or {}).get("seconds") or 0.0)
         estimated += float(cell.estimate_s or 0.0)
     return measured / estimated if measured > 0 and estimated > 0 else 1.0
 
@@ -204,23 +193,9 @@ def _ratio(done: list[Cell]) -> float:
 def _wait_for_records(cells: list[Cell], failed: list[str]) -> None:
     """On rank 0: the records of cells other ranks ran (supervised cells)."""
     for cell in cells:
-        if cell.status == "todo" and cell.label not in failed and cell.kind == "supervised":
-            wait_for(cell.record_path, cell.record_path.is_file, f"the record of {cell.label}")
+        if cell.status == "todo" and cell.label not in failed and cell.is_supervised:
+            done = lambda c=cell: finished(c) is not None  # noqa: E731
+            wait_for(cell.folder / RUN_FILE, done, f"the record of {cell.label}")
 
 
-def _merge(out: Path, cells: list[Cell], say: Log) -> dict[str, Any] | None:
-    """The plan's finished cells (not stale cells of other settings) as merged tables."""
-    folders = [c.folder for c in cells if c.status != "skipped" and c.record_path.is_file()]
-    records = find_records(folders)
-    if not records:
-        return None
-    merged = merge_tables(records)
-    for suffix in (".md", ".json", ".csv", ".tex"):
-        write_merged(merged, out / f"results{suffix}", records)
-    figure = save_figure(records, out / "results.png")
-    written = "results.md/.json/.csv/.tex" + (" and results.png" if figure else "")
-    say(f"merged {len(records)} records into {out}/{written}")
-    return merged
-
-
-__all__ = ["RECORD", "run_benchmark"]
+__all__ = ["run_benchmark"]

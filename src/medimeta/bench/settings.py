@@ -1,9 +1,8 @@
 """What a benchmark runs: its settings, target resolution, lists and durations.
 
 Methods: ``supervised`` (Table 3: train on the training split, early stopping on validation,
-test AUROC) and the few-shot methods of Table 4 (``im-pt`` fine-tuning, ``linear-probe``,
-``protonet``, ``knn``, ``mm-pt``, ``mm-maml``) and MedFM's ``meta-baseline``
-(:mod:`medimeta.train.fewshot`).
+test AUROC) and every registered few-shot method (:mod:`medimeta.train.fewshot.registry`; by
+default those the registry marks for the benchmark: the paper's Table 4 and Meta-Baseline).
 """
 
 from __future__ import annotations
@@ -17,16 +16,27 @@ from typing import Any
 
 from medimeta.errors import OptionError, UnknownNameError
 from medimeta.format.reader import DatasetFolder, find_datasets
-from medimeta.train.fewshot.config import METHODS as FEWSHOT_METHODS
-from medimeta.train.fewshot.config import SOURCE_METHODS
+from medimeta.train.fewshot.registry import method_names
 
-METHODS = ("supervised", *FEWSHOT_METHODS)
-TRAINED_SOURCES = SOURCE_METHODS
+SUPERVISED = "supervised"
+
+
+def benchmark_methods(*, default: bool = False) -> tuple[str, ...]:
+    """``supervised`` and the registered few-shot methods (only the default set when asked)."""
+    return (SUPERVISED, *method_names(default_benchmark=default))
+
+
+def _default_methods() -> tuple[str, ...]:
+    return benchmark_methods(default=True)
 
 
 @dataclass(frozen=True)
 class BenchSettings:
-    """Everything besides the targets that selects and configures the cells.
+    """Everything that selects and configures the cells.
+
+    ``targets``: ``"ID:TASK"`` or ``"ID"`` (its first task); empty: the datasets of ``domain``,
+    else every dataset present (``all_tasks``: every task of each, not the first);
+    ``budget_s``: refuse a plan estimated over this many seconds.
 
     ``fewshot``: :class:`~medimeta.train.fewshot.FewShotConfig` overrides (e.g.
     ``finetune_steps``); ``train``: :class:`~medimeta.train.TrainConfig` overrides of
@@ -34,7 +44,7 @@ class BenchSettings:
     them, else random initialisation), ``imagenet``, ``none`` or a weights file.
     """
 
-    methods: tuple[str, ...] = METHODS
+    methods: tuple[str, ...] = field(default_factory=_default_methods)
     backbones: tuple[str, ...] = ("resnet18",)
     shots: tuple[int, ...] = (5,)
     queries: int = 10
@@ -50,13 +60,26 @@ class BenchSettings:
     exclude_sources: tuple[str, ...] = ()
     allow_shared: bool = False
     cache: bool = True
+    targets: tuple[str, ...] = ()
+    domain: str | None = None
+    all_tasks: bool = False
+    budget_s: float | None = None
 
     def __post_init__(self) -> None:
-        for name in ("methods", "backbones", "shots", "seeds", "sources", "exclude_sources"):
+        for name in (
+            "methods",
+            "backbones",
+            "shots",
+            "seeds",
+            "sources",
+            "exclude_sources",
+            "targets",
+        ):
             object.__setattr__(self, name, tuple(getattr(self, name)))
+        known = benchmark_methods()
         for method in self.methods:
-            if method not in METHODS:
-                raise UnknownNameError("benchmark method", method, METHODS)
+            if method not in known:
+                raise UnknownNameError("benchmark method", method, known)
         if not self.methods or not self.backbones or not self.seeds:
             raise OptionError("a benchmark needs at least one method, backbone and seed")
         if any(k < 1 for k in self.shots) or self.queries < 1 or self.episodes < 1:

@@ -14,6 +14,7 @@ from medimeta.catalog.catalog import Catalog
 from medimeta.catalog.loader import get_catalog
 from medimeta.catalog.model import DatasetSpec
 from medimeta.catalog.tasks import SPLIT_NAMES, TaskSpec, TaskTarget
+from medimeta.escape import latex_escape
 from medimeta.safeio import write_text
 
 
@@ -85,25 +86,6 @@ def task_table_markdown(catalog: Catalog | None = None) -> str:
     """All tasks as a Markdown table, grouped by dataset (the MedIMeta paper's Table 2)."""
     rows = [[f"`{r[0]}`" if r[0] else "", *r[1:]] for r in _task_rows(catalog)]
     return _table(TASK_TABLE_HEADER, ["---", "---", "---", "---", "---", "---:", "---:"], rows)
-
-
-_LATEX_SPECIAL = {
-    "\\": r"\textbackslash{}",
-    "&": r"\&",
-    "%": r"\%",
-    "$": r"\$",
-    "#": r"\#",
-    "_": r"\_",
-    "{": r"\{",
-    "}": r"\}",
-    "~": r"\textasciitilde{}",
-    "^": r"\textasciicircum{}",
-}
-
-
-def latex_escape(text: str) -> str:
-    """``text`` with LaTeX's special characters (``& % $ # _ { } ~ ^ \\``) escaped."""
-    return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in text)
 
 
 def task_table_latex(catalog: Catalog | None = None) -> str:

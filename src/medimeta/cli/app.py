@@ -17,7 +17,7 @@ from medimeta.cli import plots as plots_cli
 from medimeta.cli import train as train_cli
 from medimeta.cli import weights as weights_cli
 from medimeta.cli.download import download_command
-from medimeta.cli.options import make_app, one_line_warning
+from medimeta.cli.options import help_from, make_app, methods_help, one_line_warning
 from medimeta.errors import MedIMetaError
 
 app = make_app(
@@ -32,13 +32,15 @@ app.add_typer(episodes.app, name="episodes")
 app.command("build")(build_cli.build_command)
 app.add_typer(convert.app, name="convert")
 app.command("train")(train_cli.train_command)
-app.command("fewshot")(train_cli.fewshot_command)
+app.command("fewshot", cls=help_from(method=methods_help))(train_cli.fewshot_command)
 app.command("evaluate")(train_cli.evaluate_command)
 app.command("score")(train_cli.score_command)
 app.command("montage")(plots_cli.montage_command)
 app.command("report")(plots_cli.report_command)
 app.add_typer(plots_cli.app, name="plot")
-app.command("benchmark")(bench_cli.benchmark_command)
+app.command("benchmark", cls=help_from(methods=bench_cli.benchmark_methods_help))(
+    bench_cli.benchmark_command
+)
 app.command("embed")(bench_cli.embed_command)
 app.add_typer(bench_cli.results_app, name="results")
 bench_cli.results_app.command("medfm")(medfm_cli.results_medfm_command)

@@ -73,10 +73,13 @@ def audit_command(
             subject_columns=tuple(subject_column),
             max_pairs=max_pairs,
             cache=cache,
-            html=html,
         )
         log = (lambda _msg: None) if quiet else typer.echo
         run = run_audit(resolve(root), ids or (), out, opts, log=log)
+        if html:
+            from medimeta.plots.audit_page import write_audit_page
+
+            run.files["html"] = write_audit_page(out, run.report)
         rows = run.report["audit"]["pairs_csv_rows"]
         names = ", ".join(p.name for p in run.files.values())
         typer.echo(f"wrote {Path(out)}: {names} ({rows:,} pairs)")

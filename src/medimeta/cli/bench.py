@@ -18,11 +18,13 @@ from medimeta.cli.options import (
 
 results_app = make_app("results", "Merge result records into the paper's tables.")
 
-ALL_METHODS = "supervised,im-pt,linear-probe,protonet,knn,mm-pt,mm-maml,meta-baseline"
-METHODS_HELP = (
-    "Comma-separated: supervised, im-pt, linear-probe, protonet, knn, mm-pt, mm-maml, "
-    "meta-baseline [default: all]."
-)
+
+def benchmark_methods_help() -> str:
+    """``--methods``: supervised and the registered few-shot methods (read when shown)."""
+    from medimeta.bench.settings import benchmark_methods
+
+    default = ", ".join(benchmark_methods(default=True))
+    return f"Comma-separated, of: {', '.join(benchmark_methods())} [default: {default}]."
 
 
 def fewshot_overrides(
@@ -51,7 +53,7 @@ def fewshot_overrides(
 
 def bench_settings(o: dict[str, Any]) -> Any:
     """The BenchSettings of the ``benchmark`` command's options."""
-    from medimeta.bench.settings import BenchSettings, int_list, split_list
+    from medimeta.bench.settings import BenchSettings, int_list, parse_duration, split_list
 
     train = {"epochs": o["epochs"], "batch_size": o["batch_size"], "lr": o["train_lr"]}
     train["patience"] = o["patience"]
@@ -64,8 +66,9 @@ def bench_settings(o: dict[str, Any]) -> Any:
         o["distance"],
         o["k"],
     )
+    methods = tuple(split_list(o["methods"]))
     return BenchSettings(
-        methods=tuple(split_list(o["methods"])),
+        **({"methods": methods} if methods else {}),
         backbones=tuple(split_list(o["backbones"])),
         shots=tuple(int_list(o["shots"], "--shots")),
         queries=o["query"],
@@ -81,10 +84,13 @@ def bench_settings(o: dict[str, Any]) -> Any:
         exclude_sources=tuple(split_list(o["exclude_sources"])),
         allow_shared=o["allow_shared"],
         cache=not o["no_cache"],
+        targets=tuple(split_list(o["targets"])),
+        domain=o["domain"],
+        all_tasks=o["all_tasks"],
+        budget_s=parse_duration(o["budget"]) if o["budget"] else None,
     )
 
 
-FEWSHOT_METHODS_HELP = "im-pt, mm-pt, mm-maml, protonet, linear-probe, knn, meta-baseline."
 SOURCES_HELP = "mm-pt/mm-maml/meta-baseline: only these sources (ID[:TASK],...)."
 EXCLUDE_SOURCES_HELP = "mm-pt/mm-maml/meta-baseline: not these sources."
 PRETRAIN_STEPS_HELP = "mm-pt / meta-baseline pre-training steps [default: 1000]."
@@ -104,7 +110,7 @@ def benchmark_command(
     ),
     domain: str | None = typer.Option(None, help="Only the datasets of this domain."),
     all_tasks: bool = typer.Option(False, help="Every task of each dataset, not the first."),
-    methods: str = typer.Option(ALL_METHODS, help=METHODS_HELP),
+    methods: str = typer.Option("", help="Comma-separated methods.", show_default=False),
     backbones: str = typer.Option("resnet18", help="Comma-separated backbone names."),
     shots: str = typer.Option("5", help="Support samples per class, e.g. 1,5,10."),
     query: int = typer.Option(10, help="Query samples per class."),
@@ -152,17 +158,14 @@ def benchmark_command(
     verbose: bool = verbose_option(),
 ) -> None:
     """The paper's validation (Table 3 supervised, Table 4 few-shot) as one resumable plan."""
-    options = dict(locals())
-    from medimeta.bench.runner import run_benchmark
-    from medimeta.bench.settings import parse_duration, split_list
-
-    with log_to_stderr("medimeta", quiet=quiet, verbose=verbose):
-        summary = _benchmark(run_benchmark, options, parse_duration, split_list)
+    summary = _run(dict(locals()))
     if dry_run:
         typer.echo(f"dry run: plan written to {summary['plan']}")
         return
-    if (out / "results.md").is_file() and summary.get("merged"):
-        typer.echo((out / "results.md").read_text(encoding="utf-8"))
+    from medimeta.runs.record import merged_file
+
+    if merged_file(out, ".md").is_file() and summary.get("merged"):
+        typer.echo(merged_file(out, ".md").read_text(encoding="utf-8"))
     if summary.get("failed"):
         typer.echo(
             f"error: {len(summary['failed'])} cell(s) failed (see failed.txt in their folders): "
@@ -172,21 +175,20 @@ def benchmark_command(
         raise typer.Exit(1)
 
 
-def _benchmark(run: Any, o: dict[str, Any], duration: Any, split_list: Any) -> Any:
-    return run(
-        resolve(o["root"]),
-        bench_settings(o),
-        out=o["out"],
-        targets=split_list(o["targets"]),
-        domain=o["domain"],
-        all_tasks=o["all_tasks"],
-        budget_s=duration(o["budget"]) if o["budget"] else None,
-        dry_run=o["dry_run"],
-        cache=o["cache"],
-        device=o["device"],
-        log=None if o["quiet"] else typer.echo,
-        progress=not o["quiet"],
-    )
+def _run(o: dict[str, Any]) -> dict[str, Any]:
+    from medimeta.bench.runner import run_benchmark
+
+    with log_to_stderr("medimeta", quiet=o["quiet"], verbose=o["verbose"]):
+        return run_benchmark(
+            resolve(o["root"]),
+            bench_settings(o),
+            out=o["out"],
+            dry_run=o["dry_run"],
+            cache=o["cache"],
+            device=o["device"],
+            log=None if o["quiet"] else typer.echo,
+            progress=not o["quiet"],
+        )
 
 
 def embed_command(
@@ -207,21 +209,11 @@ def embed_command(
     verbose: bool = verbose_option(),
 ) -> None:
     """Frozen features of a dataset's samples, computed once into the embedding cache."""
-    from medimeta.bench.embed import embed_dataset, export
+    from medimeta.features.embed import EmbedSpec, embed_dataset, export
 
-    progress = not quiet
+    spec = EmbedSpec(backbone, module, weights, split, image_size, normalize)
     table, record = embed_dataset(
-        resolve(root),
-        dataset,
-        backbone=backbone,
-        module=module,
-        weights=weights,
-        split=split,
-        image_size=image_size,
-        normalize=normalize,
-        cache=cache,
-        device=device,
-        progress=progress,
+        resolve(root), dataset, spec, cache=cache, device=device, progress=not quiet
     )
     typer.echo(
         f"{record['dataset']} ({record['split']}): {record['samples']} samples x "
@@ -230,7 +222,7 @@ def embed_command(
     )
     typer.echo(f"cache file: {record['file'] or '(not written)'}")
     if out is not None:
-        export(out, table, record["rows"], record.get("labels"))
+        export(out, table, record)
         typer.echo(f"exported to {out}")
 
 
@@ -243,20 +235,12 @@ def merge_command(
     verbose: bool = verbose_option(),
 ) -> None:
     """Methods x targets with mean ± 95 % interval and counts (the paper's Table 3/4 layout)."""
-    from medimeta.bench.merge import find_records, merge_tables, to_markdown, write_merged
+    from medimeta.bench.merge import merge_results
+    from medimeta.runs.tables import to_markdown
 
-    records = find_records(folders)
-    if not records:
-        from medimeta.errors import FormatError
-
-        raise FormatError(
-            ", ".join(map(str, folders)),
-            "no result records (results.json / result.json) found",
-            fix="pass benchmark, fewshot or train output folders",
-        )
-    merged = merge_tables(records, metric)
-    for path in out:
-        write_merged(merged, path, records)
-        typer.echo(f"wrote {path}")
+    with log_to_stderr("medimeta", quiet=quiet, verbose=verbose):
+        merged = merge_results(folders, out, metric=metric)
+        for path in out:
+            typer.echo(f"wrote {path}")
     if not quiet:
         typer.echo(to_markdown(merged))

@@ -245,4 +245,7 @@ def import_medfm_command(
             table.add_row(str(d.path), *map(str, values))
         if not quiet:
             console.print(table)
-        console.print(f"wrote {len(done)} episode files to {out}")
+        from medimeta.train.fewshot.medfm import import_record
+
+        record = import_record(lists_dir, resolve(root), dataset, out, done)
+        console.print(f"wrote {len(done)} episode files to {out} (record: {record})")

@@ -20,26 +20,18 @@ def results_medfm_command(
     verbose: bool = verbose_option(),
 ) -> None:
     """Mean ± sd over MedFM's experiments per shot count (mAP/AUC or Acc/AUC)."""
-    from medimeta.errors import FormatError
+    from medimeta.runs.record import read_run, write_record_file
     from medimeta.safeio import write_text
     from medimeta.train.fewshot.medfm import average_experiments, medfm_markdown
-    from medimeta.train.records import read_json, write_json
 
     with log_to_stderr("medimeta", quiet=quiet, verbose=verbose):
-        runs = []
-        for folder in run_dirs:
-            path = folder / "results.json" if folder.is_dir() else folder
-            if not path.is_file():
-                raise FormatError(
-                    path, "no few-shot result record", fix="pass `medimeta fewshot` folders"
-                )
-            runs.append((folder, read_json(path)))
+        runs = [(folder, read_run(folder)) for folder in run_dirs]
         summary = average_experiments(runs)
         table = medfm_markdown(summary)
         if out is not None:
             md = out if out.suffix == ".md" else out.with_name(out.name + ".md")
             write_text(md, table)
-            data = write_json(md.with_suffix(".json"), summary)
+            data = write_record_file(md.with_suffix(".json"), summary)
             typer.echo(f"wrote {md} and {data}")
         if not quiet:
             typer.echo(table)

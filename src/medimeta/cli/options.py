@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import typer
+from typer.core import TyperCommand
 
 from medimeta.format.layout import default_root
 
@@ -30,6 +31,28 @@ def make_app(name: str, help: str) -> typer.Typer:
         add_completion=False,
         rich_markup_mode=None,
     )
+
+
+def help_from(**helps: Callable[[], str]) -> type[TyperCommand]:
+    """A command class whose options named in ``helps`` take their help text from those
+    functions when the help is shown: the few-shot method registry lists the methods there,
+    including those added by plugins, without being imported when the command starts."""
+
+    class Command(TyperCommand):
+        def format_help(self, ctx: Any, formatter: Any) -> None:
+            for param in self.params:
+                if param.name in helps:
+                    param.help = helps[param.name]()  # type: ignore[attr-defined]
+            super().format_help(ctx, formatter)
+
+    return Command
+
+
+def methods_help() -> str:
+    """The few-shot methods of the registry, for ``--method`` (imports the registry)."""
+    from medimeta.train.fewshot.registry import methods_help as listing
+
+    return "One of: " + listing() + "."
 
 
 def root_option() -> Path | None:

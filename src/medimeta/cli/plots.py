@@ -141,13 +141,14 @@ def run_command(
     """Training curves and ROC per split (supervised), or AUROC per episode (few-shot)."""
     with log_to_stderr("medimeta", quiet=quiet, verbose=verbose):
         from medimeta.plots import fewshot_episodes, roc_curves, save_figure, training_curves
-        from medimeta.plots.rundirs import LOG_FILE, read_run
+        from medimeta.plots.rundirs import read_run
+        from medimeta.runs.record import TRAINING_LOG
 
         folder = read_run(run)
         if folder.kind == "fewshot":
             _written(save_figure(fewshot_episodes(folder.record), out / "episodes.png"))
             return
-        if (folder.path / LOG_FILE).is_file():
+        if (folder.path / TRAINING_LOG).is_file():
             _written(save_figure(training_curves(folder.path), out / "curves.png"))
         for split, path in folder.predictions():
             _written(save_figure(roc_curves(path), out / f"roc_{split}.png"))
@@ -155,7 +156,9 @@ def run_command(
 
 @app.command("fewshot")
 def fewshot_command(
-    results: list[Path] = typer.Argument(..., help="results.json files or few-shot run folders."),
+    results: list[Path] = typer.Argument(
+        ..., help="Few-shot run folders or benchmark folders (every few-shot run below them)."
+    ),
     out: Path = typer.Option(..., "--out", help="PNG file to write."),
     metric: str = typer.Option("auroc", help="Metric of the summary to show."),
     quiet: bool = quiet_option(),
@@ -164,10 +167,10 @@ def fewshot_command(
     """Means with 95 % intervals per method and target (the paper's Table 4 as a figure)."""
     with log_to_stderr("medimeta", quiet=quiet, verbose=verbose):
         from medimeta.plots import fewshot_intervals, save_figure
-        from medimeta.plots.rundirs import find_runs, read_run
+        from medimeta.runs.record import read_runs
 
-        folders = [f for f in find_runs(results) if read_run(f).kind == "fewshot"]
-        _written(save_figure(fewshot_intervals(folders, metric=metric), out))
+        records = [r for r in read_runs(results) if r.kind == "fewshot"]
+        _written(save_figure(fewshot_intervals(records, metric=metric), out))
 
 
 @app.command("tasks")

@@ -55,9 +55,11 @@ def _train_seeds(
     runs: dict[str, Any],
 ) -> list[Any]:
     """One training run per seed (``seed_<s>/`` below the output folder when several)."""
+    from medimeta.runs.record import RUN_FILE
     from medimeta.train import train_supervised
+    from medimeta.train.settings import RunSettings
 
-    base, progress = runs["out_dir"], runs["progress"]
+    base: Path = runs["out_dir"]
     main_rank = os.environ.get("RANK", "0") == "0"
     results = []
     for s in seeds:
@@ -69,12 +71,12 @@ def _train_seeds(
             backbone=backbone,
             config=config,
             seed=s,
-            **{**runs, "out_dir": folder},
-            log=typer.echo if progress else None,
+            run=RunSettings(**{**runs, "out_dir": folder}),
+            log=typer.echo if runs["progress"] else None,
         )
         results.append(result)
         if main_rank:
-            typer.echo(f"seed {s}: {folder / 'result.json'}")
+            typer.echo(f"seed {s}: {folder / RUN_FILE}")
     return results
 
 
@@ -119,8 +121,8 @@ def train_command(
     verbose: bool = verbose_option(),
 ) -> None:
     """Supervised training with early stopping; writes logs, checkpoints, predictions, result."""
+    from medimeta.runs.files import write_json
     from medimeta.train import summarize_seeds
-    from medimeta.train.records import write_json
 
     changes: dict[str, object] = {
         "epochs": epochs,
@@ -152,7 +154,7 @@ def fewshot_command(
     target: str | None = typer.Option(
         None, help='Target task "ID:TASK", e.g. "bus:case category".'
     ),
-    method: str = typer.Option("im-pt", help=bench_cli.FEWSHOT_METHODS_HELP),
+    method: str = typer.Option("im-pt", help="A registered few-shot method."),
     episodes_file: Path | None = typer.Option(
         None, help="Saved episode file (same episodes for every method)."
     ),
@@ -198,35 +200,35 @@ def fewshot_command(
     verbose: bool = verbose_option(),
 ) -> None:
     """Cross-domain few-shot evaluation; per-episode metrics and mean ± 95 % CI."""
-    from medimeta.bench.cache import feature_source
     from medimeta.bench.settings import split_list
     from medimeta.cli.bench import fewshot_overrides
-    from medimeta.train.fewshot import FewShotConfig, run_fewshot
+    from medimeta.features.cache import feature_source
+    from medimeta.runs.record import RUN_FILE, SUMMARY_FILE
+    from medimeta.train.fewshot import EpisodePlan, FewShotConfig, RunSettings, run_fewshot
 
     config = FewShotConfig(method=method, backbone=backbone, seed=seed).with_overrides(
         pretrained=_pretrained(pretrained),
         image_size=image_size,
-        sources=tuple(split_list(sources)),
-        exclude_sources=tuple(split_list(exclude_sources)),
-        allow_shared=allow_shared,
+        sources=tuple(split_list(sources)) or None,
+        exclude_sources=tuple(split_list(exclude_sources)) or None,
+        allow_shared=allow_shared or None,
         finetune_bn=finetune_bn,
         **fewshot_overrides(steps, lr, pretrain_steps, meta_steps, first_order, distance, k),
     )
     features = None if no_cache else feature_source(cache, resolve(root))
     name = (target or (episodes_file.stem if episodes_file else "episodes")).replace(":", "_")
     folder = out or Path("runs") / "fewshot" / name.replace(" ", "_") / method
-    kw: dict[str, Any] = dict(
-        episodes_file=episodes_file, shots=shots, queries=query, num_episodes=episodes
-    )
-    kw |= dict(episode_seed=seed, split=split, limit=limit, out_dir=folder, resume=resume)
-    kw |= dict(backbone_checkpoint=backbone_checkpoint, device=device, features=features)
+    plan = EpisodePlan(episodes_file, shots, query, episodes, seed, split, limit)
+    run = RunSettings(folder, resume, device, not quiet, backbone_checkpoint)
     with log_to_stderr("medimeta", quiet=quiet, verbose=verbose):
         log = None if quiet else typer.echo
-        record = run_fewshot(resolve(root), target, config, progress=not quiet, log=log, **kw)
-    if record:
+        record = run_fewshot(
+            resolve(root), target, config, episodes=plan, run=run, log=log, features=features
+        )
+    if record is not None:
         # the result table is the output asked for: printed even when quiet, with its file
-        typer.echo((folder / "results.md").read_text(encoding="utf-8"))
-        typer.echo(f"results: {folder / 'results.json'}")
+        typer.echo((folder / SUMMARY_FILE).read_text(encoding="utf-8"))
+        typer.echo(f"results: {folder / RUN_FILE}")
 
 
 def _parse_bins(values: list[str]) -> dict[str, list[float]]:
@@ -240,29 +242,31 @@ def _parse_bins(values: list[str]) -> dict[str, list[float]]:
 
 
 def recorded_folder(predictions: Path, dataset_id: str) -> Path | None:
-    """The dataset folder a run recorded beside its prediction file (``result.json`` of
-    ``train``, ``results.json`` of ``fewshot``), if it still holds ``dataset_id``."""
+    """The dataset folder the run beside a prediction file recorded, if it still holds
+    ``dataset_id``."""
+    from medimeta.errors import MedIMetaError
     from medimeta.format.reader import read_info_file
+    from medimeta.runs.record import is_run_folder, read_run
 
-    for name, keys in (("result.json", ("data", "folder")), ("results.json", ("target", "folder"))):
-        record_file = predictions.parent / name
-        if not record_file.is_file():
-            continue
-        try:
-            value: Any = json.loads(record_file.read_text(encoding="utf-8"))
-            for key in keys:
-                value = value[key]
-        except (ValueError, KeyError, TypeError):
-            continue
-        folder = Path(str(value))
-        info = folder / "info.yaml"
-        if info.is_file() and read_info_file(info).get("id") == dataset_id:
-            return folder
+    if not is_run_folder(predictions.parent):
+        return None
+    try:
+        record = read_run(predictions.parent)
+    except MedIMetaError:
+        return None
+    if record.target is None or not record.target.folder:
+        return None
+    folder = Path(record.target.folder)
+    info = folder / "info.yaml"
+    if info.is_file() and read_info_file(info).get("id") == dataset_id:
+        return folder
     return None
 
 
 def evaluate_command(
-    predictions: Path = typer.Option(..., help="Prediction file (predictions_test.csv)."),
+    predictions: Path = typer.Option(
+        ..., help="Prediction file of a run (predictions_<split>.csv)."
+    ),
     by: list[str] = typer.Option(..., help='Annotation column(s); "a+b" for intersections.'),
     root: Path | None = typer.Option(
         None,
@@ -289,8 +293,8 @@ def evaluate_command(
         from medimeta.evaluate.predictions import read_predictions
         from medimeta.evaluate.subgroups import report_markdown, subgroup_report
         from medimeta.format.reader import DatasetFolder
+        from medimeta.runs.files import write_json
         from medimeta.safeio import write_text
-        from medimeta.train.records import write_json
 
         preds = read_predictions(predictions)
         if annotations is not None:
@@ -330,7 +334,7 @@ def score_command(
     """Recompute metrics from prediction files (few-shot files: per episode and mean ± CI)."""
     with log_to_stderr("medimeta", quiet=quiet, verbose=verbose):
         from medimeta.evaluate.predictions import read_predictions, score_predictions
-        from medimeta.train.records import jsonable
+        from medimeta.runs.files import jsonable
 
         for path in predictions:
             result = score_predictions(read_predictions(path), mode=mode)

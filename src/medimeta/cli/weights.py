@@ -27,7 +27,7 @@ def list_command(
 ) -> None:
     """Show every weights entry: installed, missing or damaged (re-hashed)."""
     from medimeta.models.hub import weights_states
-    from medimeta.models.weights_table import weights_dir
+    from medimeta.paths import weights_dir
 
     with log_to_stderr("medimeta", quiet=quiet, verbose=verbose):
         states = weights_states()
@@ -63,7 +63,7 @@ def get_command(
     ),
     offline: bool = typer.Option(False, "--offline", help="Never use the network."),
     from_dir: Path | None = typer.Option(
-        None, "--from", help="Folder holding the weights file (e.g. resnet18-f37072fd.pth)."
+        None, "--from", help="Folder holding the weights file (its name: `medimeta weights list`)."
     ),
     force: bool = typer.Option(False, "--force", help="Replace an installed copy."),
     retries: int = typer.Option(5, help="Retries of a request that brought no new bytes."),

@@ -2,7 +2,8 @@
 
 * Splits: MedMNIST's official train/val/test are both the MedIMeta splits and the original
   splits; samples keep MedMNIST's order (train, then val, then test).
-* Task: one task per collection, type and label names from MedMNIST (``medmnist_info``).
+* Task: one task per collection, type and label names from MedMNIST
+  (:mod:`medimeta.catalog.medmnist`).
 * Pixels: channel count preserved; images are enlarged to 224x224 with nearest neighbour by
   default, exactly the "(224)" protocol of MedMNIST's own benchmark (``resample="bicubic"``
   is the alternative). 224-px files are copied unchanged. ``original_image_size`` and
@@ -27,8 +28,7 @@ import numpy as np
 from PIL import Image
 
 from medimeta.catalog import get_catalog
-from medimeta.convert.common import file_md5, provenance
-from medimeta.convert.medmnist_info import (
+from medimeta.catalog.medmnist import (
     AUTHORS,
     CITATION,
     HOMEPAGE,
@@ -37,6 +37,7 @@ from medimeta.convert.medmnist_info import (
     PAPER_TITLE,
     MedMNISTInfo,
 )
+from medimeta.convert.common import file_md5, provenance
 from medimeta.convert.medmnist_npz import (
     CACHE_DIR,
     check_labels,

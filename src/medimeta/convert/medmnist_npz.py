@@ -22,7 +22,7 @@ from typing import Any
 import filelock
 import numpy as np
 
-from medimeta.convert.medmnist_info import KNOWN_MD5, SIZES, MedMNISTInfo
+from medimeta.catalog.medmnist import KNOWN_MD5, SIZES, MedMNISTInfo
 from medimeta.errors import ChecksumMismatchError, FormatError
 from medimeta.format import layout
 from medimeta.safeio import atomic_open

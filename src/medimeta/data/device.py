@@ -9,6 +9,9 @@ them). Called on a uint8 (B, C, H, W) or (C, H, W) tensor it copies it to its de
 the same arithmetic as the CPU kernel, so the values are the CPU float path's bit for bit on the
 CPU (tested) and, the two operations being separately rounded IEEE float32 kernels, expected to
 be on an accelerator as well (not tested here: no accelerator on the development machines).
+
+:func:`model_input` and :func:`channels_last_default` put a float batch on the device in the
+memory layout the convolutions run fastest in.
 """
 
 from __future__ import annotations
@@ -52,3 +55,20 @@ class DeviceNormalize(torch.nn.Module):
 
     def extra_repr(self) -> str:
         return f"preset={self.preset!r}"
+
+
+def channels_last_default(flag: bool | None, device: torch.device, side: int) -> bool:
+    """``flag``, else True on CPU for images of 64 pixels or more.
+
+    Convolutions in channels-last layout run several times faster on CPU (oneDNN) for
+    ImageNet-size inputs; on tiny images the plain layout is as fast.
+    """
+    return flag if flag is not None else (device.type == "cpu" and side >= 64)
+
+
+def model_input(
+    x01: torch.Tensor, normalizer: Normalizer, device: torch.device, channels_last: bool
+) -> torch.Tensor:
+    """A float batch in [0, 1], normalised, on ``device`` in the chosen memory layout."""
+    x = normalizer.normalize_unit(x01).to(device, non_blocking=True)
+    return x.contiguous(memory_format=torch.channels_last) if channels_last else x

@@ -10,7 +10,7 @@ dataset itself, the ids in its info.yaml ``derived_from`` (written by a user's c
 the ``subject_overlaps`` of a dataset outside the release catalog (written by the MedMNIST
 converter, e.g. BreastMNIST lists ``bus``) and, for a MedMNIST conversion whose info lacks
 them, the MedIMeta datasets built from the same source
-(:data:`medimeta.convert.medmnist_info.MEDMNIST_2D`). Two datasets that share an origin share
+(:data:`medimeta.catalog.medmnist.MEDMNIST_2D`). Two datasets that share an origin share
 subjects; a dataset whose origin is in the target's ``domain_overlaps`` shares its domain.
 """
 
@@ -54,7 +54,7 @@ def _known_origins(info: dict[str, Any]) -> tuple[str, ...]:
     out = [str(v) for v in (listed if isinstance(listed, list) else [listed])]
     converted = info.get("converted_from")
     if isinstance(converted, dict) and converted.get("kind") == "medmnist":
-        from medimeta.convert.medmnist_info import MEDMNIST_2D  # lazy: a data table
+        from medimeta.catalog.medmnist import MEDMNIST_2D  # lazy: a data table
 
         row = MEDMNIST_2D.get(str(converted.get("flag")))
         out += list(row.overlaps) if row is not None else []

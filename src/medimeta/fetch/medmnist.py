@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from medimeta.convert.medmnist_info import KNOWN_MD5
+from medimeta.catalog.medmnist import KNOWN_MD5
 from medimeta.errors import UnknownNameError, check_choice
 from medimeta.fetch.install import MARKER, is_installed
 from medimeta.fetch.obtain import LocalFile, install_lock, obtain_file

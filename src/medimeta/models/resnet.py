@@ -1,6 +1,6 @@
 """ResNet-18/50 whose parameter names and shapes match torchvision's checkpoints.
 
-A torchvision ``resnet18-f37072fd.pth`` / ``resnet50-0676ba61.pth`` state dict loads into
+A torchvision ImageNet state dict (the weights table's ``resnet18`` / ``resnet50``) loads into
 these modules (its ``fc.*`` entries are dropped: a backbone ends at the pooled features).
 Architecture as torchvision's: 7x7 stem, max-pool, four stages; the bottleneck puts the
 stride on its 3x3 convolution ("ResNet v1.5"). The same class with the ``"cifar"`` stem (3x3
@@ -15,10 +15,10 @@ from torch import nn
 from medimeta.errors import check_choice
 from medimeta.models.backbone import Backbone, PretrainedCfg
 from medimeta.models.registry import register_backbone
+from medimeta.models.weights_table import WEIGHTS
 
 STEMS: tuple[str, ...] = ("imagenet", "cifar")
 INITS: tuple[str, ...] = ("torchvision", "pytorch")
-_LICENSE = "BSD-3-Clause (torchvision code); weights trained on ImageNet-1k (see its terms)"
 
 
 def _conv3x3(cin: int, cout: int, stride: int = 1) -> nn.Conv2d:
@@ -154,24 +154,15 @@ class ResNet(Backbone):
         return torch.flatten(self.avgpool(x), 1)
 
 
-def _torchvision_cfg(name: str, file_name: str) -> PretrainedCfg:
-    return PretrainedCfg(
-        source=f"torchvision {name} IMAGENET1K_V1 (ImageNet-1k)",
-        file_name=file_name,
-        url=f"https://download.pytorch.org/models/{file_name}",
-        license=_LICENSE,
-    )
-
-
 @register_backbone("resnet18")
 def resnet18(*, in_chans: int = 3) -> ResNet:
-    """ResNet-18, 512 features (torchvision-compatible names; weights resnet18-f37072fd.pth)."""
-    cfg = _torchvision_cfg("resnet18", "resnet18-f37072fd.pth")
+    """ResNet-18, 512 features (torchvision-compatible names; weights: the table's resnet18)."""
+    cfg = WEIGHTS["resnet18"].pretrained_cfg()
     return ResNet(BasicBlock, (2, 2, 2, 2), in_chans=in_chans, pretrained_cfg=cfg)
 
 
 @register_backbone("resnet50")
 def resnet50(*, in_chans: int = 3) -> ResNet:
-    """ResNet-50, 2048 features (torchvision-compatible names; weights resnet50-0676ba61.pth)."""
-    cfg = _torchvision_cfg("resnet50", "resnet50-0676ba61.pth")
+    """ResNet-50, 2048 features (torchvision-compatible names; weights: the table's resnet50)."""
+    cfg = WEIGHTS["resnet50"].pretrained_cfg()
     return ResNet(Bottleneck, (3, 4, 6, 3), in_chans=in_chans, pretrained_cfg=cfg)

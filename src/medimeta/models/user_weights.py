@@ -25,7 +25,8 @@ from medimeta.fetch.files import file_problem
 from medimeta.fetch.obtain import install_lock
 from medimeta.fetch.options import FetchOptions
 from medimeta.models.weights import read_state_dict, sha256_of
-from medimeta.models.weights_table import REGISTRY_FILE, WEIGHTS, weights_dir
+from medimeta.models.weights_table import REGISTRY_FILE, WEIGHTS
+from medimeta.paths import weights_dir
 from medimeta.safeio import write_json
 
 REGISTRY_VERSION = 1

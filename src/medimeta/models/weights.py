@@ -27,7 +27,8 @@ from medimeta.errors import (
     WeightsNotFoundError,
 )
 from medimeta.models.backbone import Backbone, PretrainedCfg
-from medimeta.models.weights_table import WEIGHTS_ENV, entry_for_file, get_hint, weights_dir
+from medimeta.models.weights_table import entry_for_file, get_hint
+from medimeta.paths import WEIGHTS_ENV, weights_dir
 
 _NESTING_KEYS = ("state_dict", "model", "model_state_dict", "module")
 _WRAPPER_PREFIXES = ("module.", "_orig_mod.")

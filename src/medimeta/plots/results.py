@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -13,6 +13,7 @@ from medimeta.catalog import TaskTarget
 from medimeta.errors import FormatError
 from medimeta.plots._figure import FONT, PALETTE, new_figure, wrap
 from medimeta.plots.rundirs import load_records, read_log, read_run
+from medimeta.runs.model import RunRecord
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -40,8 +41,8 @@ def training_curves(run_dir: str | Path) -> Figure:
     run folder, the monitored metric in bold and the selected epoch marked."""
     rows = read_log(run_dir)
     run = read_run(run_dir)
-    monitor = run.record.get("config", {}).get("monitor", "auroc")
-    selected = run.record.get("selected_epoch") or rows[-1].get("best_epoch")
+    monitor = run.record.settings.get("monitor", "auroc")
+    selected = run.record.details.get("selected_epoch") or rows[-1].get("best_epoch")
     fig = new_figure(9.0, 3.0, constrained=True)
     loss_ax, metric_ax = fig.subplots(1, 2)
     marker = "o" if len(rows) < 30 else None
@@ -166,21 +167,13 @@ def roc_curves(predictions: str | Path | Predictions, *, title: str | None = Non
     return fig
 
 
-def _interval(record: dict[str, Any], metric: str) -> tuple[float, float, int]:
-    entry = record.get("summary", {}).get(metric) or {}
-    mean, ci = entry.get("mean"), entry.get("ci")
-    mean = math.nan if mean is None else float(mean)
-    ci = 0.0 if ci is None or not math.isfinite(float(ci)) else float(ci)
-    return mean, ci, int(entry.get("n") or 0)
+def _target_of(record: RunRecord) -> str:
+    return record.target_id
 
 
-def _target_of(record: dict[str, Any]) -> str:
-    t = record["target"]
-    return f"{t['dataset_id']}:{t['task']}"
-
-
-def _method_of(record: dict[str, Any]) -> str:
-    return f"{record.get('paper_name', record['method'])} ({record['config']['backbone']})"
+def _method_of(record: RunRecord) -> str:
+    shots = f", {record.shots}-shot" if record.shots is not None else ""
+    return f"{record.row_name} ({record.backbone}{shots})"
 
 
 def _unique(values: list[str]) -> list[str]:
@@ -191,11 +184,12 @@ METRIC_NAMES = {"auroc": "AUROC", "accuracy": "accuracy", "balanced_accuracy": "
 
 
 def fewshot_intervals(
-    results: Sequence[str | Path | dict[str, Any]], *, metric: str = "auroc", scale: float = 100.0
+    results: Sequence[str | Path | RunRecord], *, metric: str = "auroc", scale: float = 100.0
 ) -> Figure:
     """Few-shot results as a figure of the MedIMeta paper's Table 4: per target (rows) the mean
     of ``metric`` over the episodes of each method and backbone with its 95 % interval.
-    ``results``: ``results.json`` records, files or run folders of ``medimeta fewshot``."""
+    ``results``: few-shot run records, their files or run folders (``medimeta fewshot``, the
+    cells of ``medimeta benchmark``)."""
     records = load_records(results)
     if not records:
         raise FormatError("results", "no few-shot result records to plot")
@@ -211,7 +205,7 @@ def fewshot_intervals(
     numbers: list[tuple[float, str, str]] = []  # (y, text, colour) of the right-hand column
     for rec in records:
         k = methods.index(_method_of(rec))
-        mean, ci, n = _interval(rec, metric)
+        mean, ci, n = rec.metric(metric)
         y = targets.index(_target_of(rec)) + (k - (len(methods) - 1) / 2) * band
         colour = PALETTE[k % len(PALETTE)]
         ax.errorbar(
@@ -262,19 +256,14 @@ def _number_column(ax: Axes, numbers: list[tuple[float, str, str]]) -> None:
         spine.set_visible(False)
 
 
-def fewshot_episodes(result: str | Path | dict[str, Any], *, metric: str = "auroc") -> Figure:
+def fewshot_episodes(result: str | Path | RunRecord, *, metric: str = "auroc") -> Figure:
     """Distribution of ``metric`` over the episodes of one few-shot run, with the mean and
     its 95 % interval."""
     from matplotlib.ticker import MaxNLocator
 
     record = load_records([result])[0]
-    values = [
-        float(e["metrics"][metric])
-        for e in record.get("per_episode", [])
-        if e.get("metrics", {}).get(metric) is not None
-        and math.isfinite(float(e["metrics"][metric]))
-    ]
-    mean, ci, n = _interval(record, metric)
+    values = record.episode_values(metric)
+    mean, ci, n = record.metric(metric)
     fig = new_figure(5.6, 3.0, constrained=True)
     ax = fig.add_subplot()
     if math.isfinite(mean):
@@ -298,9 +287,8 @@ def fewshot_episodes(result: str | Path | dict[str, Any], *, metric: str = "auro
     ax.set_xlabel(f"{METRIC_NAMES.get(metric, metric)} per episode", fontsize=FONT)
     ax.set_ylabel("episodes", fontsize=FONT)
     _tidy(ax)
-    t = record.get("target", {})
     ax.set_title(
-        wrap(f"{record.get('method')} on {t.get('dataset_id')}:{t.get('task')}", 5.2, 9),
+        wrap(f"{record.method} on {record.target_id}", 5.2, 9),
         fontsize=9,
         loc="left",
     )

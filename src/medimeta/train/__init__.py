@@ -6,10 +6,11 @@ The small backbones ``resnet18_cifar``, ``resnet50_cifar`` (MedMNIST "ResNet (28
 
 from __future__ import annotations
 
+from medimeta.models.build import seeded
 from medimeta.train.augment import PAPER_AUGMENT, AugmentConfig, augment_batch
 from medimeta.train.checkpoint import load_checkpoint, save_checkpoint
 from medimeta.train.config import PRESETS, TrainConfig, preset
-from medimeta.train.model import Classifier, build_classifier, seeded
+from medimeta.train.model import Classifier, build_classifier
 from medimeta.train.records import TrainResult
 from medimeta.train.supervised import summarize_seeds, train_supervised
 

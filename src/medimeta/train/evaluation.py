@@ -9,12 +9,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from medimeta.data.device import model_input
+from medimeta.data.distributed import DistEnv, all_gather_objects, shard
 from medimeta.data.pixels import Normalizer
 from medimeta.data.splits import SplitData
 from medimeta.evaluate.compute import compute_metrics
 from medimeta.evaluate.predictions import Predictions
-from medimeta.train.distributed import DistEnv, all_gather_objects, shard
-from medimeta.train.inputs import model_input
 from medimeta.train.model import Classifier
 
 

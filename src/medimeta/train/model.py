@@ -1,36 +1,17 @@
-"""Backbone + linear head for one task, built reproducibly from a seed.
-
-PyTorch initialises layers from its global generator. :func:`seeded` runs a block with that
-generator forked and seeded, and restores it afterwards, so building a model (or training
-with modules that draw random numbers) is a function of the seed and leaves the caller's
-global random state untouched.
-"""
+"""Backbone + linear head for one task, built reproducibly from a seed (see
+:mod:`medimeta.models.build` for the seeded construction)."""
 
 from __future__ import annotations
 
-import contextlib
-import os
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import torch
 from torch import nn
 
 from medimeta.catalog.tasks import TaskSpec
-from medimeta.data.pixels import Normalizer, get_normalization
 from medimeta.models import create_backbone, make_head, scores_from_logits
 from medimeta.models.backbone import Backbone
-
-Pretrained = bool | str | os.PathLike[str]
-
-
-@contextlib.contextmanager
-def seeded(seed: int) -> Iterator[None]:
-    """Run the block with torch's global CPU generator forked and seeded with ``seed``."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(int(seed))
-        yield
+from medimeta.models.build import Pretrained, pretrained_arg, seeded
 
 
 class Classifier(nn.Module):
@@ -57,22 +38,6 @@ def num_classes(task: TaskSpec) -> int:
     return len(task.keys)
 
 
-def build_backbone(
-    name: str, *, pretrained: Pretrained = False, in_chans: int = 3, seed: int = 0
-) -> Backbone:
-    """``create_backbone`` with a seeded random initialisation."""
-    with seeded(seed):
-        return create_backbone(name, pretrained=_pretrained_arg(pretrained), in_chans=in_chans)
-
-
-def _pretrained_arg(pretrained: Pretrained) -> Pretrained:
-    if isinstance(pretrained, str) and pretrained.lower() in ("imagenet", "default", "true"):
-        return True
-    if isinstance(pretrained, str) and pretrained.lower() in ("none", "false", "random", ""):
-        return False
-    return pretrained if isinstance(pretrained, bool) else Path(pretrained)
-
-
 def build_classifier(
     backbone: str | Backbone,
     task: TaskSpec,
@@ -87,30 +52,12 @@ def build_classifier(
     with seeded(seed):
         if isinstance(backbone, str):
             backbone = create_backbone(
-                backbone, pretrained=_pretrained_arg(pretrained), in_chans=in_chans
+                backbone, pretrained=pretrained_arg(pretrained), in_chans=in_chans
             )
         head = make_head(
             task.target, num_classes(task), backbone.num_features, head_init, ordinal=ordinal
         )
     return Classifier(backbone, head, task.target, ordinal)
-
-
-class _Normalize(Protocol):
-    """A configuration with a ``normalize`` choice (TrainConfig, FewShotConfig)."""
-
-    @property
-    def normalize(self) -> str: ...
-
-
-def make_normalizer(config: _Normalize, backbone: nn.Module) -> Normalizer:
-    """The normaliser of ``config.normalize``: a preset ("half", "imagenet"), or for "auto"
-    the mean and std of the backbone's weights ("half" for a module without them)."""
-    if config.normalize != "auto":
-        return get_normalization(config.normalize)
-    cfg: Any = getattr(backbone, "pretrained_cfg", None)
-    if cfg is None:
-        return get_normalization("half")
-    return Normalizer(tuple(cfg.mean), tuple(cfg.std))
 
 
 def describe_weights(backbone: Backbone, pretrained: Pretrained) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """The epoch loop of a supervised run (see :mod:`medimeta.train.supervised` for its files
 and its randomness): set-up, epochs, validation with early stopping, checkpoints, the final
-evaluation and ``result.json``."""
+evaluation and the run record."""
 
 from __future__ import annotations
 
@@ -13,28 +13,27 @@ import numpy as np
 import torch
 from torch import nn
 
-import medimeta.train.distributed as D
+import medimeta.data.distributed as D
+from medimeta.data.device import channels_last_default, model_input
 from medimeta.data.splits import SplitData, load_split, require_nonempty
 from medimeta.errors import FormatError
 from medimeta.evaluate.metrics import UndefinedMetricWarning
 from medimeta.evaluate.predictions import write_predictions
 from medimeta.format.reader import DatasetFolder
+from medimeta.logs import Log, main_only
 from medimeta.models import make_loss
+from medimeta.models.build import make_normalizer
+from medimeta.progress import Progress
+from medimeta.runs.convert import supervised_record
+from medimeta.runs.files import environment, jsonable, write_csv, write_json
+from medimeta.runs.record import CONFIG_FILE, TRAINING_LOG, predictions_file, write_run
 from medimeta.train.augment import affine_matrices, apply_affine
 from medimeta.train.checkpoint import load_checkpoint, save_checkpoint
 from medimeta.train.config import TrainConfig, lr_at, make_optimizer, set_lr
 from medimeta.train.evaluation import Evaluation, predict
-from medimeta.train.inputs import channels_last_default, model_input
-from medimeta.train.model import build_classifier, make_normalizer
-from medimeta.train.progress import Progress
-from medimeta.train.records import (
-    Log,
-    TrainResult,
-    dataset_record,
-    environment,
-    write_csv,
-    write_json,
-)
+from medimeta.train.model import build_classifier
+from medimeta.train.records import TrainResult, dataset_record
+from medimeta.train.settings import RunSettings
 
 
 def _seed_of(*parts: int) -> int:
@@ -66,22 +65,19 @@ class SupervisedRun:
     def __init__(
         self,
         root: str | Path,
-        dataset_id: str,
-        task_name: str,
+        target: str,
         backbone: str,
         config: TrainConfig,
         seed: int,
-        out_dir: Path,
-        device: str | None,
-        progress: bool,
+        run: RunSettings,
         log: Log | None,
-        channels: int | None,
         env: D.DistEnv,
     ) -> None:
-        self.config, self.seed, self.out_dir, self.env = config, seed, out_dir, env
-        self.log = log if (log is not None and env.is_main) else (lambda _msg: None)
-        self.progress = progress and env.is_main
-        self.device = D.device_for(env, device)
+        self.config, self.seed, self.out_dir, self.env = config, seed, run.out_dir, env
+        self.log = main_only(log, env.is_main)
+        self.progress = run.progress and env.is_main
+        self.device = D.device_for(env, run.device)
+        dataset_id, _, task_name = target.partition(":")
         self.folder = DatasetFolder.from_root(root, dataset_id)
         self.task = self.folder.task(task_name)
         self.backbone_name = backbone
@@ -100,7 +96,7 @@ class SupervisedRun:
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         self.train, self.val, self.test = (
-            load_split(self.folder, self.task, name, image_size=size, channels=channels)
+            load_split(self.folder, self.task, name, image_size=size)
             for name in ("train", "val", "test")
         )
         require_nonempty(self.train, "training")
@@ -149,7 +145,7 @@ class SupervisedRun:
         cfg, out = self.config, self.out_dir
         if self.env.is_main:
             out.mkdir(parents=True, exist_ok=True)
-            write_json(out / "config.json", self.protocol())
+            write_json(out / CONFIG_FILE, self.protocol())
         if resume and (out / "last.safetensors").is_file():
             self._resume(out / "last.safetensors")
         use_val = len(self.val) > 0
@@ -264,7 +260,7 @@ class SupervisedRun:
                 "backbone": self.backbone_name,
             }
             save_checkpoint(self.out_dir / "last.safetensors", self.model, self.optimizer, record)
-            write_csv(self.out_dir / "log.csv", self.history)
+            write_csv(self.out_dir / TRAINING_LOG, self.history)
         D.barrier(self.env)
 
     def _resume(self, path: Path) -> None:
@@ -315,7 +311,7 @@ class SupervisedRun:
             ev = self._evaluate(data, info)
             results[name] = {"loss": ev.loss, "metrics": ev.metrics, "n": len(data)}
             if self.env.is_main:
-                write_predictions(out / f"predictions_{name}.csv", ev.predictions)
+                write_predictions(predictions_file(out, name), ev.predictions)
         record = {
             **self.protocol(),
             "selected_checkpoint": selected,
@@ -333,14 +329,15 @@ class SupervisedRun:
                 "epoch_s": [r.get("seconds") for r in self.history],
             },
         }
+        run_record = supervised_record(jsonable(record))
         if self.env.is_main:
-            write_json(out / "result.json", record)
+            write_run(out, run_record)
         D.barrier(self.env)
         if "test" in results:
             self.log(
                 "test " + ", ".join(f"{k}={v:.4f}" for k, v in results["test"]["metrics"].items())
             )
-        return TrainResult(out, record, self.history)
+        return TrainResult(out, run_record, self.history)
 
 
 def _format_row(row: dict[str, Any]) -> str:

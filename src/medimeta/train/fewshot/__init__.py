@@ -1,36 +1,35 @@
-"""Cross-domain few-shot baselines: im-pt, mm-pt, mm-maml, protonet, linear-probe, knn,
-meta-baseline."""
+"""Cross-domain few-shot methods and their evaluation loop.
+
+Methods are registered in :mod:`medimeta.train.fewshot.registry` (built-in: im-pt, mm-pt,
+mm-maml, protonet, linear-probe, knn, meta-baseline, and whatever else
+:mod:`medimeta.train.fewshot.methods` holds); :func:`run_fewshot` evaluates one on episodes.
+"""
 
 from __future__ import annotations
 
-from medimeta.train.fewshot.config import METHODS, FewShotConfig
-from medimeta.train.fewshot.maml import adapt, maml_episode, meta_train
-from medimeta.train.fewshot.metabaseline import centroid_scores, meta_finetune
-from medimeta.train.fewshot.methods import (
-    finetune_episode,
-    linear_probe_episode,
-    protonet_episode,
-    prototype_scores,
+from medimeta.train.fewshot.config import FewShotConfig
+from medimeta.train.fewshot.registry import (
+    FewShotMethod,
+    MethodKind,
+    all_methods,
+    get_method,
+    method_names,
+    register_method,
 )
-from medimeta.train.fewshot.report import fewshot_table, result_markdown
+from medimeta.train.fewshot.report import result_markdown
 from medimeta.train.fewshot.runner import run_fewshot
-from medimeta.train.fewshot.tensors import EpisodeReader, EpisodeTensors
+from medimeta.train.settings import EpisodePlan, RunSettings
 
 __all__ = [
-    "METHODS",
-    "EpisodeReader",
-    "EpisodeTensors",
+    "EpisodePlan",
     "FewShotConfig",
-    "adapt",
-    "centroid_scores",
-    "fewshot_table",
-    "finetune_episode",
-    "linear_probe_episode",
-    "maml_episode",
-    "meta_finetune",
-    "meta_train",
-    "protonet_episode",
-    "prototype_scores",
+    "FewShotMethod",
+    "MethodKind",
+    "RunSettings",
+    "all_methods",
+    "get_method",
+    "method_names",
+    "register_method",
     "result_markdown",
     "run_fewshot",
 ]

@@ -1,42 +1,31 @@
-"""Merging the per-episode files of a few-shot run into its result record."""
+"""Merging the per-episode files of a few-shot run into its run record."""
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-import medimeta.train.distributed as D
-from medimeta.episodes import EpisodeSet
 from medimeta.evaluate.predictions import (
     Predictions,
     concat_predictions,
     summarize_episodes,
     write_predictions,
 )
-from medimeta.train.fewshot.config import PAPER_NAMES, FewShotConfig
+from medimeta.runs.convert import fewshot_record
+from medimeta.runs.files import environment, jsonable, read_json
+from medimeta.runs.model import RunRecord
+from medimeta.runs.record import episode_file, predictions_file
 from medimeta.train.fewshot.medfm import medfm_record
-from medimeta.train.records import environment, read_json
+from medimeta.train.fewshot.setup import RunContext, sha256_file
 
 
-def sha256_file(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def write_query_predictions(
-    eps: EpisodeSet,
-    chosen: list[Any],
-    rows: list[dict[str, Any]],
-    cfg: FewShotConfig,
-    run_hash: str,
-    out: Path,
-) -> None:
-    """Every query prediction of the episode files ``rows`` in ``predictions_query.csv``."""
-    h = eps.header
+def write_query_predictions(ctx: RunContext, rows: list[dict[str, Any]]) -> None:
+    """Every query prediction of the episode files ``rows`` in the query prediction file."""
+    h = ctx.eps.header
     preds = []
-    for ep, row in zip(chosen, rows, strict=True):
+    for ep, row in zip(ctx.chosen, rows, strict=True):
         p = row["predictions"]
         preds.append(
             Predictions(
@@ -55,56 +44,46 @@ def write_query_predictions(
     if preds:
         merged = concat_predictions(preds)
         merged.info = {
-            "method": cfg.method,
-            "backbone": cfg.backbone,
-            "run": run_hash,
+            "method": ctx.cfg.method,
+            "backbone": ctx.cfg.backbone,
+            "run": ctx.run_hash,
             "note": "labels and score columns follow each episode's classes",
         }
-        write_predictions(out / "predictions_query.csv", merged)
+        write_predictions(predictions_file(ctx.out, "query"), merged)
 
 
-def collect_results(
-    eps: EpisodeSet,
-    chosen: list[Any],
-    cfg: FewShotConfig,
-    backbone: Any,
-    stage: dict[str, Any],
-    file: Path,
-    ep_dir: Path,
-    run_hash: str,
-    target_id: str,
-    prepare_s: float,
-    total_s: float,
-    env: D.DistEnv,
-) -> dict[str, Any]:
-    rows = [read_json(ep_dir / f"episode_{ep.index:05d}.json") for ep in chosen]
-    h = eps.header
-    write_query_predictions(eps, chosen, rows, cfg, run_hash, ep_dir.parent)
+def collect_results(ctx: RunContext, prepare_s: float, total_s: float) -> RunRecord:
+    """The run record of the chosen episodes' result files (and their query predictions)."""
+    rows = [read_json(episode_file(ctx.out, ep.index)) for ep in ctx.chosen]
+    h = ctx.eps.header
+    write_query_predictions(ctx, rows)
     seconds = [r["seconds"] for r in rows]
-    record = {
-        "kind": "fewshot",
-        "method": cfg.method,
-        "paper_name": PAPER_NAMES[cfg.method],
+    backbone = ctx.backbone.describe() if ctx.backbone is not None else None
+    flat = {
+        "method": ctx.cfg.method,
+        "paper_name": ctx.cfg.spec.paper_name,
         "target": {
             "dataset_id": h["dataset"]["id"],
             "task": h["task"]["name"],
             "target": h["task"]["target"],
             "dataset_name": h["dataset"]["name"],
+            # where the data came from, so commands reading this run need no --root
+            "folder": str(ctx.folder),
         },
         "episodes": {
-            "file": str(file),
-            "file_sha256": sha256_file(Path(file)),
+            "file": str(ctx.file),
+            "file_sha256": sha256_file(Path(ctx.file)),
             "fingerprint": h["fingerprint"]["value"],
             "seed": h["seed"],
             "split": h["split_label"],
             "settings": h["settings"],
-            "in_file": len(eps),
-            "evaluated": len(chosen),
-            "indices": [ep.index for ep in chosen],
+            "in_file": len(ctx.eps),
+            "evaluated": len(ctx.chosen),
+            "indices": [ep.index for ep in ctx.chosen],
         },
-        "config": cfg.relevant(),
-        "backbone": backbone.describe(),
-        "stage": stage,
+        "config": ctx.cfg.relevant(),
+        "backbone": backbone,
+        "stage": ctx.stage,
         "confidence": 0.95,
         "summary": summarize_episodes([r["metrics"] for r in rows]),
         "per_episode": [
@@ -121,12 +100,10 @@ def collect_results(
             "prepare_s": prepare_s,
             "episode_mean_s": float(np.mean(seconds)) if seconds else float("nan"),
             "episode_sum_s": float(np.sum(seconds)),
-            "world_size": env.world_size,
+            "world_size": ctx.env.world_size,
         },
-        "run": run_hash,
+        "run": ctx.run_hash,
         "environment": environment(),
+        "medfm": medfm_record(h, rows),  # only for files imported from MedFM's lists
     }
-    medfm = medfm_record(h, rows)  # only for files imported from MedFM's lists
-    if medfm is not None:
-        record["medfm"] = medfm
-    return record
+    return fewshot_record(jsonable(flat))

@@ -21,7 +21,9 @@ import numpy as np
 
 from medimeta.catalog.tasks import TaskTarget
 from medimeta.errors import EpisodeError, FormatError
+from medimeta.escape import markdown_code, markdown_escape
 from medimeta.evaluate.compute import compute_metrics
+from medimeta.runs.model import RunRecord
 
 LABELS = {"map": "mAP", "auroc": "AUC", "accuracy": "Acc"}
 _PROTOCOL_KEYS = ("name", "dataset", "shots", "experiment", "lists", "unique", "duplicates")
@@ -63,7 +65,11 @@ def _mean(values: Sequence[float | None]) -> float | None:
     return float(np.mean(kept)) if kept else None
 
 
-def _fail(runs: Sequence[tuple[Path, dict[str, Any]]], what: str, key: Any) -> None:
+def _medfm(record: RunRecord) -> dict[str, Any]:
+    return dict(record.details["medfm"])
+
+
+def _fail(runs: Sequence[tuple[Path, RunRecord]], what: str, key: Any) -> None:
     seen: dict[str, Path] = {}
     for path, rec in runs:
         seen.setdefault(repr(key(rec)), path)
@@ -75,11 +81,11 @@ def _fail(runs: Sequence[tuple[Path, dict[str, Any]]], what: str, key: Any) -> N
         )
 
 
-def check_runs(runs: Sequence[tuple[Path, dict[str, Any]]]) -> None:
+def check_runs(runs: Sequence[tuple[Path, RunRecord]]) -> None:
     """EpisodeError unless the runs share dataset, test list, method and settings, and no
     (shots, experiment) appears twice."""
     for path, rec in runs:
-        if not rec.get("medfm"):
+        if not rec.details.get("medfm"):
             raise FormatError(
                 path,
                 "not a run on MedFM's lists (no 'medfm' block)",
@@ -87,15 +93,13 @@ def check_runs(runs: Sequence[tuple[Path, dict[str, Any]]]) -> None:
                 fix="run `medimeta fewshot --episodes-file` on a file from "
                 "`medimeta episodes import-medfm`",
             )
-    _fail(
-        runs, "datasets", lambda r: (r["target"]["dataset_id"], r["medfm"]["protocol"]["dataset"])
-    )
-    _fail(runs, "test lists", lambda r: r["medfm"]["protocol"]["lists"]["test"]["sha256"])
-    _fail(runs, "methods", lambda r: r["method"])
-    _fail(runs, "method settings", lambda r: sorted(r["config"].items()))
+    _fail(runs, "datasets", lambda r: (r.target_id, _medfm(r)["protocol"]["dataset"]))
+    _fail(runs, "test lists", lambda r: _medfm(r)["protocol"]["lists"]["test"]["sha256"])
+    _fail(runs, "methods", lambda r: r.method)
+    _fail(runs, "method settings", lambda r: sorted(r.settings.items()))
     first: dict[tuple[int, int], Path] = {}
     for path, rec in runs:
-        p = rec["medfm"]["protocol"]
+        p = _medfm(rec)["protocol"]
         pair = (int(p["shots"]), int(p["experiment"]))
         if pair in first:
             raise EpisodeError(
@@ -115,17 +119,20 @@ def _spread(values: list[float]) -> dict[str, Any]:
     }
 
 
-def average_experiments(runs: Sequence[tuple[Path, dict[str, Any]]]) -> dict[str, Any]:
-    """MedFM's table: per shot count, mean ± sd over the experiments of each metric, and the
-    protocol of every run (lists with sha256, method, settings, episode file)."""
+def average_experiments(runs: Sequence[tuple[Path, RunRecord]]) -> RunRecord:
+    """MedFM's table as a ``medfm-average`` record: per shot count (``details["shots"]``), mean
+    ± sd over the experiments of each metric, and the protocol of every run (lists with
+    sha256, method, settings, episode file)."""
     if not runs:
         raise EpisodeError("no runs given; pass the output folders of MedFM-protocol runs")
     check_runs(runs)
     first = runs[0][1]
-    names = metric_names(first["target"]["target"])
+    target = first.target.target if first.target is not None else None
+    names = metric_names(str(target))
     by_shots: dict[int, list[dict[str, Any]]] = {}
     for _, rec in runs:
-        by_shots.setdefault(int(rec["medfm"]["protocol"]["shots"]), []).append(rec["medfm"])
+        block = _medfm(rec)
+        by_shots.setdefault(int(block["protocol"]["shots"]), []).append(block)
     shots: dict[str, Any] = {}
     for n in sorted(by_shots):
         group = sorted(by_shots[n], key=lambda m: int(m["protocol"]["experiment"]))
@@ -137,34 +144,37 @@ def average_experiments(runs: Sequence[tuple[Path, dict[str, Any]]]) -> dict[str
             "experiments": [int(m["protocol"]["experiment"]) for m in group],
             "metrics": metrics,
         }
-    return {
-        "kind": "medfm-average",
-        "dataset_id": first["target"]["dataset_id"],
-        "dataset": first["medfm"]["protocol"]["dataset"],
-        "target": first["target"]["target"],
-        "method": first["method"],
-        "config": first["config"],
-        "metrics": list(names),
-        "definitions": "MedFM's (compute_metrics mode 'medfm'), percent; sd with n - 1",
-        "shots": shots,
-        "runs": [_run_entry(path, rec) for path, rec in runs],
-    }
+    return RunRecord(
+        kind="medfm-average",
+        target=first.target,
+        method=first.method,
+        paper_name=first.paper_name,
+        backbone=first.backbone,
+        protocol={"config": first.settings, "runs": [_run_entry(p, r) for p, r in runs]},
+        details={
+            "dataset": _medfm(first)["protocol"]["dataset"],
+            "metrics": list(names),
+            "definitions": "MedFM's (compute_metrics mode 'medfm'), percent; sd with n - 1",
+            "shots": shots,
+        },
+    )
 
 
-def _run_entry(path: Path, rec: dict[str, Any]) -> dict[str, Any]:
-    p = rec["medfm"]["protocol"]
+def _run_entry(path: Path, rec: RunRecord) -> dict[str, Any]:
+    p = _medfm(rec)["protocol"]
+    episodes = rec.protocol["episodes"]
     return {
         "run_dir": str(path),
         "shots": p["shots"],
         "experiment": p["experiment"],
         "lists": p["lists"],
         "duplicates": p["duplicates"],
-        "method": rec["method"],
-        "config": rec["config"],
-        "episodes_file": rec["episodes"]["file"],
-        "episodes_file_sha256": rec["episodes"]["file_sha256"],
-        "fingerprint": rec["episodes"]["fingerprint"],
-        "metrics": rec["medfm"]["metrics"],
+        "method": rec.method,
+        "config": rec.settings,
+        "episodes_file": episodes["file"],
+        "episodes_file_sha256": episodes["file_sha256"],
+        "fingerprint": episodes["fingerprint"],
+        "metrics": _medfm(rec)["metrics"],
     }
 
 
@@ -175,36 +185,78 @@ def _cell(entry: dict[str, Any]) -> str:
     return f"{entry['mean']:.2f}" + ("" if sd is None else f" ± {sd:.2f}")
 
 
-def medfm_markdown(summary: dict[str, Any]) -> str:
+def medfm_markdown(summary: RunRecord) -> str:
     """The average as a Markdown table, one row per shot count."""
-    names = summary["metrics"]
+    d = summary.details
+    names = d["metrics"]
     lines = [
-        f"# MedFM protocol: {summary['method']} on {summary['dataset_id']} ({summary['dataset']})",
+        f"# MedFM protocol: {markdown_escape(summary.method)} on "
+        f"{markdown_escape(summary.target.dataset_id if summary.target else '–')} "
+        f"({markdown_escape(d['dataset'])})",
         "",
         "| shots | experiments | " + " | ".join(LABELS[n] for n in names) + " |",
         "|---:|---|" + "---:|" * len(names),
     ]
-    for n, entry in summary["shots"].items():
+    for n, entry in d["shots"].items():
         exps = ", ".join(str(k) for k in entry["experiments"])
         cells = " | ".join(_cell(entry["metrics"][m]) for m in names)
         lines.append(f"| {n} | {exps} | {cells} |")
     lines += [
         "",
         "Mean ± sd (n - 1) over the experiments, in percent, MedFM's metric definitions "
-        f"({', '.join(LABELS[n] for n in names)}); backbone {summary['config'].get('backbone')}.",
+        f"({', '.join(LABELS[n] for n in names)}); backbone "
+        f"{markdown_escape(summary.backbone)}.",
     ]
     return "\n".join(lines) + "\n"
 
 
-def protocol_line(record: dict[str, Any]) -> list[str]:
+def protocol_line(record: RunRecord) -> list[str]:
     """The results.md line of a MedFM-protocol run (none for other runs)."""
-    block = record.get("medfm")
+    block = record.details.get("medfm")
     if not block:
         return []
     p, m = block["protocol"], block["metrics"]
     values = ", ".join(f"{LABELS[k]} {'–' if v is None else f'{v:.2f}'}" for k, v in m.items())
     return [
         f"- MedFM protocol: {p['dataset']} {p['shots']}-shot experiment {p['experiment']} "
-        f"(`{p['lists']['train']['file']}`, {p['duplicates']} repeated support lines, test "
-        f"`{p['lists']['test']['file']}`); MedFM's metrics (%): {values}"
+        f"({markdown_code(p['lists']['train']['file'])}, {p['duplicates']} repeated support "
+        f"lines, test {markdown_code(p['lists']['test']['file'])}); MedFM's metrics (%): {values}"
     ]
+
+
+def import_record(
+    lists_dir: Path, root: Path, dataset_id: str, out: Path, done: Sequence[Any]
+) -> Path:
+    """Write the ``medfm-import`` run record of ``episodes import-medfm`` beside its output:
+    the lists (with sha256, read back from each written episode file) and what each gave."""
+    from medimeta.episodes import EpisodeSet
+    from medimeta.runs.files import environment
+    from medimeta.runs.model import RunRecord, TargetRef
+    from medimeta.runs.record import record_beside, write_record_file
+
+    imported = []
+    for d in done:
+        protocol = EpisodeSet.load(d.path).header["protocol"]
+        imported.append(
+            {
+                "file": str(d.path),
+                "shots": d.shots,
+                "experiment": d.experiment,
+                "lists": protocol["lists"],
+                "lines": d.lines,
+                "unique": d.unique,
+                "duplicates": d.duplicates,
+                "val": d.val,
+                "test": d.test,
+            }
+        )
+    first = EpisodeSet.load(done[0].path).header if done else {}
+    task = (first.get("task") or {}).get("name", "–")
+    record = RunRecord(
+        kind="medfm-import",
+        target=TargetRef(dataset_id, task, (first.get("task") or {}).get("target")),
+        method="import-medfm",
+        protocol={"lists_dir": str(lists_dir), "root": str(root), "environment": environment()},
+        details={"imported": imported},
+    )
+    return write_record_file(record_beside(out), record)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 import warnings
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,26 +26,31 @@ from medimeta.episodes import (
     source_tasks,
 )
 from medimeta.errors import EpisodeError, MedIMetaError
+from medimeta.features.reader import EpisodeReader
 from medimeta.format.reader import locate_dataset
+from medimeta.logs import Log
 from medimeta.models import make_head, make_loss
 from medimeta.models.backbone import Backbone
-from medimeta.train.fewshot.config import FewShotConfig
-from medimeta.train.fewshot.tensors import EpisodeReader
+from medimeta.train.fewshot.options import (
+    MetaEpisodeOptions,
+    MethodSettings,
+    PretrainOptions,
+    SourceOptions,
+)
 
-Log = Callable[[str], None]
 
-
-def choose_sources(root: str | Path, target: str, cfg: FewShotConfig) -> dict[str, Any]:
+def choose_sources(root: str | Path, target: str, cfg: MethodSettings) -> dict[str, Any]:
     """Source task ids for ``target`` and the excluded datasets with reasons."""
+    opts = cfg.options_as(SourceOptions)
     tasks = source_tasks(
         target,
         datasets=root,
-        tasks=cfg.source_tasks,
-        include=cfg.sources,
-        exclude=cfg.exclude_sources,
+        tasks=opts.source_tasks,
+        include=opts.sources,
+        exclude=opts.exclude_sources,
     )
     excluded = excluded_datasets(target, datasets=root)
-    if not cfg.allow_shared and tasks:
+    if not opts.allow_shared and tasks:
         # the same images at another resolution in a source make a few-shot number meaningless
         shared = shared_image_sources(
             root, target.split(":")[0], sorted({t.dataset_id for t in tasks})
@@ -59,14 +63,14 @@ def choose_sources(root: str | Path, target: str, cfg: FewShotConfig) -> dict[st
             "overlaps with it or was excluded; add datasets to the root (mm-pt, mm-maml and "
             "meta-baseline need sources)"
         )
-    for ref in cfg.exclude_sources:
+    for ref in opts.exclude_sources:
         excluded.setdefault(ref, "excluded by the user (--exclude-sources)")
     return {
         "tasks": [f"{t.dataset_id}:{t.name}" for t in tasks],
         "excluded": excluded,
-        "selection": cfg.source_tasks,
-        "requested": list(cfg.sources),
-        "allow_shared": cfg.allow_shared,
+        "selection": opts.source_tasks,
+        "requested": list(opts.sources),
+        "allow_shared": opts.allow_shared,
         "specs": tasks,
     }
 
@@ -80,24 +84,25 @@ def pretrain_multitask(
     sources: list[TaskSpec],
     backbone: Backbone,
     reader: EpisodeReader,
-    cfg: FewShotConfig,
+    cfg: MethodSettings,
     *,
     log: Log | None = None,
     progress: Any = None,
     label: str = "mm-pt",
 ) -> dict[str, Any]:
-    """mm-PT: ``cfg.pretrain_steps`` updates, each on a batch of one random source task.
+    """mm-PT: ``pretrain_steps`` updates, each on a batch of one random source task.
 
     Batches come from :class:`CrossDomainBatches` over the sources' train splits (uniform
     task draw, a new order each pass); every task has its own zero-initialised head. Trains
     ``backbone`` in place and returns a record (steps, passes, loss curve, heads); ``label``
     names the method in the log (meta-baseline pre-trains the same way).
     """
+    opts = cfg.options_as(PretrainOptions)
     device = reader.device
     batches = CrossDomainBatches(
         root,
         [(t.dataset_id, t.name) for t in sources],
-        cfg.pretrain_batch_size,
+        opts.pretrain_batch_size,
         split="train",
         weights="uniform",
         seed=cfg.seed,
@@ -116,11 +121,11 @@ def pretrain_multitask(
         losses[key] = make_loss(spec.target, ordinal=cfg.ordinal)
     heads.to(device)
     optimizer = torch.optim.Adam(
-        list(backbone.parameters()) + list(heads.parameters()), lr=cfg.pretrain_lr
+        list(backbone.parameters()) + list(heads.parameters()), lr=opts.pretrain_lr
     )
     backbone.train()
     step, passes, curve = 0, 0, []
-    while step < cfg.pretrain_steps:
+    while step < opts.pretrain_steps:
         batches.set_epoch(passes)
         for batch in batches:
             key = _head_key(f"{batch.task.dataset_id}:{batch.task.task_name}")
@@ -133,9 +138,9 @@ def pretrain_multitask(
             step += 1
             if progress is not None:
                 progress.advance(curve[-1])
-            if log is not None and step % max(1, cfg.pretrain_steps // 10) == 0:
-                log(f"{label} step {step}/{cfg.pretrain_steps}: loss {curve[-1]:.4f}")
-            if step >= cfg.pretrain_steps:
+            if log is not None and step % max(1, opts.pretrain_steps // 10) == 0:
+                log(f"{label} step {step}/{opts.pretrain_steps}: loss {curve[-1]:.4f}")
+            if step >= opts.pretrain_steps:
                 break
         passes += 1
     return {
@@ -147,7 +152,7 @@ def pretrain_multitask(
 
 
 def source_episodes(
-    root: str | Path, sources: list[TaskSpec], cfg: FewShotConfig
+    root: str | Path, sources: list[TaskSpec], cfg: MethodSettings
 ) -> MultiTaskEpisodes:
     """Unbounded source episodes (train splits, uniform over tasks) for mm-MAML and the
     meta stage of meta-baseline.
@@ -155,6 +160,7 @@ def source_episodes(
     Tasks whose train split cannot give an episode with these shots/queries are skipped with
     a warning.
     """
+    opts = cfg.options_as(MetaEpisodeOptions)
     samplers = []
     for spec in sources:
         try:
@@ -163,8 +169,8 @@ def source_episodes(
                     locate_dataset(root, spec.dataset_id),
                     spec.name,
                     "train",
-                    shots=cfg.meta_shots,
-                    queries=cfg.meta_queries,
+                    shots=opts.meta_shots,
+                    queries=opts.meta_queries,
                     seed=cfg.seed,
                 )
             )

@@ -1,74 +1,41 @@
-"""Few-shot results as Markdown, in the layout of the MedIMeta paper's Table 4.
-
-Rows are (training type, backbone), columns target datasets, cells "mean ± 95 % CI" of
-the query AUROC in percent over the evaluated episodes.
-"""
+"""A few-shot run as Markdown: its row of the paper's Table 4, the protocol and every metric."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from typing import Any
 
+from medimeta.escape import markdown_code, markdown_escape
+from medimeta.runs.model import RunRecord
+from medimeta.runs.tables import merge_tables, to_markdown
 from medimeta.train.fewshot.medfm import protocol_line
 
 
-def _cell(summary: dict[str, Any], metric: str, scale: float) -> str:
-    entry = summary.get(metric)
-    if not entry or entry.get("mean") is None or not math.isfinite(entry["mean"]):
-        return "–"
-    mean = scale * entry["mean"]
-    ci = entry.get("ci")
-    if ci is None or not math.isfinite(ci):
-        return f"{mean:.1f}"
-    return f"{mean:.1f} ± {scale * ci:.1f}"
-
-
-def fewshot_table(
-    records: Sequence[dict[str, Any]], metric: str = "auroc", scale: float = 100.0
-) -> str:
-    """One Markdown table for several result records (``results.json`` contents)."""
-    columns: list[str] = []
-    rows: dict[tuple[str, str], dict[str, str]] = {}
-    for rec in records:
-        col = rec["target"]["dataset_id"]
-        if col not in columns:
-            columns.append(col)
-        key = (rec["paper_name"], rec["config"]["backbone"])
-        rows.setdefault(key, {})[col] = (
-            _cell(rec["summary"], metric, scale) + f" (n={rec['episodes']['evaluated']})"
-        )
-    lines = [
-        "| Training Type | Backbone | " + " | ".join(columns) + " |",
-        "|---|---|" + "---|" * len(columns),
-    ]
-    for (kind, backbone), cells in rows.items():
-        lines.append(
-            f"| {kind} | {backbone} | " + " | ".join(cells.get(c, "–") for c in columns) + " |"
-        )
-    return "\n".join(lines) + "\n"
-
-
-def result_markdown(record: dict[str, Any]) -> str:
+def result_markdown(record: RunRecord) -> str:
     """Markdown for one run: the table, the protocol and a per-metric summary."""
-    t, e, c = record["target"], record["episodes"], record["config"]
+    e, c = record.protocol["episodes"], record.settings
+    weights = (record.protocol.get("backbone") or {}).get("weights") or "random"
+    timings = record.details.get("timings") or {}
+    target = record.target
     lines = [
-        f"# Few-shot: {record['method']} on {t['dataset_id']}:{t['task']}",
+        f"# Few-shot: {markdown_escape(record.method)} on {markdown_escape(record.target_id)}",
         "",
-        fewshot_table([record]),
-        f"AUROC (%) on the query sets: mean ± {int(100 * record['confidence'])} % Student-t "
-        f"interval over {e['evaluated']} episodes.",
+        to_markdown(merge_tables([record])),
+        f"AUROC (%) on the query sets: mean ± {int(100 * (record.confidence or 0.95))} % "
+        f"Student-t interval over {e['evaluated']} episodes.",
         "",
         "## Protocol",
         "",
-        f"- target: `{t['dataset_id']}:{t['task']}` ({t['target']}), split {e['split']}",
-        f"- episodes: {e['evaluated']} of {e['in_file']} in `{e['file']}` "
+        f"- target: {markdown_code(record.target_id)} "
+        f"({markdown_escape(target.target if target else '–')}), split "
+        f"{markdown_escape(e['split'])}",
+        f"- episodes: {e['evaluated']} of {e['in_file']} in {markdown_code(e['file'])} "
         f"(sha256 {e['file_sha256'][:16]}…), data fingerprint {e['fingerprint'][:16]}…, "
         f"seed {e['seed']}, {e['settings']['shots']}-shot / {e['settings']['queries']}-query",
-        f"- backbone: {c['backbone']}, weights: {record['backbone'].get('weights') or 'random'}",
-        "- settings: " + ", ".join(f"{k}={v}" for k, v in c.items()),
-        f"- wall time: {record['timings']['total_s']:.0f} s "
-        f"({record['timings']['episode_mean_s']:.1f} s per episode)",
+        f"- backbone: {markdown_escape(c.get('backbone'))}, weights: {markdown_escape(weights)}",
+        "- settings: " + markdown_escape(", ".join(f"{k}={v}" for k, v in c.items())),
+        f"- wall time: {timings.get('total_s', math.nan):.0f} s "
+        f"({timings.get('episode_mean_s', math.nan):.1f} s per episode)",
         *protocol_line(record),
         "",
         "## All metrics",
@@ -76,9 +43,9 @@ def result_markdown(record: dict[str, Any]) -> str:
         "| metric | mean | CI half-width | episodes |",
         "|---|---:|---:|---:|",
     ]
-    for name, entry in record["summary"].items():
+    for name, entry in record.summary.items():
         mean, ci = entry.get("mean"), entry.get("ci")
-        lines.append(f"| {name} | {_num(mean)} | {_num(ci)} | {entry.get('n')} |")
+        lines.append(f"| {markdown_escape(name)} | {_num(mean)} | {_num(ci)} | {entry.get('n')} |")
     return "\n".join(lines) + "\n"
 
 

@@ -3,47 +3,37 @@
 Output folder: ``episodes.json`` (the episodes, when they were sampled here), one JSON file
 per evaluated episode in ``episodes/`` (metrics, query predictions, time; these make the
 run resumable and let torchrun ranks share the work: rank r takes the episodes at
-positions r, r + R, ...), the trained backbone of mm-pt / mm-maml / meta-baseline, and at
-the end ``results.json`` (protocol, per-episode metrics, mean ± CI), ``results.md`` and
-``predictions_query.csv`` (every query prediction with its episode number).
+positions r, r + R, ...), the trained backbone of the methods with a training stage, and at
+the end the run record (:mod:`medimeta.runs.record`: protocol, per-episode metrics,
+mean ± CI), its Markdown summary and the query predictions (every query prediction with its
+episode number). Which method runs is the registry's business
+(:mod:`medimeta.train.fewshot.registry`): this loop is the same for every method.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-import medimeta.train.distributed as D
-import medimeta.train.fewshot.frozen as frozen
-import medimeta.train.fewshot.maml as maml
-import medimeta.train.fewshot.metabaseline as metabaseline
-import medimeta.train.fewshot.methods as methods
-from medimeta.episodes import Episode, EpisodeSet
-from medimeta.format.reader import locate_dataset
-from medimeta.models.backbone import Backbone
+import medimeta.data.distributed as D
+from medimeta.episodes import Episode
+from medimeta.features.table import FeatureSource
+from medimeta.logs import Log, main_only
+from medimeta.progress import Progress
+from medimeta.runs.files import read_json, write_json
+from medimeta.runs.model import RunRecord
+from medimeta.runs.record import SUMMARY_FILE, episode_file, write_run
+from medimeta.safeio import wait_for, write_text
 from medimeta.train.fewshot.collect import collect_results
 from medimeta.train.fewshot.config import FewShotConfig
+from medimeta.train.fewshot.learners import episode_metrics
+from medimeta.train.fewshot.registry import Scorer
 from medimeta.train.fewshot.report import result_markdown
-from medimeta.train.fewshot.setup import load_or_sample_episodes, prepare
-from medimeta.train.fewshot.stage import matches, wait_for
-from medimeta.train.fewshot.tensors import EpisodeReader, episode_metrics
-from medimeta.train.progress import Progress
-from medimeta.train.records import read_json, write_json
-
-Log = Callable[[str], None]
-LEARNERS = {
-    "im-pt": methods.finetune_episode,
-    "mm-pt": methods.finetune_episode,
-    "linear-probe": methods.linear_probe_episode,
-    "protonet": methods.protonet_episode,
-    "knn": methods.knn_episode,
-    "mm-maml": maml.maml_episode,
-}  # meta-baseline: metabaseline.metabaseline_episode with its stage's tau (see _scorer)
-Scorer = Callable[[Episode, int], tuple[np.ndarray, dict[str, Any]]]
+from medimeta.train.fewshot.setup import RunContext, load_or_sample_episodes, prepare
+from medimeta.train.fewshot.stage import matches
+from medimeta.train.settings import EpisodePlan, RunSettings
 
 
 def _episode_seed(seed: int, index: int) -> int:
@@ -55,226 +45,72 @@ def run_fewshot(
     target: str | None,
     config: FewShotConfig,
     *,
-    episodes_file: str | Path | None = None,
-    shots: int = 5,
-    queries: int = 10,
-    num_episodes: int = 100,
-    episode_seed: int = 0,
-    split: str | None = None,
-    limit: int | None = None,
-    out_dir: str | Path = "runs/fewshot",
-    resume: bool = True,
-    backbone_checkpoint: str | Path | None = None,
-    device: str | None = None,
-    progress: bool = False,
+    episodes: EpisodePlan | str | Path | None = None,
+    run: RunSettings | None = None,
     log: Log | None = None,
     env: D.DistEnv | None = None,
-    features: frozen.FeatureSource | None = None,
-) -> dict[str, Any]:
-    """Evaluate ``config.method`` on the episodes; returns the ``results.json`` record.
+    features: FeatureSource | None = None,
+) -> RunRecord | None:
+    """Evaluate ``config.method`` on the episodes; returns the run record (None on ranks
+    other than the main one).
 
-    ``limit`` evaluates only the first ``limit`` episodes of the set (recorded). With
-    ``resume`` episodes whose result file exists for the same settings are not recomputed.
-    ``backbone_checkpoint`` replaces the method's training stage by a saved backbone.
-    ``features`` (e.g. a :class:`medimeta.bench.cache.FeatureCache`) gives the frozen-feature
-    methods the features of every sample the episodes touch, computed once (else each
-    episode runs the backbone on its own images).
+    ``episodes``: an episode file, or how to sample them (:class:`EpisodePlan`; default: 100
+    5-shot 10-query episodes of ``target``). ``run``: the run folder and how the run executes
+    (:class:`RunSettings`; with ``resume`` episodes whose result file exists for the same
+    settings are not recomputed). ``features`` (e.g. a
+    :class:`medimeta.features.cache.FeatureCache`) gives the methods that read only features
+    the features of every sample the episodes touch, computed once.
     """
+    plan = episodes if isinstance(episodes, EpisodePlan) else EpisodePlan(file=episodes)
+    run = run or RunSettings(out_dir=Path("runs/fewshot"))
     own_env = env is None
     env = D.init_distributed() if env is None else env
     try:
-        return _run(
-            root,
-            target,
-            config,
-            episodes_file,
-            shots,
-            queries,
-            num_episodes,
-            episode_seed,
-            split,
-            limit,
-            Path(out_dir),
-            resume,
-            backbone_checkpoint,
-            device,
-            progress,
-            log,
-            env,
-            features,
-        )
+        started = time.perf_counter()
+        run.out_dir.mkdir(parents=True, exist_ok=True)
+        eps = load_or_sample_episodes(root, target, plan, run.out_dir, env)
+        chosen = list(eps)[: plan.limit if plan.limit is not None else len(eps)]
+        ctx = RunContext(Path(root), config, eps, chosen, run, env, main_only(log, env.is_main))
+        prepare(ctx, features)
+        prepare_s = time.perf_counter() - started
+        if ctx.backbone is None or ctx.reader is None:
+            raise RuntimeError("internal inconsistency (please report)")
+        score = config.spec.scorer(ctx.backbone, ctx.reader, config, ctx.stage, ctx.table)
+        mine = [ep for pos, ep in enumerate(chosen) if pos % env.world_size == env.rank]
+        _evaluate_episodes(ctx, mine, score)
+        ctx.reader.close()
+        if not env.is_main:
+            return None
+        return _report(ctx, prepare_s, time.perf_counter() - started)
     finally:
         if own_env:
             D.shutdown(env)
 
 
-def _run(
-    root: str | Path,
-    target: str | None,
-    cfg: FewShotConfig,
-    episodes_file: str | Path | None,
-    shots: int,
-    queries: int,
-    num_episodes: int,
-    episode_seed: int,
-    split: str | None,
-    limit: int | None,
-    out: Path,
-    resume: bool,
-    backbone_checkpoint: str | Path | None,
-    device_name: str | None,
-    progress: bool,
-    log: Log | None,
-    env: D.DistEnv,
-    features: frozen.FeatureSource | None = None,
-) -> dict[str, Any]:
-    say = log if (log is not None and env.is_main) else (lambda _m: None)
-    started = time.perf_counter()
-    out.mkdir(parents=True, exist_ok=True)
-    eps = load_or_sample_episodes(
-        root,
-        target,
-        episodes_file=episodes_file,
-        shots=shots,
-        queries=queries,
-        num_episodes=num_episodes,
-        seed=episode_seed,
-        split=split,
-        out_dir=out,
-        env=env,
-    )
-    target_id = f"{eps.header['dataset']['id']}:{eps.header['task']['name']}"
-    chosen = list(eps)[: limit if limit is not None else len(eps)]
-    file = eps.path or out / "episodes.json"
-    backbone, reader, run_hash, stage, table = prepare(
-        root,
-        cfg,
-        eps,
-        chosen,
-        out,
-        resume,
-        backbone_checkpoint,
-        D.device_for(env, device_name),
-        env,
-        say,
-        progress,
-        features,
-    )
-    prepare_s = time.perf_counter() - started
-    ep_dir = out / "episodes"
-    ep_dir.mkdir(exist_ok=True)
-    mine = [ep for pos, ep in enumerate(chosen) if pos % env.world_size == env.rank]
-    score = _scorer(backbone, reader, cfg, stage, table)
-    _evaluate_episodes(mine, score, cfg, ep_dir, run_hash, resume, env, progress, say)
-    reader.close()
-    if not env.is_main:
-        return {}
-    total_s = time.perf_counter() - started
-    return _report(
-        eps,
-        locate_dataset(root, eps.header["dataset"]["id"]),
-        chosen,
-        cfg,
-        backbone,
-        stage,
-        file,
-        out,
-        run_hash,
-        target_id,
-        prepare_s,
-        total_s,
-        env,
-        say,
-    )
-
-
-def _report(
-    eps: EpisodeSet,
-    folder: Path,
-    chosen: list[Episode],
-    cfg: FewShotConfig,
-    backbone: Backbone,
-    stage: dict[str, Any],
-    file: Path,
-    out: Path,
-    run_hash: str,
-    target_id: str,
-    prepare_s: float,
-    total_s: float,
-    env: D.DistEnv,
-    say: Log,
-) -> dict[str, Any]:
-    """On rank 0: wait for every episode file, then write results.json and results.md."""
-    ep_dir = out / "episodes"
-    for ep in chosen:  # other ranks' episodes
-        path = ep_dir / f"episode_{ep.index:05d}.json"
-        wait_for(path, matches(path, run_hash), f"episode {ep.index}")
-    record = collect_results(
-        eps,
-        chosen,
-        cfg,
-        backbone,
-        stage,
-        file,
-        ep_dir,
-        run_hash,
-        target_id,
-        prepare_s,
-        total_s,
-        env,
-    )
-    # where the data came from, so commands reading this run need no --root
-    record["target"]["folder"] = str(folder)
-    write_json(out / "results.json", record)
-    (out / "results.md").write_text(result_markdown(record), encoding="utf-8")
-    summary = record["summary"].get("auroc", {})
-    say(
-        f"{cfg.method} {target_id}: AUROC {100 * (summary.get('mean') or float('nan')):.1f} "
-        f"± {100 * (summary.get('ci') or float('nan')):.1f} over {len(chosen)} episodes"
+def _report(ctx: RunContext, prepare_s: float, total_s: float) -> RunRecord:
+    """On rank 0: wait for every episode file, then write the run record and its summary."""
+    for ep in ctx.chosen:  # other ranks' episodes
+        path = episode_file(ctx.out, ep.index)
+        wait_for(path, matches(path, ctx.run_hash), f"episode {ep.index}")
+    record = collect_results(ctx, prepare_s, total_s)
+    write_text(ctx.out / SUMMARY_FILE, result_markdown(record))
+    write_run(ctx.out, record)
+    mean, ci, _ = record.metric("auroc")
+    ctx.say(
+        f"{ctx.cfg.method} {ctx.target_id}: AUROC {100 * mean:.1f} ± {100 * ci:.1f} over "
+        f"{len(ctx.chosen)} episodes"
     )
     return record
 
 
-def _scorer(
-    backbone: Backbone,
-    reader: EpisodeReader,
-    cfg: FewShotConfig,
-    stage: dict[str, Any],
-    table: frozen.FeatureTable | None,
-) -> Scorer:
-    """``score(episode, seed)``: the method on one episode; with a feature ``table`` the
-    methods that only read features take them from it; meta-baseline uses its stage's tau."""
-    if cfg.method == "meta-baseline":
-        tau = float(stage["tau"])
-        if table is not None:
-            return lambda ep, seed: metabaseline.score_from_table(
-                table, ep, cfg, tau, reader.device
-            )
-        return lambda ep, seed: metabaseline.metabaseline_episode(
-            backbone, reader.load(ep), cfg, seed, tau=tau
-        )
-    if table is not None:
-        return lambda ep, seed: frozen.score_from_table(table, ep, cfg, seed, reader.device)
-    learner = LEARNERS[cfg.method]
-    return lambda ep, seed: learner(backbone, reader.load(ep), cfg, seed)
-
-
-def _evaluate_episodes(
-    mine: list[Episode],
-    score: Scorer,
-    cfg: FewShotConfig,
-    ep_dir: Path,
-    run_hash: str,
-    resume: bool,
-    env: D.DistEnv,
-    progress: bool,
-    say: Log,
-) -> None:
+def _evaluate_episodes(ctx: RunContext, mine: list[Episode], score: Scorer) -> None:
     """Run the method on this rank's episodes, one result file each (kept when resuming)."""
-    with Progress(progress and env.is_main, len(mine), f"{cfg.method} episodes") as bar:
+    cfg, env = ctx.cfg, ctx.env
+    show = ctx.settings.progress and env.is_main
+    with Progress(show, len(mine), f"{cfg.method} episodes") as bar:
         for ep in mine:
-            path = ep_dir / f"episode_{ep.index:05d}.json"
-            if resume and path.is_file() and read_json(path).get("run") == run_hash:
+            path = episode_file(ctx.out, ep.index)
+            if ctx.settings.resume and _done(path, ctx.run_hash):
                 bar.advance()
                 continue
             t0 = time.perf_counter()
@@ -283,7 +119,7 @@ def _evaluate_episodes(
             write_json(
                 path,
                 {
-                    "run": run_hash,
+                    "run": ctx.run_hash,
                     "episode": ep.index,
                     "rank": env.rank,
                     "n_way": ep.n_way,
@@ -301,7 +137,15 @@ def _evaluate_episodes(
                 },
             )
             bar.advance(metrics.get("auroc"), "auroc")
-            say(
+            ctx.say(
                 f"episode {ep.index}: auroc {metrics.get('auroc', float('nan')):.4f} "
                 f"({time.perf_counter() - t0:.1f} s)"
             )
+
+
+def _done(path: Path, run_hash: str) -> bool:
+    """Whether an episode's result file is there for this run."""
+    try:
+        return bool(read_json(path).get("run") == run_hash)
+    except (OSError, ValueError):
+        return False

@@ -1,60 +1,92 @@
-"""Set-up of a few-shot run: its episodes, the seeded backbone and reader, the training stage
-and, for the frozen-feature methods, the feature table (see :mod:`medimeta.train.fewshot.runner`).
+"""Set-up of a few-shot run: its episodes, the seeded backbone and reader, the method's training
+stage and, for the methods that only read eval-mode features, the feature table (see
+:mod:`medimeta.train.fewshot.runner`). Everything the run needs is one :class:`RunContext`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
-import medimeta.train.distributed as D
-import medimeta.train.fewshot.frozen as frozen
+import medimeta.data.distributed as D
+from medimeta.data.device import channels_last_default
 from medimeta.episodes import Episode, EpisodeSampler, EpisodeSet
 from medimeta.errors import EpisodeError
+from medimeta.features.reader import EpisodeReader
+from medimeta.features.table import FeatureSource, FeatureTable, episode_rows
 from medimeta.format.reader import DatasetFolder, locate_dataset
+from medimeta.logs import Log
 from medimeta.models.backbone import Backbone
-from medimeta.train.fewshot.collect import sha256_file
-from medimeta.train.fewshot.config import CACHED_METHODS, FewShotConfig
-from medimeta.train.fewshot.stage import prepare_stage
-from medimeta.train.fewshot.tensors import EpisodeReader
-from medimeta.train.inputs import channels_last_default
-from medimeta.train.model import build_backbone, make_normalizer, seeded
-from medimeta.train.records import Log
+from medimeta.models.build import build_backbone, make_normalizer, seeded
+from medimeta.train.fewshot.config import FewShotConfig
+from medimeta.train.fewshot.stage import prepare_stage, stage_context
+from medimeta.train.settings import EpisodePlan, RunSettings
+
+
+def sha256_file(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+@dataclass
+class RunContext:
+    """One few-shot run: its inputs, then what :func:`prepare` builds for it."""
+
+    root: Path
+    cfg: FewShotConfig
+    eps: EpisodeSet
+    chosen: list[Episode]
+    settings: RunSettings
+    env: D.DistEnv
+    say: Log
+    backbone: Backbone | None = None
+    reader: EpisodeReader | None = None
+    run_hash: str = ""
+    stage: dict[str, Any] = field(default_factory=dict)
+    table: FeatureTable | None = None
+
+    @property
+    def out(self) -> Path:
+        return self.settings.out_dir
+
+    @property
+    def file(self) -> Path:
+        """The episode file (the one given, or the one sampled into the run folder)."""
+        return Path(self.eps.path) if self.eps.path else self.out / "episodes.json"
+
+    @property
+    def target_id(self) -> str:
+        return f"{self.eps.header['dataset']['id']}:{self.eps.header['task']['name']}"
+
+    @property
+    def folder(self) -> Path:
+        return locate_dataset(self.root, self.eps.header["dataset"]["id"])
 
 
 def load_or_sample_episodes(
-    root: str | Path,
-    target: str | None,
-    *,
-    episodes_file: str | Path | None,
-    shots: int,
-    queries: int,
-    num_episodes: int,
-    seed: int,
-    split: str | None,
-    out_dir: Path,
-    env: D.DistEnv,
+    root: str | Path, target: str | None, plan: EpisodePlan, out_dir: Path, env: D.DistEnv
 ) -> EpisodeSet:
     """The episode set: a saved file (checked against the data), or sampled and saved."""
-    if episodes_file is not None:
-        eps = EpisodeSet.load(episodes_file, root)
-        if (
-            target is not None
-            and eps.header["dataset"]["id"] + ":" + eps.header["task"]["name"] != target
-        ):
-            raise EpisodeError(
-                f"{episodes_file} holds episodes of {eps.task_id!r} "
-                f"({eps.header['dataset']['id']}:{eps.header['task']['name']}), not {target!r}"
-            )
+    if plan.file is not None:
+        eps = EpisodeSet.load(plan.file, root)
+        found = f"{eps.header['dataset']['id']}:{eps.header['task']['name']}"
+        if target is not None and found != target:
+            raise EpisodeError(f"{plan.file} holds episodes of {found!r}, not {target!r}")
         return eps
     if target is None:
         raise EpisodeError("pass --target ID:TASK or --episodes-file")
     sampler = EpisodeSampler.from_root(
-        root, target, split, shots=shots, queries=queries, seed=seed, num_episodes=num_episodes
+        root,
+        target,
+        plan.split,
+        shots=plan.shots,
+        queries=plan.queries,
+        seed=plan.seed,
+        num_episodes=plan.episodes,
     )
     eps = sampler.sample()
     path = out_dir / "episodes.json"
@@ -81,55 +113,41 @@ def backbone_and_reader(
     return backbone, reader
 
 
-def prepare(
-    root: str | Path,
-    cfg: FewShotConfig,
-    eps: EpisodeSet,
-    chosen: list[Episode],
-    out: Path,
-    resume: bool,
-    backbone_checkpoint: str | Path | None,
-    device: torch.device,
-    env: D.DistEnv,
-    say: Log,
-    progress: bool,
-    features: frozen.FeatureSource | None,
-) -> tuple[Backbone, EpisodeReader, str, dict[str, Any], frozen.FeatureTable | None]:
-    """Backbone, reader, run hash, the training stage (mm-pt, mm-maml, meta-baseline) and,
-    for the methods that only read eval-mode features (the frozen-feature ones and
-    meta-baseline, after its stage) with a feature source, the features of the chosen
-    episodes."""
-    backbone, reader = backbone_and_reader(root, eps, cfg, device)
-    run_hash = episode_run_hash(cfg, Path(eps.path or out / "episodes.json"), backbone_checkpoint)
-    target_id = f"{eps.header['dataset']['id']}:{eps.header['task']['name']}"
-    stage = prepare_stage(
-        root,
-        target_id,
+def prepare(ctx: RunContext, features: FeatureSource | None) -> None:
+    """Backbone, reader, run hash, the method's training stage and, for the methods that
+    only read eval-mode features with a feature source, the features of the chosen episodes
+    (set on ``ctx``)."""
+    cfg, settings = ctx.cfg, ctx.settings
+    device = D.device_for(ctx.env, settings.device)
+    ctx.backbone, ctx.reader = backbone_and_reader(ctx.root, ctx.eps, cfg, device)
+    ctx.run_hash = episode_run_hash(cfg, ctx.file, settings.backbone_checkpoint)
+    stage_ctx = stage_context(
+        ctx.root,
+        ctx.target_id,
         cfg,
-        backbone,
-        reader,
-        out,
-        run_hash,
-        resume,
-        backbone_checkpoint,
-        env,
-        say,
-        progress,
+        ctx.backbone,
+        ctx.reader,
+        ctx.out,
+        resume=settings.resume,
+        log=ctx.say,
+        progress=settings.progress,
+        checkpoint=settings.backbone_checkpoint,
     )
-    if features is None or cfg.method not in CACHED_METHODS:
-        return backbone, reader, run_hash, stage, None
-    table = features.table(
-        folder=locate_dataset(root, eps.header["dataset"]["id"]),
-        split=str(eps.header["split_label"]),
-        rows=frozen.episode_rows(chosen),  # every rank asks for the same rows
-        backbone=backbone,
+    ctx.stage = prepare_stage(stage_ctx, ctx.run_hash, settings.backbone_checkpoint, ctx.env)
+    if features is None or not cfg.spec.reads_features:
+        return
+    ctx.table = features.table(
+        folder=ctx.folder,
+        split=str(ctx.eps.header["split_label"]),
+        rows=episode_rows(ctx.chosen),  # every rank asks for the same rows
+        backbone=ctx.backbone,
         backbone_name=cfg.backbone,
-        reader=reader,
-        env=env,
-        log=say,
-        progress=progress and env.is_main,
+        reader=ctx.reader,
+        env=ctx.env,
+        log=ctx.say,
+        progress=settings.progress and ctx.env.is_main,
     )
-    return backbone, reader, run_hash, {**stage, "features": table.info}, table
+    ctx.stage = {**ctx.stage, "features": ctx.table.info}
 
 
 def episode_run_hash(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib.util
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,19 +22,26 @@ import torch
 from torch import nn
 
 import medimeta.safeio as safeio
-from medimeta.bench.cache import FeatureCache, cache_dir
-from medimeta.bench.plan import pretrained_choice
+from medimeta.data.device import channels_last_default
 from medimeta.errors import FormatError, OptionError
+from medimeta.features.cache import FeatureCache
+from medimeta.features.reader import EpisodeReader
+from medimeta.features.table import FeatureTable
 from medimeta.format.reader import DatasetFolder, locate_dataset
+from medimeta.logs import Log
 from medimeta.models.backbone import Backbone, PretrainedCfg
+from medimeta.models.build import (
+    NormalizeChoice,
+    build_backbone,
+    make_normalizer,
+    pretrained_choice,
+)
 from medimeta.models.external import WrappedBackbone
-from medimeta.models.weights import load_backbone_weights
-from medimeta.train.fewshot.config import FewShotConfig
-from medimeta.train.fewshot.frozen import FeatureTable
-from medimeta.train.fewshot.tensors import EpisodeReader
-from medimeta.train.inputs import channels_last_default
-from medimeta.train.model import build_backbone, make_normalizer
-from medimeta.train.records import Log
+from medimeta.models.weights import load_backbone_weights, sha256_of
+from medimeta.paths import cache_dir
+from medimeta.runs.files import environment
+from medimeta.runs.model import RunRecord, TargetRef
+from medimeta.runs.record import record_beside, write_record_file
 
 
 def module_backbone(spec: str, *, normalize: str = "imagenet", side: int = 224) -> Backbone:
@@ -75,23 +83,35 @@ def module_backbone(spec: str, *, normalize: str = "imagenet", side: int = 224) 
     )
 
 
+@dataclass(frozen=True)
+class EmbedSpec:
+    """Which features: a registered ``backbone`` (with its default weights, or ``weights``) or
+    your ``module`` (``FILE.py:factory``), of the samples of ``split`` at ``image_size``
+    (default: the stored size), normalised as ``normalize`` (``auto``: the weights' own)."""
+
+    backbone: str = "efficientnet_lite0"
+    module: str | None = None
+    weights: str | Path | None = None
+    split: str = "all"
+    image_size: int | None = None
+    normalize: str = "auto"
+
+
 def embed_dataset(
     root: str | Path,
     ref: str,
+    spec: EmbedSpec | None = None,
     *,
-    backbone: str = "efficientnet_lite0",
-    module: str | None = None,
-    weights: str | Path | None = None,
-    split: str = "all",
-    image_size: int | None = None,
-    normalize: str = "auto",
     cache: str | Path | None = None,
     device: str | None = None,
     log: Log | None = None,
     progress: bool = False,
 ) -> tuple[FeatureTable, dict[str, Any]]:
-    """Features of every sample of ``split`` of dataset ``ref`` (``ID[:TASK]``), read from or
-    added to the cache; returns the table and a record (key, file, labels when TASK)."""
+    """Features of every sample of ``spec.split`` of dataset ``ref`` (``ID[:TASK]``), read from
+    or added to the cache; returns the table and a record (key, file, labels when TASK)."""
+    spec = spec or EmbedSpec()
+    backbone, module, weights = spec.backbone, spec.module, spec.weights
+    split, image_size, normalize = spec.split, spec.image_size, spec.normalize
     ds, _, task = ref.partition(":")
     folder_path = locate_dataset(root, ds.strip())
     folder = DatasetFolder(folder_path)
@@ -113,7 +133,7 @@ def embed_dataset(
         net = net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     reader = EpisodeReader(
         image_size=image_size,
-        normalizer=make_normalizer(FewShotConfig(normalize=normalize), net),
+        normalizer=make_normalizer(NormalizeChoice(normalize), net),
         device=dev,
         channels_last=channels_last,
     )
@@ -151,22 +171,40 @@ def embed_dataset(
     return table, record
 
 
-def export(path: str | Path, table: FeatureTable, rows: np.ndarray, labels: Any = None) -> Path:
-    """Features of ``rows`` (and labels) as ``.safetensors`` or ``.h5``, written atomically."""
+def export(path: str | Path, table: FeatureTable, record: dict[str, Any]) -> Path:
+    """Features of the record's ``rows`` (and its ``labels``) as ``.safetensors`` or ``.h5``,
+    written atomically, with an ``embedding`` run record beside it (what made them)."""
     path = Path(path)
-    feats = table.take(rows).numpy()
-    tensors = {"indices": np.asarray(rows, np.int64), "features": feats}
-    if labels is not None:
-        tensors["labels"] = np.asarray(labels, np.int64)
+    rows = np.asarray(record["rows"], np.int64)
+    tensors = {"indices": rows, "features": table.take(rows).numpy()}
+    if record.get("labels") is not None:
+        tensors["labels"] = np.asarray(record["labels"], np.int64)
     if path.suffix == ".safetensors":
         from safetensors.numpy import save_file
 
         with safeio.atomic_path(path) as tmp:
             save_file({k: np.ascontiguousarray(v) for k, v in tensors.items()}, str(tmp))
-        return path
-    if path.suffix in (".h5", ".hdf5"):
+    elif path.suffix in (".h5", ".hdf5"):
         with safeio.atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
             for k, v in tensors.items():
                 f.create_dataset(k, data=v)
-        return path
-    raise FormatError(path, "unknown export format", expected=[".safetensors", ".h5"])
+    else:
+        raise FormatError(path, "unknown export format", expected=[".safetensors", ".h5"])
+    write_record_file(record_beside(path), _export_record(path, record))
+    return path
+
+
+def _export_record(path: Path, record: dict[str, Any]) -> RunRecord:
+    keep = ("dataset", "split", "samples", "features", "file", "key_sha256", "weights")
+    return RunRecord(
+        kind="embedding",
+        target=TargetRef(record["dataset"], record.get("task") or "–"),
+        method="embed",
+        backbone=record["backbone"],
+        protocol={
+            **{k: record.get(k) for k in keep},
+            "export": {"file": str(path), "sha256": sha256_of(path)},
+            "environment": environment(),
+        },
+        details={k: record.get(k) for k in ("seconds", "from_cache", "computed")},
+    )

@@ -1,19 +1,18 @@
-"""Episodes as model-ready tensors: one batched read, resize, normalisation, device."""
+"""Images as model-ready tensors: one batched read, resize, normalisation, device (episodes and
+any rows of a dataset folder)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 
-from medimeta.catalog.tasks import TaskTarget
+from medimeta.data.device import model_input
 from medimeta.data.pixels import Normalizer
 from medimeta.data.splits import resize_uint8
 from medimeta.episodes import Episode, EpisodeLoader
-from medimeta.evaluate.compute import compute_metrics
-from medimeta.models import make_head
-from medimeta.train.inputs import model_input
 
 
 @dataclass
@@ -60,6 +59,13 @@ class EpisodeReader:
             self.normalizer.to_float(x), self.normalizer, self.device, self.channels_last
         )
 
+    def first_rows(self, folder: Path, n: int) -> torch.Tensor:
+        """The first ``n`` images of a dataset folder (fewer when it is smaller), prepared."""
+        from medimeta.format.reader import DatasetFolder
+
+        total = DatasetFolder(folder, check=False).num_samples
+        return self.prepare(self.loader.images(folder, np.arange(min(n, total), dtype=np.int64)))
+
     def load(self, episode: Episode) -> EpisodeTensors:
         loaded = self.loader.load(episode)
         return EpisodeTensors(
@@ -72,16 +78,3 @@ class EpisodeReader:
 
     def close(self) -> None:
         self.loader.close()
-
-
-def episode_head(
-    target: str, n_way: int, num_features: int, *, init: str = "zero", ordinal: str = "nominal"
-) -> torch.nn.Linear:
-    """A fresh head for an episode's classes (zero init: every class row starts at 0)."""
-    return make_head(target, n_way, num_features, init, ordinal=ordinal)
-
-
-def episode_metrics(target: str, labels: np.ndarray, scores: np.ndarray) -> dict[str, float]:
-    """The task target's metric set on the query predictions of one episode."""
-    s = scores[:, 0] if target == TaskTarget.BINARY_CLASSIFICATION and scores.ndim == 2 else scores
-    return compute_metrics(target, labels, s)

@@ -5,9 +5,13 @@ resources (the helpers of :mod:`medimeta.plots.html`).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from medimeta.plots.html import Html, join, page, table, tag
+from medimeta.safeio import write_text
+
+PAGE_FILE = "audit.html"
 
 
 def _section(title: str, *parts: object) -> Html:
@@ -141,3 +145,8 @@ def audit_fragment(report: dict[str, Any]) -> Html:
 def audit_page(report: dict[str, Any], *, home: str | None = None) -> str:
     """A whole page (``home``: relative link back to a report index)."""
     return page("MedIMeta audit", audit_fragment(report), home=home)
+
+
+def write_audit_page(out: str | Path, report: dict[str, Any]) -> Path:
+    """Write ``audit.html`` of an audit's ``report`` into its output folder ``out``."""
+    return write_text(Path(out) / PAGE_FILE, audit_page(report))

@@ -11,8 +11,8 @@ Layout: ``DIR/embeddings/<dataset id>/<backbone>-<key hash>.h5`` with datasets `
 (int64, sorted global sample indices) and ``features`` (float32, N x F) and the attribute
 ``key`` (the key as JSON, checked on every read). Files are written atomically
 (:func:`medimeta.safeio.atomic_path`); no pickle. ``DIR`` is ``--cache``, else
-``$MEDIMETA_CACHE``, else ``<data root>/.cache``. Image fingerprints are memoised by file
-size, mtime and inode in ``DIR/fingerprints.json``.
+``$MEDIMETA_CACHE``, else ``<data root>/.cache`` (:func:`medimeta.paths.cache_dir`). Image
+fingerprints are memoised by file size, mtime and inode in ``DIR/fingerprints.json``.
 
 While one process embeds, the rows done so far are written every minute, so a killed run
 loses at most a minute of work. Under torchrun the missing rows are cut into fixed chunks;
@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import time
 import warnings
@@ -36,30 +35,21 @@ import h5py
 import numpy as np
 import torch
 
+import medimeta.data.distributed as D
 import medimeta.safeio as safeio
-import medimeta.train.distributed as D
+from medimeta.features.reader import EpisodeReader
+from medimeta.features.table import FeatureTable
 from medimeta.format import layout
+from medimeta.logs import Log
 from medimeta.models.backbone import Backbone
 from medimeta.models.weights import sha256_of
-from medimeta.train.fewshot.frozen import FeatureTable
-from medimeta.train.fewshot.stage import wait_for
-from medimeta.train.fewshot.tensors import EpisodeReader
-from medimeta.train.progress import Progress
+from medimeta.paths import cache_dir
+from medimeta.progress import Progress
+from medimeta.safeio import wait_for
 
-CACHE_ENV = "MEDIMETA_CACHE"
 FORMAT = 1
 CHUNK = 16  # images per forward pass: on CPU small batches run fastest per image
 FLUSH_S = 60.0  # while embedding, the rows done so far are saved this often
-Log = Callable[[str], None]
-
-
-def cache_dir(cache: str | Path | None, root: str | Path) -> Path:
-    """``cache``, else ``$MEDIMETA_CACHE``, else ``<root>/.cache``."""
-    if cache is not None:
-        return Path(cache)
-    if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV])
-    return Path(root) / ".cache"
 
 
 def feature_source(cache: str | Path | None, root: str | Path) -> FeatureCache:
@@ -101,7 +91,7 @@ def images_sha256(folder: Path, memo_dir: Path | None = None) -> str:
 
 
 class FeatureCache:
-    """The cache in ``directory``; implements :class:`~medimeta.train.fewshot.frozen.FeatureSource`.
+    """The cache in ``directory``; implements :class:`~medimeta.features.table.FeatureSource`.
 
     ``persist=False`` (or a folder that cannot be written) keeps features in memory only.
     """
@@ -188,7 +178,7 @@ class FeatureCache:
     @staticmethod
     def write(path: Path, key: dict[str, Any], indices: np.ndarray, feats: np.ndarray) -> None:
         """Write a cache file atomically (temporary file, then rename)."""
-        from medimeta.train.records import environment
+        from medimeta.runs.files import environment
 
         order = np.argsort(indices, kind="stable")
         with safeio.atomic_path(path) as tmp, h5py.File(tmp, "w") as f:

@@ -1,15 +1,13 @@
-"""Frozen-feature methods fed from precomputed features (the embedding cache).
+"""Precomputed features for the methods that only read eval-mode backbone features.
 
-``linear-probe``, ``protonet`` and ``knn`` only read eval-mode backbone features, so the
-features of every sample an episode set touches can be computed once and looked up per
-episode. :class:`FeatureSource` is what the runner asks for them (implemented by
-:class:`medimeta.bench.cache.FeatureCache`); :class:`FeatureTable` holds them by global
+The features of every sample an episode set touches can be computed once and looked up per
+episode. :class:`FeatureSource` is what the few-shot runner asks for them (implemented by
+:class:`medimeta.features.cache.FeatureCache`); :class:`FeatureTable` holds them by global
 sample index.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -17,13 +15,12 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
-import medimeta.train.distributed as D
+import medimeta.data.distributed as D
 from medimeta.episodes import Episode
 from medimeta.errors import EpisodeError
+from medimeta.features.reader import EpisodeReader
+from medimeta.logs import Log
 from medimeta.models.backbone import Backbone
-from medimeta.train.fewshot.config import FewShotConfig
-from medimeta.train.fewshot.methods import FEATURE_LEARNERS
-from medimeta.train.fewshot.tensors import EpisodeReader
 
 
 @dataclass
@@ -59,7 +56,7 @@ class FeatureSource(Protocol):
         backbone_name: str,
         reader: EpisodeReader,
         env: D.DistEnv,
-        log: Callable[[str], None] | None = None,
+        log: Log | None = None,
         progress: bool = False,
     ) -> FeatureTable: ...
 
@@ -70,14 +67,3 @@ def episode_rows(episodes: list[Episode]) -> np.ndarray:
         return np.empty(0, dtype=np.int64)
     parts = [np.concatenate([e.support_indices, e.query_indices]) for e in episodes]
     return np.unique(np.concatenate(parts).astype(np.int64))
-
-
-def score_from_table(
-    table: FeatureTable, ep: Episode, cfg: FewShotConfig, seed: int, device: torch.device
-) -> tuple[np.ndarray, dict[str, Any]]:
-    """The frozen-feature method ``cfg.method`` on one episode, features from ``table``."""
-    learner = FEATURE_LEARNERS[cfg.method]
-    support = table.take(ep.support_indices).to(device)
-    query = table.take(ep.query_indices).to(device)
-    support_y = torch.from_numpy(np.ascontiguousarray(ep.support_labels)).to(device)
-    return learner(support, support_y, query, ep.task_target.value, ep.n_way, cfg, seed)

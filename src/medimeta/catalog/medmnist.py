@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from medimeta.catalog import TaskTarget
+from medimeta.catalog.tasks import TaskTarget
 
 SIZES = (28, 64, 128, 224)
 HOMEPAGE = "https://medmnist.com/"

@@ -25,10 +25,10 @@ import hashlib
 import json
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -36,70 +36,63 @@ from torch.nn import functional as F
 from medimeta.catalog import TaskSpec
 from medimeta.catalog.tasks import TaskTarget
 from medimeta.episodes import Episode
+from medimeta.errors import OptionError
+from medimeta.features.reader import EpisodeReader, EpisodeTensors
+from medimeta.logs import Log
 from medimeta.models.backbone import Backbone
+from medimeta.models.build import seeded
+from medimeta.progress import Progress
 from medimeta.train.checkpoint import load_checkpoint, save_checkpoint
-from medimeta.train.fewshot.config import META_BASELINE_META_FIELDS, FewShotConfig
-from medimeta.train.fewshot.frozen import FeatureTable
-from medimeta.train.fewshot.methods import features, one_thread
+from medimeta.train.fewshot.centroids import centroid_logits, centroid_scores
+from medimeta.train.fewshot.learners import Scored, one_thread
+from medimeta.train.fewshot.options import (
+    MetaEpisodeOptions,
+    MethodSettings,
+    PretrainOptions,
+    SourceOptions,
+)
 from medimeta.train.fewshot.pretrain import pretrain_multitask, source_episodes
-from medimeta.train.fewshot.tensors import EpisodeReader, EpisodeTensors
-from medimeta.train.model import seeded
-from medimeta.train.progress import Progress
+from medimeta.train.fewshot.registry import (
+    CostContext,
+    FewShotMethod,
+    MethodKind,
+    StageContext,
+    register_method,
+)
 
-Log = Callable[[str], None]
-Scored = tuple[np.ndarray, dict[str, Any]]
 CLASSIFIER_FILE = "meta_baseline_classifier.safetensors"
-#: Settings of the meta stage only: the classifier pre-training does not depend on them.
-META_FIELDS = META_BASELINE_META_FIELDS
 
 
-def _cosine(query: torch.Tensor, centroids: torch.Tensor) -> torch.Tensor:
-    return F.normalize(query, dim=1) @ F.normalize(centroids, dim=1).T
+@dataclass(frozen=True)
+class MetaBaselineOptions(PretrainOptions, MetaEpisodeOptions, SourceOptions):
+    """meta-baseline: classifier pre-training, meta-episodes, sources, and the meta stage's
+    SGD (``mb_lr`` 1e-3, ``mb_momentum`` 0.9, ``mb_weight_decay`` 5e-4) and initial
+    temperature ``mb_tau`` 10 (the paper's)."""
 
+    #: The meta stage's settings: the classifier pre-training does not depend on them.
+    META_FIELDS: ClassVar[tuple[str, ...]] = (
+        "meta_steps",
+        "meta_batch_size",
+        "meta_shots",
+        "meta_queries",
+        "mb_lr",
+        "mb_momentum",
+        "mb_weight_decay",
+        "mb_tau",
+    )
 
-def centroid_logits(
-    support: torch.Tensor,
-    labels: torch.Tensor,
-    query: torch.Tensor,
-    target: str,
-    n_way: int,
-    tau: torch.Tensor | float,
-) -> torch.Tensor:
-    """``tau`` x cosine of the query features to the class centroids (mean support features).
+    mb_lr: float = 1e-3
+    mb_momentum: float = 0.9
+    mb_weight_decay: float = 5e-4
+    mb_tau: float = 10.0
 
-    Multi-class and ordinal: (Q, n_way); binary: (Q, 2) over classes 0 and 1; multi-label:
-    (Q, n_way) of ``tau * (cos_pos - cos_neg)`` with a positive and a negative centroid per
-    label.
-    """
-    if target == TaskTarget.MULTILABEL_CLASSIFICATION:
-        pos = (labels == 1).to(support.dtype)  # (S, L)
-        neg = 1.0 - pos
-        pos_c = (pos.T @ support) / pos.sum(0).unsqueeze(1)
-        neg_c = (neg.T @ support) / neg.sum(0).unsqueeze(1)
-        q = F.normalize(query, dim=1)
-        diff = q @ F.normalize(pos_c, dim=1).T - q @ F.normalize(neg_c, dim=1).T
-        return tau * diff
-    y = labels.reshape(-1).long()
-    ways = 2 if target == TaskTarget.BINARY_CLASSIFICATION else n_way
-    centroids = torch.stack([support[y == c].mean(0) for c in range(ways)])
-    return tau * _cosine(query, centroids)
-
-
-def centroid_scores(
-    support: torch.Tensor,
-    labels: torch.Tensor,
-    query: torch.Tensor,
-    target: str,
-    n_way: int,
-    tau: float,
-) -> torch.Tensor:
-    """Query probabilities: softmax of the centroid logits (binary: P(class 1) as one column),
-    multi-label: their sigmoid."""
-    logits = centroid_logits(support, labels, query, target, n_way, tau)
-    if target == TaskTarget.MULTILABEL_CLASSIFICATION:
-        return torch.sigmoid(logits)
-    probs = torch.softmax(logits, dim=1)
-    return probs[:, 1:] if target == TaskTarget.BINARY_CLASSIFICATION else probs
+    def validate(self) -> None:
+        super().validate()
+        if not (self.mb_tau > 0 and self.mb_lr >= 0 and self.mb_weight_decay >= 0):
+            raise OptionError(
+                f"meta-baseline needs mb_tau > 0, mb_lr >= 0 and mb_weight_decay >= 0; got "
+                f"{self.mb_tau}, {self.mb_lr}, {self.mb_weight_decay}"
+            )
 
 
 def query_loss(backbone: Backbone, ep: EpisodeTensors, tau: torch.Tensor) -> torch.Tensor:
@@ -116,30 +109,31 @@ def meta_finetune(
     backbone: Backbone,
     episodes: Callable[[int], Episode] | Any,
     reader: EpisodeReader,
-    cfg: FewShotConfig,
+    cfg: MethodSettings,
     *,
     log: Log | None = None,
     progress: Any = None,
 ) -> dict[str, Any]:
-    """The meta stage: ``cfg.meta_steps`` SGD steps of ``cfg.meta_batch_size`` episodes each
+    """The meta stage: ``meta_steps`` SGD steps of ``meta_batch_size`` episodes each
     on ``backbone`` (in place) and ``tau``; returns the record (query loss and tau curves)."""
+    opts = cfg.options_as(MetaBaselineOptions)
     get = episodes if callable(episodes) else episodes.__getitem__
-    tau = nn.Parameter(torch.tensor(float(cfg.mb_tau), device=reader.device))
+    tau = nn.Parameter(torch.tensor(float(opts.mb_tau), device=reader.device))
     optimizer = torch.optim.SGD(
         [*backbone.parameters(), tau],
-        lr=cfg.mb_lr,
-        momentum=cfg.mb_momentum,
-        weight_decay=cfg.mb_weight_decay,  # on tau too, as the reference code
+        lr=opts.mb_lr,
+        momentum=opts.mb_momentum,
+        weight_decay=opts.mb_weight_decay,  # on tau too, as the reference code
     )
     curve: list[float] = []
     taus: list[float] = []
     backbone.train()
-    for step in range(cfg.meta_steps):
+    for step in range(opts.meta_steps):
         optimizer.zero_grad(set_to_none=True)
         total = 0.0
-        for j in range(cfg.meta_batch_size):
-            ep = reader.load(get(step * cfg.meta_batch_size + j))
-            loss = query_loss(backbone, ep, tau) / cfg.meta_batch_size
+        for j in range(opts.meta_batch_size):
+            ep = reader.load(get(step * opts.meta_batch_size + j))
+            loss = query_loss(backbone, ep, tau) / opts.meta_batch_size
             loss.backward()
             total += float(loss.detach())
         optimizer.step()
@@ -147,21 +141,21 @@ def meta_finetune(
         taus.append(float(tau.detach()))
         if progress is not None:
             progress.advance(total, "query loss")
-        if log is not None and (step + 1) % max(1, cfg.meta_steps // 10) == 0:
-            log(f"meta-baseline meta step {step + 1}/{cfg.meta_steps}: query loss {total:.4f}")
+        if log is not None and (step + 1) % max(1, opts.meta_steps // 10) == 0:
+            log(f"meta-baseline meta step {step + 1}/{opts.meta_steps}: query loss {total:.4f}")
     return {
-        "meta_steps": cfg.meta_steps,
+        "meta_steps": opts.meta_steps,
         "query_loss_curve": curve,
         "tau_curve": taus,
-        "tau_init": float(cfg.mb_tau),
+        "tau_init": float(opts.mb_tau),
         "tau": float(tau.detach()),
     }
 
 
-def pretrain_key(cfg: FewShotConfig, source_ids: list[str]) -> str:
+def pretrain_key(cfg: MethodSettings, source_ids: list[str]) -> str:
     """sha256 of what the classifier pre-training depends on: the settings without the meta
     stage's, and the source tasks (``ID:TASK``)."""
-    key = {k: v for k, v in cfg.relevant().items() if k not in META_FIELDS}
+    key = {k: v for k, v in cfg.relevant().items() if k not in MetaBaselineOptions.META_FIELDS}
     key["source_task_ids"] = list(source_ids)
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
 
@@ -171,7 +165,7 @@ def run_stage(
     sources: list[TaskSpec],
     backbone: Backbone,
     reader: EpisodeReader,
-    cfg: FewShotConfig,
+    cfg: MethodSettings,
     out: Path,
     *,
     resume: bool,
@@ -180,6 +174,7 @@ def run_stage(
 ) -> dict[str, Any]:
     """Classifier pre-training (or its saved result for these settings) then the meta stage,
     on ``backbone`` in place; returns the stage record (with the learned ``tau``)."""
+    opts = cfg.options_as(MetaBaselineOptions)
     path = out / CLASSIFIER_FILE
     key = pretrain_key(cfg, [f"{t.dataset_id}:{t.name}" for t in sources])
     rec: dict[str, Any] = {"pretrain_key": key}
@@ -194,7 +189,7 @@ def run_stage(
     else:
         log(f"meta-baseline: classifier pre-training on {len(sources)} source tasks")
         t0 = time.perf_counter()
-        bar_of = Progress(progress, cfg.pretrain_steps, "meta-baseline pre-training")
+        bar_of = Progress(progress, opts.pretrain_steps, "meta-baseline pre-training")
         with seeded(cfg.seed), bar_of as bar:  # seeded as mm-pt: the same pre-trained backbone
             pre = pretrain_multitask(
                 root,
@@ -218,7 +213,7 @@ def run_stage(
     # its own seed: a reused pre-training gives the meta stage of a fresh run
     with (
         seeded(cfg.seed + 1),
-        Progress(progress, cfg.meta_steps, "meta-baseline meta stage") as bar,
+        Progress(progress, opts.meta_steps, "meta-baseline meta stage") as bar,
     ):
         rec.update(meta_finetune(backbone, episodes, reader, cfg, log=log, progress=bar))
     rec["meta_seconds"] = time.perf_counter() - t0
@@ -226,7 +221,7 @@ def run_stage(
     return rec
 
 
-def classifier_done(out: Path, cfg: FewShotConfig, source_ids: list[str]) -> bool:
+def classifier_done(out: Path, cfg: MethodSettings, source_ids: list[str]) -> bool:
     """Whether ``out`` holds the classifier pre-training for these settings and sources."""
     try:
         record = load_checkpoint(out / CLASSIFIER_FILE)
@@ -235,47 +230,73 @@ def classifier_done(out: Path, cfg: FewShotConfig, source_ids: list[str]) -> boo
     return bool(record.get("pretrain_key") == pretrain_key(cfg, source_ids))
 
 
-def stage_tau(record: dict[str, Any], cfg: FewShotConfig) -> float:
-    """The learned ``tau`` of a checkpoint record, else ``cfg.mb_tau`` (e.g. an mm-pt
+def stage_tau(record: dict[str, Any], cfg: MethodSettings) -> float:
+    """The learned ``tau`` of a checkpoint record, else ``mb_tau`` (e.g. an mm-pt
     backbone given as ``--backbone-checkpoint``)."""
     tau = (record.get("stage") or {}).get("tau")
-    return float(tau) if tau is not None else float(cfg.mb_tau)
+    return float(tau) if tau is not None else float(cfg.options_as(MetaBaselineOptions).mb_tau)
 
 
-def metabaseline_features(
-    support: torch.Tensor,
-    support_y: torch.Tensor,
-    query: torch.Tensor,
-    target: str,
-    n_way: int,
-    cfg: FewShotConfig,
-    seed: int,
-    *,
-    tau: float,
-) -> Scored:
-    """Cosine-centroid scores from support and query features (no randomness)."""
-    with one_thread():
-        scores = centroid_scores(support.double(), support_y, query.double(), target, n_way, tau)
-    return scores.double().cpu().numpy(), {}
+@register_method
+class MetaBaseline(FewShotMethod):
+    name = "meta-baseline"
+    paper_name = "Meta-Baseline"
+    kind = MethodKind.META_TRAINED
+    summary = "classifier pre-training, then cosine-centroid meta-training; centroids per episode"
+    reference = "Chen et al., ICCV 2021 (MedFM's few-shot baseline)"
+    options = MetaBaselineOptions
+    stages = ("classifier pre-training", "meta stage", "features", "episodes")
+    calibration = ("forward", "train")
+    reads_features = True  # after its stage: the trained backbone's features are cached too
+    order = 70
+    cost_knobs = ("--pretrain-steps", "--meta-steps")
 
+    def train_stage(self, ctx: StageContext) -> dict[str, Any]:
+        return run_stage(
+            ctx.root,
+            ctx.sources["specs"],
+            ctx.backbone,
+            ctx.reader,
+            ctx.cfg,
+            ctx.out,
+            resume=ctx.resume,
+            log=ctx.log,
+            progress=ctx.progress,
+        )
 
-def metabaseline_episode(
-    backbone: Backbone, ep: EpisodeTensors, cfg: FewShotConfig, seed: int, *, tau: float
-) -> Scored:
-    """Cosine-centroid scores of the query with frozen (eval-mode) features."""
-    support, query = features(backbone, ep.support_x), features(backbone, ep.query_x)
-    return metabaseline_features(
-        support, ep.support_y, query, ep.target, ep.n_way, cfg, seed, tau=tau
-    )
+    def stage_extras(
+        self, checkpoint_record: dict[str, Any], cfg: MethodSettings
+    ) -> dict[str, Any]:
+        return {"tau": stage_tau(checkpoint_record, cfg)}
 
+    def score_features(
+        self,
+        support: torch.Tensor,
+        support_y: torch.Tensor,
+        query: torch.Tensor,
+        target: str,
+        n_way: int,
+        cfg: MethodSettings,
+        seed: int,
+        stage: dict[str, Any],
+    ) -> Scored:
+        tau = float(stage["tau"])
+        with one_thread():
+            scores = centroid_scores(
+                support.double(), support_y, query.double(), target, n_way, tau
+            )
+        return scores.double().cpu().numpy(), {}
 
-def score_from_table(
-    table: FeatureTable, ep: Episode, cfg: FewShotConfig, tau: float, device: torch.device
-) -> Scored:
-    """:func:`metabaseline_features` on one episode, features from ``table``."""
-    support = table.take(ep.support_indices).to(device)
-    query = table.take(ep.query_indices).to(device)
-    labels = torch.from_numpy(np.ascontiguousarray(ep.support_labels)).to(device)
-    return metabaseline_features(
-        support, labels, query, ep.task_target.value, ep.n_way, cfg, 0, tau=tau
-    )
+    def estimate(self, ctx: CostContext) -> tuple[float, dict[str, Any]]:
+        opts = ctx.cfg.options_as(MetaBaselineOptions)
+        stage = 0.0
+        if not ctx.stage_done():
+            if not classifier_done(ctx.folder, ctx.cfg, ctx.sources):
+                stage = opts.pretrain_steps * ctx.train_s(opts.pretrain_batch_size)
+            n = ctx.source_ways() * (opts.meta_shots + opts.meta_queries)
+            stage += opts.meta_steps * opts.meta_batch_size * ctx.train_s(n)
+        # the trained backbone's features are never cached before its stage
+        images = ctx.trained_images() if ctx.episodes else 0
+        seconds = stage + images * ctx.forward_s() + ctx.episodes * ctx.bookkeeping_s
+        detail = {"embed_images": images, "per_episode_s": ctx.bookkeeping_s, "stage_s": stage}
+        return seconds, detail
