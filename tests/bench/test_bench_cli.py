@@ -165,7 +165,7 @@ def test_embed_your_own_module_and_weights(bench_root: Path, tmp_path: Path) -> 
     torch.save({"conv.weight": other.weight, "conv.bias": other.bias}, tmp_path / "w.pth")
     second = _ok([*base, "--weights", str(tmp_path / "w.pth"), "--out", str(tmp_path / "b.h5")])
     assert "0 from the cache, 36 computed" in second  # other weights: another key
-    assert len(list((cache / "embeddings" / "target").glob("*.h5"))) == 2
+    assert len(list((cache / "features").glob("*/key.json"))) == 2  # two models, two stores
     import h5py
 
     with h5py.File(tmp_path / "a.h5") as fa, h5py.File(tmp_path / "b.h5") as fb:

@@ -62,7 +62,7 @@ def test_meta_baseline_cell_records_its_protocol_and_resumes(
     detail = rec["estimate_detail"]
     assert detail["stage_s"] > 0 and detail["embed_images"] > 0 and rec["estimate_s"] > 0
     assert "| Meta-Baseline | tiny_cnn |" in (tmp_path / "results.md").read_text()
-    calibration = json.loads((tmp_path / "calibration.json").read_text())
+    calibration = json.loads((tmp_path / "cache" / "calibration.json").read_text())
     assert {k.split("|")[0] for k in calibration} == {"forward", "train", "probe"}
     stamps = {q: q.stat().st_mtime_ns for q in folder.rglob("*") if q.is_file()}
     again = _run(bench_root, tmp_path)

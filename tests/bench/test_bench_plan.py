@@ -73,7 +73,7 @@ def test_dry_run_calibrates_estimates_and_stops(bench_root: Path, tmp_path: Path
     assert [c.method for c in cells] == ["supervised", "im-pt", "linear-probe", "knn", "mm-pt"]
     assert all(c.status == "todo" and c.estimate_s and c.estimate_s > 0 for c in cells)
     assert not (tmp_path / "cells").exists()  # nothing ran
-    calibration = json.loads((tmp_path / "calibration.json").read_text())
+    calibration = json.loads((tmp_path / "cache" / "calibration.json").read_text())
     assert {k.split("|")[0] for k in calibration} == {"forward", "train", "probe"}
     assert "benchmark plan: 5 cells, 5 to run" in summary["log"]
     assert "calibrating" in summary["log"]
@@ -85,7 +85,7 @@ def test_dry_run_calibrates_estimates_and_stops(bench_root: Path, tmp_path: Path
     # a second plan reads the calibration instead of timing again
     again = _run(bench_root, tmp_path, settings, targets=["target"], dry_run=True)
     assert "calibrating" not in again["log"]
-    assert json.loads((tmp_path / "calibration.json").read_text()) == calibration
+    assert json.loads((tmp_path / "cache" / "calibration.json").read_text()) == calibration
 
 
 def test_budget_refuses_with_one_line(bench_root: Path, tmp_path: Path) -> None:
@@ -146,3 +146,27 @@ def test_cells_run_record_their_protocol_and_resume(bench_root: Path, tmp_path: 
     assert "| Supervised | tiny_cnn |" in table
     assert "| ImageNet (linear probe) \\[episodes=3\\] | tiny_cnn |" in table
     assert "| ImageNet (linear probe) \\[episodes=4\\] | tiny_cnn |" in table
+
+
+def test_calibration_is_per_backbone_and_size_and_grey_equals_rgb(
+    bench_root: Path, tmp_path: Path
+) -> None:
+    # target is RGB, source grey, both 16 px: one calibration, estimates alike
+    settings = tiny_settings(methods=("linear-probe", "im-pt"), episodes=4)
+    summary = _run(bench_root, tmp_path, settings, targets=("target", "source"), dry_run=True)
+    calibration = json.loads((tmp_path / "cache" / "calibration.json").read_text())
+    assert sorted(k.split("|")[0] for k in calibration) == ["forward", "probe", "train"]
+    assert all("|16px|" in k and "ch|" not in k for k in calibration)  # no channels, no dataset
+    assert all(v["calibration_s"] < 10 for v in calibration.values())
+    by = {(c.target.split(":")[0], c.method): c.estimate_s for c in summary["cells"]}
+    for method in ("linear-probe", "im-pt"):
+        grey, rgb = by["source", method], by["target", method]
+        assert 0.5 < grey / rgb < 2.0, (method, grey, rgb)
+    # another benchmark folder with the same cache folder reads the calibration
+    lines: list[str] = []
+    other = replace(settings, targets=("target",))
+    run_benchmark(
+        bench_root, other, out=tmp_path / "o2", dry_run=True, cache=tmp_path / "cache",
+        log=lines.append,
+    )  # fmt: skip
+    assert not any("calibrating" in line for line in lines)

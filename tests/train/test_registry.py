@@ -164,7 +164,7 @@ def test_every_method_declares_what_the_toolkit_reads(name: str) -> None:
 
 
 def test_the_methods_page_holds_the_registrys_table() -> None:
-    from medimeta.train.fewshot.registry import methods_markdown
+    from medimeta.train.fewshot.report import methods_markdown
 
     page = (Path(__file__).resolve().parents[2] / "docs" / "methods.md").read_text("utf-8")
     generated = page.split("<!-- methods table: generated -->\n")[1].split("<!-- end")[0]

@@ -70,7 +70,7 @@ class Estimator:
         self.root = root
         self.cal = calibrator
         self.features = features
-        self._embedded: dict[str, np.ndarray] = {}
+        self._embedded: dict[str, set[bytes]] = {}
         self._books: dict[Path, tuple[float, float]] = {}
 
     def bookkeeping(self, file: Path) -> tuple[float, float]:
@@ -98,12 +98,9 @@ class Estimator:
     def calibration(self, cell: Cell) -> dict[str, Any]:
         p = cell.protocol
         norm = Normalizer(tuple(p["normalization"]["mean"]), tuple(p["normalization"]["std"]))
-        folder = locate_dataset(self.root, p["target"]["dataset_id"])
         b = p["backbone"]
         return {
-            part: self.cal.get(
-                part, b["name"], b["pretrained"], b["weights_sha256"], folder, p["image_size"], norm
-            )
+            part: self.cal.get(part, b["name"], b["pretrained"], p["image_size"], norm)
             for part in parts_of(cell.method)
         }
 
@@ -166,20 +163,16 @@ class Estimator:
         norm = Normalizer(tuple(p["normalization"]["mean"]), tuple(p["normalization"]["std"]))
         b = p["backbone"]
         backbone, reader, _ = self.cal.setup(b["name"], b["pretrained"], p["image_size"], norm)
-        key = self.features.key(
-            folder=folder,
-            split=p["episodes"]["split"],
-            backbone=backbone,
-            backbone_name=b["name"],
-            reader=reader,
-        )
-        path = self.features.path(key)
-        have = self._embedded.get(str(path))
-        if have is None:
-            have = self.features.cached_indices(path, key) if self.features.persist else rows[:0]
-        missing = np.setdiff1d(rows, have)
-        self._embedded[str(path)] = np.union1d(have, rows)
-        return int(missing.size)
+        key = self.features.model_key(backbone=backbone, backbone_name=b["name"], reader=reader)
+        where = str(self.features.model_dir(key))
+        if where not in self._embedded:
+            self._embedded[where] = set(self.features.stored(key))
+        have = self._embedded[where]
+        digests = self.features.digests(folder)
+        need = {bytes(digests[r]) for r in rows}
+        missing = need - have
+        have |= need
+        return len(missing)
 
 
 def _fwd(cal: dict[str, Any]) -> float:

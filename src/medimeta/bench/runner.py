@@ -112,7 +112,9 @@ def _estimate_and_print(
     say: Log,
 ) -> str | None:
     """Calibrate, estimate every cell to run, print and save the plan; the budget refusal."""
-    calibrator = Calibrator(out, D.device_for(D.DistEnv(), device), say)
+    # timings depend on the machine, not the data: cached beside the features when there are
+    home = features.directory if features is not None and features.persist else out
+    calibrator = Calibrator(home, D.device_for(D.DistEnv(), device), say)
     estimator = Estimator(root, calibrator, features)
     for cell in cells:
         if cell.status == "todo":

@@ -186,6 +186,12 @@ def fewshot_command(
     allow_shared: bool = typer.Option(False, "--allow-shared", help=bench_cli.ALLOW_SHARED_HELP),
     cache: Path | None = typer.Option(None, help="Embedding cache [$MEDIMETA_CACHE|ROOT/.cache]."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Frozen features per episode."),
+    per_episode: bool = typer.Option(
+        False,
+        "--per-episode",
+        help="Score cached features episode by episode, not all at once (a check: the "
+        "numbers agree within 1e-4).",
+    ),
     backbone_checkpoint: Path | None = typer.Option(
         None, help="Use this trained backbone (skips the mm-pt/mm-maml/meta-baseline stage)."
     ),
@@ -200,26 +206,16 @@ def fewshot_command(
     verbose: bool = verbose_option(),
 ) -> None:
     """Cross-domain few-shot evaluation; per-episode metrics and mean ± 95 % CI."""
-    from medimeta.bench.settings import split_list
-    from medimeta.cli.bench import fewshot_overrides
     from medimeta.features.cache import feature_source
     from medimeta.runs.record import RUN_FILE, SUMMARY_FILE
-    from medimeta.train.fewshot import EpisodePlan, FewShotConfig, RunSettings, run_fewshot
+    from medimeta.train.fewshot import EpisodePlan, RunSettings, run_fewshot
 
-    config = FewShotConfig(method=method, backbone=backbone, seed=seed).with_overrides(
-        pretrained=_pretrained(pretrained),
-        image_size=image_size,
-        sources=tuple(split_list(sources)) or None,
-        exclude_sources=tuple(split_list(exclude_sources)) or None,
-        allow_shared=allow_shared or None,
-        finetune_bn=finetune_bn,
-        **fewshot_overrides(steps, lr, pretrain_steps, meta_steps, first_order, distance, k),
-    )
+    config = _fewshot_config(dict(locals()))
     features = None if no_cache else feature_source(cache, resolve(root))
     name = (target or (episodes_file.stem if episodes_file else "episodes")).replace(":", "_")
     folder = out or Path("runs") / "fewshot" / name.replace(" ", "_") / method
     plan = EpisodePlan(episodes_file, shots, query, episodes, seed, split, limit)
-    run = RunSettings(folder, resume, device, not quiet, backbone_checkpoint)
+    run = RunSettings(folder, resume, device, not quiet, backbone_checkpoint, not per_episode)
     with log_to_stderr("medimeta", quiet=quiet, verbose=verbose):
         log = None if quiet else typer.echo
         record = run_fewshot(
@@ -229,6 +225,27 @@ def fewshot_command(
         # the result table is the output asked for: printed even when quiet, with its file
         typer.echo((folder / SUMMARY_FILE).read_text(encoding="utf-8"))
         typer.echo(f"results: {folder / RUN_FILE}")
+
+
+def _fewshot_config(o: dict[str, Any]) -> Any:
+    """The FewShotConfig of the ``fewshot`` command's options."""
+    from medimeta.bench.settings import split_list
+    from medimeta.cli.bench import fewshot_overrides
+    from medimeta.train.fewshot import FewShotConfig
+
+    overrides = fewshot_overrides(
+        o["steps"], o["lr"], o["pretrain_steps"], o["meta_steps"], o["first_order"],
+        o["distance"], o["k"],
+    )  # fmt: skip
+    return FewShotConfig(method=o["method"], backbone=o["backbone"], seed=o["seed"]).with_overrides(
+        pretrained=_pretrained(o["pretrained"]),
+        image_size=o["image_size"],
+        sources=tuple(split_list(o["sources"])) or None,
+        exclude_sources=tuple(split_list(o["exclude_sources"])) or None,
+        allow_shared=o["allow_shared"] or None,
+        finetune_bn=o["finetune_bn"],
+        **overrides,
+    )
 
 
 def _parse_bins(values: list[str]) -> dict[str, list[float]]:

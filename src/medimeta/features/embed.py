@@ -132,7 +132,7 @@ def embed_dataset(
     if channels_last:
         net = net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     reader = EpisodeReader(
-        image_size=image_size,
+        image_size=side,
         normalizer=make_normalizer(NormalizeChoice(normalize), net),
         device=dev,
         channels_last=channels_last,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -58,6 +59,17 @@ class EpisodeReader:
         return model_input(
             self.normalizer.to_float(x), self.normalizer, self.device, self.channels_last
         )
+
+    def preprocessing(self) -> dict[str, Any]:
+        """What :meth:`prepare` does to an image, as data (part of the feature cache's key):
+        the size it is resized to (None: as stored), the channels read and the normalisation."""
+        return {
+            "image_size": self.image_size,
+            "resize": "auto (area for whole factors, else bilinear; resize_uint8)",
+            "channels": self.loader.channels,
+            "mean": [float(v) for v in self.normalizer.mean],
+            "std": [float(v) for v in self.normalizer.std],
+        }
 
     def first_rows(self, folder: Path, n: int) -> torch.Tensor:
         """The first ``n`` images of a dataset folder (fewer when it is smaller), prepared."""

@@ -13,13 +13,16 @@ class RunSettings:
     """``out_dir`` the run folder; ``resume`` continue a run found there (finished episodes,
     the last checkpoint); ``device`` ``cpu``, ``cuda``, ``cuda:1`` (default: CUDA if there is
     one); ``progress`` show progress bars; ``backbone_checkpoint`` (few-shot) a trained
-    backbone that replaces the method's training stage."""
+    backbone that replaces the method's training stage; ``batched`` (few-shot) lets the
+    methods that read cached features score all episodes at once (False: one by one, the
+    check path; the numbers agree within 1e-4)."""
 
     out_dir: Path = Path("runs")
     resume: bool = True
     device: str | None = None
     progress: bool = False
     backbone_checkpoint: Path | None = None
+    batched: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "out_dir", Path(self.out_dir))

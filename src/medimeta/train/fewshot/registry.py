@@ -33,9 +33,10 @@ import torch
 
 from medimeta.errors import DuplicateRegistrationError, OptionError, UnknownNameError
 from medimeta.features.reader import EpisodeReader, EpisodeTensors
-from medimeta.features.table import FeatureTable
+from medimeta.features.table import FeatureBatch, FeatureTable
 from medimeta.logs import Log
 from medimeta.models.backbone import Backbone
+from medimeta.train.fewshot.calibration import Measure
 from medimeta.train.fewshot.learners import Scored, eval_features
 from medimeta.train.fewshot.options import MethodOptions, MethodSettings, SourceOptions
 
@@ -43,8 +44,6 @@ if TYPE_CHECKING:
     from medimeta.episodes import Episode
 
 PLUGINS_ENV = "MEDIMETA_PLUGINS"
-#: A calibration part a method contributes: (backbone, reader, dataset folder) -> timings.
-Measure = Callable[[Backbone, EpisodeReader, Path], dict[str, Any]]
 ENTRY_POINT_GROUP = "medimeta.plugins"
 Scorer = Callable[["Episode", int], Scored]
 
@@ -189,6 +188,14 @@ class FewShotMethod(abc.ABC):
         a task with target ``target`` (a TaskTarget value)."""
         raise OptionError(f"few-shot method {self.name!r} does not work on cached features")
 
+    def score_batch(
+        self, batch: FeatureBatch, cfg: MethodSettings, stage: dict[str, Any]
+    ) -> list[Scored] | None:
+        """Every episode of ``batch`` at once (the frozen-feature methods; the same numbers as
+        :meth:`score_features` per episode); None when this method or these settings have no
+        batched path, and the runner scores episode by episode."""
+        return None
+
     def scorer(
         self,
         backbone: Backbone,
@@ -237,20 +244,6 @@ def frozen_features_cost(ctx: CostContext, head_s: float) -> tuple[float, dict[s
     per_episode = head_s + ctx.bookkeeping_s
     seconds = images * ctx.forward_s() + ctx.episodes * per_episode
     return seconds, {"embed_images": images, "per_episode_s": per_episode}
-
-
-def timed(fn: Callable[[], Any], repeats: int = 3) -> float:
-    """Calibration timing: the fastest of ``repeats`` calls after a warm-up call (on a shared
-    machine the fastest is the least disturbed one)."""
-    import time
-
-    fn()  # warm-up: allocations, oneDNN kernels
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return float(min(times))
 
 
 M = TypeVar("M", bound=type[FewShotMethod])
@@ -358,25 +351,3 @@ def option_fields() -> set[str]:
 def methods_help() -> str:
     """The ``--method`` choices as one help line, read from the registry when shown."""
     return "; ".join(f"{m.name} ({m.summary})" for m in all_methods())
-
-
-def methods_markdown() -> str:
-    """The registered methods as a Markdown table (docs/methods.md holds this table)."""
-    from medimeta.escape import markdown_escape
-
-    lines = [
-        "| method | row in the tables | kind | stages | options (defaults) | follows |",
-        "|---|---|---|---|---|---|",
-    ]
-    for m in all_methods():
-        options = ", ".join(f"`{k}={v}`" for k, v in m.options().recorded().items()) or "–"
-        cells = [
-            f"`{m.name}`",
-            markdown_escape(m.paper_name),
-            m.kind.value,
-            " → ".join(m.stages),
-            options,
-            markdown_escape(m.reference or "–"),
-        ]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"

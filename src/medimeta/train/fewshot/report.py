@@ -9,6 +9,7 @@ from medimeta.escape import markdown_code, markdown_escape
 from medimeta.runs.model import RunRecord
 from medimeta.runs.tables import merge_tables, to_markdown
 from medimeta.train.fewshot.medfm import protocol_line
+from medimeta.train.fewshot.registry import all_methods
 
 
 def result_markdown(record: RunRecord) -> str:
@@ -51,3 +52,23 @@ def result_markdown(record: RunRecord) -> str:
 
 def _num(value: Any) -> str:
     return "–" if value is None or not math.isfinite(value) else f"{value:.4f}"
+
+
+def methods_markdown() -> str:
+    """The registered methods as a Markdown table (docs/methods.md holds this table)."""
+    lines = [
+        "| method | row in the tables | kind | stages | options (defaults) | follows |",
+        "|---|---|---|---|---|---|",
+    ]
+    for m in all_methods():
+        options = ", ".join(f"`{k}={v}`" for k, v in m.options().recorded().items()) or "–"
+        cells = [
+            f"`{m.name}`",
+            markdown_escape(m.paper_name),
+            m.kind.value,
+            " → ".join(m.stages),
+            options,
+            markdown_escape(m.reference or "–"),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"

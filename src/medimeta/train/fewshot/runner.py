@@ -19,7 +19,7 @@ import numpy as np
 
 import medimeta.data.distributed as D
 from medimeta.episodes import Episode
-from medimeta.features.table import FeatureSource
+from medimeta.features.table import FeatureSource, episode_batch
 from medimeta.logs import Log, main_only
 from medimeta.progress import Progress
 from medimeta.runs.files import read_json, write_json
@@ -28,7 +28,7 @@ from medimeta.runs.record import SUMMARY_FILE, episode_file, write_run
 from medimeta.safeio import wait_for, write_text
 from medimeta.train.fewshot.collect import collect_results
 from medimeta.train.fewshot.config import FewShotConfig
-from medimeta.train.fewshot.learners import episode_metrics
+from medimeta.train.fewshot.learners import Scored, episode_metrics
 from medimeta.train.fewshot.registry import Scorer
 from medimeta.train.fewshot.report import result_markdown
 from medimeta.train.fewshot.setup import RunContext, load_or_sample_episodes, prepare
@@ -103,18 +103,41 @@ def _report(ctx: RunContext, prepare_s: float, total_s: float) -> RunRecord:
     return record
 
 
+def _batched(ctx: RunContext, todo: list[Episode]) -> dict[int, tuple[Scored, float]]:
+    """Episode index -> (scores and record, seconds) of every episode to do, scored at once
+    when the method reads cached features and has a batched path; empty otherwise."""
+    spec = ctx.cfg.spec
+    if not (ctx.settings.batched and ctx.table is not None and spec.reads_features and todo):
+        return {}
+    device = ctx.reader.device if ctx.reader is not None else "cpu"
+    batch = episode_batch(ctx.table, todo, device)
+    t0 = time.perf_counter()
+    scored = None if batch is None else spec.score_batch(batch, ctx.cfg, ctx.stage)
+    if scored is None:
+        return {}
+    each = (time.perf_counter() - t0) / len(todo)
+    return {ep.index: (result, each) for ep, result in zip(todo, scored, strict=True)}
+
+
 def _evaluate_episodes(ctx: RunContext, mine: list[Episode], score: Scorer) -> None:
     """Run the method on this rank's episodes, one result file each (kept when resuming)."""
     cfg, env = ctx.cfg, ctx.env
     show = ctx.settings.progress and env.is_main
+    resume = ctx.settings.resume
+    done = {ep.index for ep in mine if resume and _done(_path(ctx, ep), ctx.run_hash)}
+    batched = _batched(ctx, [ep for ep in mine if ep.index not in done])
     with Progress(show, len(mine), f"{cfg.method} episodes") as bar:
         for ep in mine:
-            path = episode_file(ctx.out, ep.index)
-            if ctx.settings.resume and _done(path, ctx.run_hash):
+            path = _path(ctx, ep)
+            if ep.index in done:
                 bar.advance()
                 continue
             t0 = time.perf_counter()
-            scores, extra = score(ep, _episode_seed(cfg.seed, ep.index))
+            if ep.index in batched:
+                (scores, extra), seconds = batched[ep.index]
+            else:
+                scores, extra = score(ep, _episode_seed(cfg.seed, ep.index))
+                seconds = time.perf_counter() - t0
             metrics = episode_metrics(ep.task_target.value, ep.query_labels, scores)
             write_json(
                 path,
@@ -127,7 +150,7 @@ def _evaluate_episodes(ctx: RunContext, mine: list[Episode], score: Scorer) -> N
                     "support": int(ep.support_indices.size),
                     "query": int(ep.query_indices.size),
                     "metrics": metrics,
-                    "seconds": time.perf_counter() - t0,
+                    "seconds": seconds,
                     **extra,
                     "predictions": {
                         "indices": ep.query_indices,
@@ -139,8 +162,12 @@ def _evaluate_episodes(ctx: RunContext, mine: list[Episode], score: Scorer) -> N
             bar.advance(metrics.get("auroc"), "auroc")
             ctx.say(
                 f"episode {ep.index}: auroc {metrics.get('auroc', float('nan')):.4f} "
-                f"({time.perf_counter() - t0:.1f} s)"
+                f"({seconds:.1f} s)"
             )
+
+
+def _path(ctx: RunContext, ep: Episode) -> Path:
+    return episode_file(ctx.out, ep.index)
 
 
 def _done(path: Path, run_hash: str) -> bool:

@@ -107,8 +107,9 @@ def backbone_and_reader(
     channels_last = channels_last_default(cfg.channels_last, device, side)
     if channels_last:
         backbone = backbone.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    # the stored size when none is asked for: the same features get the same cache key
     reader = EpisodeReader(
-        image_size=cfg.image_size, normalizer=normalizer, device=device, channels_last=channels_last
+        image_size=side, normalizer=normalizer, device=device, channels_last=channels_last
     )
     return backbone, reader
 

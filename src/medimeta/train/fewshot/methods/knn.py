@@ -15,6 +15,7 @@ Nothing is trained, so the result does not depend on a seed.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +24,8 @@ from torch.nn import functional as F
 
 from medimeta.catalog.tasks import TaskTarget
 from medimeta.errors import OptionError
+from medimeta.features.table import FeatureBatch
+from medimeta.train.fewshot.batched import ways_of
 from medimeta.train.fewshot.learners import Scored, one_thread
 from medimeta.train.fewshot.options import MethodOptions, MethodSettings
 from medimeta.train.fewshot.registry import (
@@ -112,5 +115,38 @@ class KNearestNeighbours(FewShotMethod):
             )
         return scores.double().cpu().numpy(), {"k": min(opts.knn_k, int(support.shape[0]))}
 
+    def score_batch(
+        self, batch: FeatureBatch, cfg: MethodSettings, stage: dict[str, Any]
+    ) -> list[Scored] | None:
+        opts = cfg.options_as(KnnOptions)
+        scores = batched_knn_scores(batch, opts.knn_k, opts.knn_temperature)
+        sizes = batch.support_mask.sum(1).tolist()
+        pairs = zip(batch.unpad(scores), sizes, strict=True)
+        return [(s, {"k": min(opts.knn_k, int(n))}) for s, n in pairs]
+
     def estimate(self, ctx: CostContext) -> tuple[float, dict[str, Any]]:
         return frozen_features_cost(ctx, 0.0)
+
+
+def batched_knn_scores(batch: FeatureBatch, k: int, temperature: float) -> torch.Tensor:
+    """:func:`knn_scores` of every episode of ``batch``: padded support rows have similarity
+    -inf, so they get weight 0 wherever the top ``k`` reach them."""
+    q = F.normalize(batch.query.double(), dim=-1)
+    s = F.normalize(batch.support.double(), dim=-1)
+    sims = (q @ s.transpose(1, 2)).masked_fill(~batch.support_mask[:, None, :], -math.inf)
+    k = max(1, min(int(k), batch.support.shape[1]))
+    top, idx = sims.topk(k, dim=-1, largest=True, sorted=True)
+    weights = torch.exp((top - top[..., :1]) / temperature)
+    weights = weights / weights.sum(-1, keepdim=True)
+    if batch.multilabel:
+        labels = batch.support_y.double()  # (E, S, L)
+        votes = torch.gather(
+            labels[:, None].expand(-1, idx.shape[1], -1, -1),
+            2,
+            idx[..., None].expand(-1, -1, -1, labels.shape[-1]),
+        )
+        return (weights[..., None] * votes).sum(2)
+    neighbours = torch.gather(batch.support_y[:, None].expand(-1, idx.shape[1], -1), 2, idx)
+    onehot = F.one_hot(neighbours, ways_of(batch)).double()
+    shares = (weights[..., None] * onehot).sum(2)
+    return shares[..., 1:] if batch.target == TaskTarget.BINARY_CLASSIFICATION else shares

@@ -7,17 +7,19 @@ scored by it. The backbone is never trained.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
 
+from medimeta.catalog.tasks import TaskTarget
 from medimeta.errors import OptionError
-from medimeta.features.reader import EpisodeReader
-from medimeta.models import make_head, make_loss, scores_from_logits
-from medimeta.models.backbone import Backbone
+from medimeta.features.table import FeatureBatch
+from medimeta.models import head_out_features, make_loss, scores_from_logits
 from medimeta.models.build import seeded
+from medimeta.train.fewshot.batched import probe_logits
+from medimeta.train.fewshot.calibration import Probe, timed
 from medimeta.train.fewshot.learners import Scored, episode_head, fit_adam, one_thread
 from medimeta.train.fewshot.options import MethodOptions, MethodSettings
 from medimeta.train.fewshot.registry import (
@@ -26,7 +28,6 @@ from medimeta.train.fewshot.registry import (
     MethodKind,
     frozen_features_cost,
     register_method,
-    timed,
 )
 
 
@@ -54,13 +55,17 @@ def probe_scores(
     cfg: MethodSettings,
     seed: int,
 ) -> Scored:
-    """Train a zero-initialised linear head on support features; score the query features."""
+    """Train a zero-initialised linear head on support features; score the query features.
+
+    In float64: the episodes' batched solver then gives the same numbers to 1e-12 (float32
+    Adam steps differ by rounding by up to ~1e-4 between two summation orders)."""
     opts = cfg.options_as(ProbeOptions)
+    support, query = support.double(), query.double()
     with one_thread():
         with seeded(seed):
             head = episode_head(
                 target, n_way, support.shape[1], init=cfg.head_init, ordinal=cfg.ordinal
-            ).to(support.device)
+            ).to(support.device, torch.float64)
         loss_fn = make_loss(target, ordinal=cfg.ordinal)
         curve = fit_adam(
             head.parameters(),
@@ -71,29 +76,29 @@ def probe_scores(
             opts.probe_lr,
         )
         with torch.no_grad():
-            scores = scores_from_logits(target, head(query).double(), ordinal=cfg.ordinal)
+            scores = scores_from_logits(target, head(query), ordinal=cfg.ordinal)
     return scores.double().cpu().numpy(), {"support_loss": curve[-1] if curve else None}
 
 
-def measure_probe(backbone: Backbone, reader: EpisodeReader, folder: Path) -> dict[str, Any]:
-    """Calibration part ``probe``: one Adam step of a linear head on 15 random features."""
+def measure_probe(probe: Probe) -> dict[str, Any]:
+    """Calibration part ``probe``: the batched solver's time per episode and step, on 100
+    random 3-way 5-shot episodes of the backbone's feature size."""
+    from medimeta.features.table import FeatureBatch
+
+    e, s, dim, steps = 100, 15, probe.backbone.num_features, 20
     gen = torch.Generator().manual_seed(0)
-    feats = torch.randn(15, backbone.num_features, generator=gen).to(reader.device)
-    y = torch.arange(15, device=reader.device) % 3
-    target = "MULTICLASS_CLASSIFICATION"
-    head = make_head(target, 3, backbone.num_features, "zero").to(reader.device)
-    loss_fn = make_loss(target)
-    optimizer = torch.optim.Adam(head.parameters(), lr=1e-2)
-
-    def steps() -> None:
-        with one_thread():  # as the probe runs
-            for _ in range(20):
-                loss = loss_fn(head(feats), y)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-
-    return {"s_per_step": timed(steps, 5) / 20}
+    batch = FeatureBatch(
+        [],
+        torch.randn(e, s, dim, generator=gen, dtype=torch.float64),
+        torch.ones(e, s, dtype=torch.bool),
+        (torch.arange(s) % 3).repeat(e, 1),
+        torch.randn(e, 30, dim, generator=gen, dtype=torch.float64),
+        torch.ones(e, 30, dtype=torch.bool),
+        TaskTarget.MULTICLASS_CLASSIFICATION.value,
+        3,
+    )
+    seconds = timed(lambda: probe_logits(batch, 3, steps, 1e-2, False), 3)
+    return {"s_per_step": seconds / (steps * e), "episodes": e}
 
 
 @register_method
@@ -123,6 +128,25 @@ class LinearProbe(FewShotMethod):
         stage: dict[str, Any],
     ) -> Scored:
         return probe_scores(support, support_y, query, target, n_way, cfg, seed)
+
+    def score_batch(
+        self, batch: FeatureBatch, cfg: MethodSettings, stage: dict[str, Any]
+    ) -> list[Scored] | None:
+        corn = cfg.ordinal == "corn" and batch.target == TaskTarget.ORDINAL_REGRESSION
+        if cfg.head_init != "zero" or corn:
+            return None  # a seeded random head or CORN: the one-episode path
+        opts = cfg.options_as(ProbeOptions)
+        outputs = head_out_features(batch.target, batch.n_way, ordinal=cfg.ordinal)
+        bce = batch.target in (
+            TaskTarget.BINARY_CLASSIFICATION,
+            TaskTarget.MULTILABEL_CLASSIFICATION,
+        )
+        double = dataclasses.replace(
+            batch, support=batch.support.double(), query=batch.query.double()
+        )  # float64, as the one-episode probe
+        logits = probe_logits(double, outputs, opts.probe_steps, opts.probe_lr, bce)
+        scores = scores_from_logits(batch.target, logits, ordinal=cfg.ordinal)
+        return [(s, {}) for s in batch.unpad(scores)]
 
     def estimate(self, ctx: CostContext) -> tuple[float, dict[str, Any]]:
         steps = ctx.cfg.options_as(ProbeOptions).probe_steps

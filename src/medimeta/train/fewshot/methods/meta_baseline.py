@@ -38,11 +38,19 @@ from medimeta.catalog.tasks import TaskTarget
 from medimeta.episodes import Episode
 from medimeta.errors import OptionError
 from medimeta.features.reader import EpisodeReader, EpisodeTensors
+from medimeta.features.table import FeatureBatch
 from medimeta.logs import Log
 from medimeta.models.backbone import Backbone
 from medimeta.models.build import seeded
 from medimeta.progress import Progress
 from medimeta.train.checkpoint import load_checkpoint, save_checkpoint
+from medimeta.train.fewshot.batched import (
+    centroids,
+    class_scores,
+    class_weights,
+    cosines,
+    label_weights,
+)
 from medimeta.train.fewshot.centroids import centroid_logits, centroid_scores
 from medimeta.train.fewshot.learners import Scored, one_thread
 from medimeta.train.fewshot.options import (
@@ -286,6 +294,21 @@ class MetaBaseline(FewShotMethod):
                 support.double(), support_y, query.double(), target, n_way, tau
             )
         return scores.double().cpu().numpy(), {}
+
+    def score_batch(
+        self, batch: FeatureBatch, cfg: MethodSettings, stage: dict[str, Any]
+    ) -> list[Scored] | None:
+        tau = float(stage["tau"])
+        support, query = batch.support.double(), batch.query.double()
+        if batch.multilabel:
+            pos, neg = label_weights(batch)
+            diff = cosines(query, centroids(pos, support))
+            diff = diff - cosines(query, centroids(neg, support))
+            scores = torch.sigmoid(tau * diff)
+        else:
+            protos = centroids(class_weights(batch), support)
+            scores = class_scores(batch, tau * cosines(query, protos))
+        return [(s, {}) for s in batch.unpad(scores)]
 
     def estimate(self, ctx: CostContext) -> tuple[float, dict[str, Any]]:
         opts = ctx.cfg.options_as(MetaBaselineOptions)

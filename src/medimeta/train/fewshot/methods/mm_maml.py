@@ -20,7 +20,6 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -35,6 +34,7 @@ from medimeta.models import make_head, make_loss, scores_from_logits
 from medimeta.models.backbone import Backbone
 from medimeta.models.build import seeded
 from medimeta.progress import Progress
+from medimeta.train.fewshot.calibration import Probe, timed
 from medimeta.train.fewshot.learners import Scored, episode_head
 from medimeta.train.fewshot.options import MetaEpisodeOptions, MethodSettings, SourceOptions
 from medimeta.train.fewshot.pretrain import source_episodes
@@ -44,7 +44,6 @@ from medimeta.train.fewshot.registry import (
     MethodKind,
     StageContext,
     register_method,
-    timed,
 )
 
 
@@ -220,16 +219,16 @@ def meta_train(
     return {"steps": opts.meta_steps, "query_loss_curve": curve}
 
 
-def measure_maml(backbone: Backbone, reader: EpisodeReader, folder: Path) -> dict[str, Any]:
-    """Calibration part ``maml``: one second-order meta-step (one inner SGD step on 10 support
-    images through ``torch.func``, backward of the query loss of 20 images)."""
-    x = reader.first_rows(folder, 30)
-    ns = max(1, min(10, x.shape[0] // 3))
-    xs, xq = x[:ns], x[ns:]
-    ys = torch.arange(xs.shape[0], device=reader.device) % 2
-    yq = torch.arange(xq.shape[0], device=reader.device) % 2
+def measure_maml(probe: Probe) -> dict[str, Any]:
+    """Calibration part ``maml``: one second-order meta-step (one inner SGD step on 2 support
+    images through ``torch.func``, backward of the query loss of 4 images); the cost model
+    scales it to the real meta-episode sizes with the ``train`` part."""
+    backbone, device = probe.backbone, probe.reader.device
+    xs, xq = probe.batch(2), probe.batch(4)
+    ys = torch.arange(2, device=device) % 2
+    yq = torch.arange(4, device=device) % 2
     target = "MULTICLASS_CLASSIFICATION"
-    head = make_head(target, 2, backbone.num_features, "zero").to(reader.device)
+    head = make_head(target, 2, backbone.num_features, "zero").to(device)
     net = EpisodeNet(copy.deepcopy(backbone), head)
     loss_fn = make_loss(target)
     net.train()
@@ -241,7 +240,7 @@ def measure_maml(backbone: Backbone, reader: EpisodeReader, folder: Path) -> dic
         loss_fn(functional_call(net, (adapted, buffers), (xq,)), yq).backward()
         net.zero_grad(set_to_none=True)
 
-    return {"s_per_meta_step": timed(meta_step, 2), "support": ns, "query": int(xq.shape[0])}
+    return {"s_per_meta_step": timed(meta_step, 1), "support": 2, "query": 4}
 
 
 @register_method

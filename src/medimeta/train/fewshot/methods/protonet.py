@@ -15,6 +15,15 @@ from torch.nn import functional as F
 
 from medimeta.catalog.tasks import TaskTarget
 from medimeta.errors import check_choice
+from medimeta.features.table import FeatureBatch
+from medimeta.train.fewshot.batched import (
+    centroids,
+    class_scores,
+    class_weights,
+    cosines,
+    label_weights,
+    squared_distances,
+)
 from medimeta.train.fewshot.learners import Scored, one_thread
 from medimeta.train.fewshot.options import MethodOptions, MethodSettings
 from medimeta.train.fewshot.registry import (
@@ -106,5 +115,28 @@ class ProtoNet(FewShotMethod):
             )
         return scores.double().cpu().numpy(), {}
 
+    def score_batch(
+        self, batch: FeatureBatch, cfg: MethodSettings, stage: dict[str, Any]
+    ) -> list[Scored] | None:
+        distance = cfg.options_as(ProtoNetOptions).distance
+        support, query = batch.support.double(), batch.query.double()
+        if batch.multilabel:
+            pos, neg = label_weights(batch)
+            d_pos = _distance(query, centroids(pos, support), distance)
+            d_neg = _distance(query, centroids(neg, support), distance)
+            scores = torch.sigmoid(d_neg - d_pos)
+        else:
+            protos = centroids(class_weights(batch), support)
+            scores = class_scores(batch, -_distance(query, protos, distance))
+        return [(s, {}) for s in batch.unpad(scores)]
+
     def estimate(self, ctx: CostContext) -> tuple[float, dict[str, Any]]:
         return frozen_features_cost(ctx, 0.0)
+
+
+def _distance(query: torch.Tensor, points: torch.Tensor, kind: str) -> torch.Tensor:
+    """Batched :func:`pairwise_distance`: (E, Q, F) x (E, W, F) -> (E, Q, W)."""
+    if kind == "cosine":
+        return 1.0 - cosines(query, points)
+    d2 = squared_distances(query, points)
+    return d2 if kind == "squared_euclidean" else d2.clamp_min(0).sqrt()
