@@ -93,7 +93,9 @@ def test_mm_pt_run_records_sources_without_the_copy(bench_root: Path, tmp_path: 
 
 def test_the_plan_prints_the_sources_of_every_cell(bench_root: Path, tmp_path: Path) -> None:
     settings = tiny_settings(methods=("mm-pt", "mm-maml"), exclude_sources=("source:Malignancy",))
-    cells = build_plan(bench_root, tmp_path, ["target:case category"], settings, DistEnv(), print)
+    cells = build_plan(
+        bench_root, tmp_path, ["target:case category"], settings, DistEnv(), print
+    ).cells
     for cell in cells:
         assert cell.sources == ["source:case category"]
         assert cell.protocol["excluded"]["copy"] == "derived from target"

@@ -257,7 +257,15 @@ def test_package_does_not_import_sklearn_or_scipy():
 def test_compute_metrics_default_sets():
     y, s = _binary_case(1)
     out = compute_metrics("BINARY_CLASSIFICATION", y[:, None], s[:, None])
-    assert set(out) == {"auroc", "accuracy", "balanced_accuracy", "f1", "average_precision"}
+    assert set(out) == {
+        "auroc",
+        "accuracy",
+        "balanced_accuracy",
+        "f1",
+        "average_precision",
+        "ece",
+        "brier",
+    }
     assert out["auroc"] == pytest.approx(skm.roc_auc_score(y, s), abs=TOL)
     y, probs = _multiclass_case(2, c=5)
     out = compute_metrics("ORDINAL_REGRESSION", y, probs, per_class=True)
@@ -269,7 +277,7 @@ def test_compute_metrics_default_sets():
     assert out["auroc_class_3"] == pytest.approx(skm.roc_auc_score(y == 3, probs[:, 3]), abs=TOL)
     y, s = _multilabel_case(3)
     out = compute_metrics("MULTILABEL_CLASSIFICATION", y, s)
-    assert set(out) == {"auroc", "map", "label_accuracy", "exact_match"}
+    assert set(out) == {"auroc", "map", "label_accuracy", "exact_match", "ece", "brier"}
     assert out["map"] == pytest.approx(skm.average_precision_score(y, s), abs=TOL)
 
 

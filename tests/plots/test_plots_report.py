@@ -62,7 +62,12 @@ def test_report_files(report: Path) -> None:
     run_pages = sorted(p.name for p in (site / "runs").glob("*.html"))
     assert len(run_pages) == 4
     sup = next(p for p in (site / "runs").iterdir() if p.is_dir() and "resnet18" in p.name)
-    assert sorted(f.name for f in sup.iterdir()) == ["curves.png", "roc_test.png", "roc_val.png"]
+    assert sorted(f.name for f in sup.iterdir()) == [
+        "curves.png",
+        "reliability_test.png",
+        "roc_test.png",
+        "roc_val.png",
+    ]
     index = report.read_text(encoding="utf-8")
     assert "toy_gray" in index and "OK" in index and "CC BY-SA 4.0" in index
     assert "ProtoNet" in index and "Linear probe" in index

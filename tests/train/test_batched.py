@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from medimeta.episodes import EpisodeSampler
+from medimeta.evaluate.compute import episode_metrics
 from medimeta.evaluate.metrics import UndefinedMetricWarning
 from medimeta.features.cache import FeatureCache
 from medimeta.features.reader import EpisodeReader
@@ -21,7 +22,6 @@ from medimeta.features.table import FeatureTable, episode_batch, episode_rows
 from medimeta.format.reader import locate_dataset
 from medimeta.models.build import build_backbone, make_normalizer
 from medimeta.train.fewshot import EpisodePlan, FewShotConfig, RunSettings, run_fewshot
-from medimeta.train.fewshot.learners import episode_metrics
 
 REALDATA = Path(os.environ.get("MEDIMETA_REALDATA", Path(__file__).parents[3] / "shared/realdata"))
 SETTINGS = [
@@ -31,6 +31,7 @@ SETTINGS = [
     ("protonet", {"distance": "euclidean"}),
     ("knn", {}),
     ("knn", {"knn_k": 3}),
+    ("simpleshot", {}),
 ]
 
 

@@ -30,6 +30,7 @@ from medimeta.bench.calibrate import Calibrator, parts_of
 from medimeta.bench.cells import Cell
 from medimeta.data.pixels import Normalizer
 from medimeta.episodes import EpisodeSet
+from medimeta.evaluate.compute import episode_metrics
 from medimeta.features.cache import FeatureCache
 from medimeta.features.table import episode_rows
 from medimeta.format.reader import DatasetFolder, locate_dataset
@@ -37,7 +38,6 @@ from medimeta.runs.files import read_json, write_json
 from medimeta.runs.record import episode_file
 from medimeta.train.config import TrainConfig
 from medimeta.train.fewshot.config import FewShotConfig
-from medimeta.train.fewshot.learners import episode_metrics
 from medimeta.train.fewshot.setup import episode_run_hash
 from medimeta.train.fewshot.stage import stage_file, stage_finished
 

@@ -38,15 +38,30 @@ class BackboneFacts:
     weights_sha256: str | None
     normalizer: Normalizer
     num_features: int
+    unsupported: dict[str, str] = dataclasses.field(default_factory=dict)  # method -> why
 
 
-def backbone_facts(name: str, pretrained: str) -> BackboneFacts:
-    """Build ``name`` once to read its weights record and normalisation."""
+def backbone_facts(name: str, pretrained: str, methods: tuple[str, ...] = ()) -> BackboneFacts:
+    """Build ``name`` once to read its weights record, normalisation and which of the few-shot
+    ``methods`` cannot run on it (and why)."""
     choice = pretrained_choice(name, pretrained)
     backbone = build_backbone(name, pretrained=choice)
     norm = make_normalizer(FewShotConfig(), backbone)  # "auto": the weights' statistics
     sha = (backbone.weights or {}).get("sha256")
-    return BackboneFacts(name, choice, sha, norm, int(backbone.num_features))
+    unsupported = {}
+    for method in methods:
+        why = None if method == SUPERVISED else get_method(method).unsupported(backbone)
+        if why is not None:
+            unsupported[method] = why
+    return BackboneFacts(name, choice, sha, norm, int(backbone.num_features), unsupported)
+
+
+@dataclass
+class Plan:
+    """The cells of a benchmark and one note per (method, backbone) pair left out."""
+
+    cells: list[Cell]
+    notes: list[str] = dataclasses.field(default_factory=list)
 
 
 def episodes_file(
@@ -207,9 +222,15 @@ def fewshot_cell(
 
 def build_plan(
     root: Path, out: Path, targets: list[str], s: BenchSettings, env: D.DistEnv, log: Log
-) -> list[Cell]:
-    """Every cell of the benchmark, with ``status`` done (record found), skipped or todo."""
-    facts = {b: backbone_facts(b, s.pretrained) for b in s.backbones}
+) -> Plan:
+    """Every cell of the benchmark, with ``status`` done (record found), skipped or todo; the
+    cells of a method a backbone cannot run are left out with a note."""
+    facts = {b: backbone_facts(b, s.pretrained, s.methods) for b in s.backbones}
+    notes = [
+        f"left out: {method} on {name}: {why}"
+        for name in s.backbones
+        for method, why in facts[name].unsupported.items()
+    ]
     files: dict[tuple[str, int, int], Path | str] = {}
     cells: list[Cell] = []
     fewshot = [m for m in s.methods if m != SUPERVISED]
@@ -224,6 +245,8 @@ def build_plan(
                     files[target, shots, seed] = str(exc)
         for name in s.backbones:
             for method in s.methods:
+                if method in facts[name].unsupported:
+                    continue
                 if method == SUPERVISED:  # Table 3: not a few-shot method, no episodes
                     cells += [
                         supervised_cell(root, out, target, facts[name], x, s) for x in s.seeds
@@ -247,7 +270,7 @@ def build_plan(
     for cell in cells:
         if cell.status == "todo" and finished(cell) is not None:
             cell.status = "done"
-    return cells
+    return Plan(cells, notes)
 
 
 def _fewshot_or_skip(
@@ -281,8 +304,9 @@ def _fewshot_or_skip(
     )
 
 
-def plan_table(cells: list[Cell]) -> str:
-    """The printed plan: one line per cell (status, estimate, sources) and the totals."""
+def plan_table(cells: list[Cell], notes: list[str] | None = None) -> str:
+    """The printed plan: one line per cell (status, estimate, sources), the notes of cells
+    left out, one line per shot level (cells and estimate) and the totals."""
     todo = [c for c in cells if c.status == "todo"]
     total = sum(c.estimate_s or 0.0 for c in todo)
     lines = [
@@ -305,8 +329,25 @@ def plan_table(cells: list[Cell]) -> str:
             if others:
                 line += "; excluded: " + ", ".join(f"{k} ({v})" for k, v in others.items())
         lines.append(line)
+    lines += list(notes or [])
+    lines += shot_levels(cells)
     lines.append(f"total to run: {format_duration(total)}")
     return "\n".join(lines)
+
+
+def shot_levels(cells: list[Cell]) -> list[str]:
+    """One line per shot level of the few-shot cells: cells, to run, and their estimate."""
+    levels = sorted({c.shots for c in cells if c.shots is not None})
+    out = []
+    for shots in levels:
+        level = [c for c in cells if c.shots == shots]
+        todo = [c for c in level if c.status == "todo"]
+        estimate = sum(c.estimate_s or 0.0 for c in todo)
+        out.append(
+            f"{shots:>3}-shot: {len(level)} cells, {len(todo)} to run, "
+            f"estimated {format_duration(estimate)}"
+        )
+    return out
 
 
 def _cost_knobs(cell: Cell) -> tuple[str, ...]:

@@ -23,7 +23,7 @@ from medimeta.bench.calibrate import Calibrator
 from medimeta.bench.cells import PLAN_FILE, Cell, finished, run_cell, write_plan
 from medimeta.bench.costs import Estimator
 from medimeta.bench.merge import merge_folder
-from medimeta.bench.plan import build_plan, check_budget, plan_table
+from medimeta.bench.plan import Plan, build_plan, check_budget, plan_table
 from medimeta.bench.settings import BenchSettings, format_duration, resolve_targets
 from medimeta.errors import MedIMetaError, OptionError
 from medimeta.features.cache import FeatureCache
@@ -84,10 +84,11 @@ def _benchmark(
         features = (
             cache if isinstance(cache, FeatureCache) else FeatureCache(cache_dir(cache, root))
         )
-    cells = build_plan(root, out, chosen, settings, env, say)
+    plan = build_plan(root, out, chosen, settings, env, say)
+    cells = plan.cells
     problem = None
     if env.is_main:
-        problem = _estimate_and_print(root, out, cells, features, settings.budget_s, device, say)
+        problem = _estimate_and_print(root, out, plan, features, settings.budget_s, device, say)
     problem = D.broadcast_object(problem, env)  # every rank stops when rank 0 refuses
     if problem is not None:
         raise OptionError(problem)
@@ -105,13 +106,14 @@ def _benchmark(
 def _estimate_and_print(
     root: Path,
     out: Path,
-    cells: list[Cell],
+    plan: Plan,
     features: FeatureCache | None,
     budget_s: float | None,
     device: str | None,
     say: Log,
 ) -> str | None:
     """Calibrate, estimate every cell to run, print and save the plan; the budget refusal."""
+    cells = plan.cells
     # timings depend on the machine, not the data: cached beside the features when there are
     home = features.directory if features is not None and features.persist else out
     calibrator = Calibrator(home, D.device_for(D.DistEnv(), device), say)
@@ -119,8 +121,9 @@ def _estimate_and_print(
     for cell in cells:
         if cell.status == "todo":
             estimator.estimate(cell)
-    say(plan_table(cells))
-    write_plan(out / PLAN_FILE, cells, {"root": str(root), "budget_s": budget_s})
+    say(plan_table(cells, plan.notes))
+    meta = {"root": str(root), "budget_s": budget_s, "left_out": plan.notes}
+    write_plan(out / PLAN_FILE, cells, meta)
     try:
         check_budget(cells, budget_s)
     except OptionError as exc:

@@ -1,8 +1,14 @@
-"""What a benchmark runs: its settings, target resolution, lists and durations.
+"""What a benchmark runs: its settings and presets, target resolution, lists and durations.
 
 Methods: ``supervised`` (Table 3: train on the training split, early stopping on validation,
 test AUROC) and every registered few-shot method (:mod:`medimeta.train.fewshot.registry`; by
 default those the registry marks for the benchmark: the paper's Table 4 and Meta-Baseline).
+
+Presets (``--preset``): ``paper`` and ``medmnist`` choose the supervised protocol
+(:func:`medimeta.train.preset`); ``fm-grid`` is the foundation-model protocol of the MedIMeta
+authors' follow-up benchmark (Woerner et al., arXiv:2408.08058): shots 1, 2, 3, 5, 7, 10, 15,
+20, 25 and 30, 10 query images per class, 100 episodes per task and shot level, the methods
+linear-probe, knn, simpleshot, zero-shot and finetune. Options given explicitly win.
 """
 
 from __future__ import annotations
@@ -28,6 +34,38 @@ def benchmark_methods(*, default: bool = False) -> tuple[str, ...]:
 
 def _default_methods() -> tuple[str, ...]:
     return benchmark_methods(default=True)
+
+
+@dataclass(frozen=True)
+class GridPreset:
+    """A few-shot protocol preset: shot levels, queries, episodes and methods."""
+
+    name: str
+    summary: str
+    reference: str
+    shots: tuple[int, ...]
+    queries: int
+    episodes: int
+    methods: tuple[str, ...]
+
+
+GRID_PRESETS: dict[str, GridPreset] = {
+    "fm-grid": GridPreset(
+        "fm-grid",
+        "the MedIMeta authors' foundation-model grid",
+        "Woerner et al., arXiv:2408.08058",
+        shots=(1, 2, 3, 5, 7, 10, 15, 20, 25, 30),
+        queries=10,
+        episodes=100,
+        methods=("linear-probe", "knn", "simpleshot", "zero-shot", "finetune"),
+    )
+}
+SUPERVISED_PRESETS = ("paper", "medmnist")
+
+
+def preset_names() -> tuple[str, ...]:
+    """Every ``--preset`` value: the supervised protocols, then the few-shot grids."""
+    return (*SUPERVISED_PRESETS, *GRID_PRESETS)
 
 
 @dataclass(frozen=True)
@@ -84,6 +122,26 @@ class BenchSettings:
             raise OptionError("a benchmark needs at least one method, backbone and seed")
         if any(k < 1 for k in self.shots) or self.queries < 1 or self.episodes < 1:
             raise OptionError("shots, queries and episodes must be >= 1")
+
+    @classmethod
+    def from_preset(cls, name: str, **given: Any) -> BenchSettings:
+        """The settings of preset ``name`` with the ``given`` fields (None: the preset's).
+
+        A supervised preset (``paper``, ``medmnist``) sets ``train_preset``; a grid preset
+        (``fm-grid``) sets methods, shots, queries and episodes."""
+        chosen = {k: v for k, v in given.items() if v is not None and v != ()}
+        if name in SUPERVISED_PRESETS:
+            return cls(**{"train_preset": name, **chosen})
+        if name not in GRID_PRESETS:
+            raise UnknownNameError("benchmark preset", name, preset_names())
+        grid = GRID_PRESETS[name]
+        defaults = {
+            "methods": grid.methods,
+            "shots": grid.shots,
+            "queries": grid.queries,
+            "episodes": grid.episodes,
+        }
+        return cls(**{**defaults, **chosen})
 
 
 def split_list(values: str | Iterable[str] | None) -> list[str]:

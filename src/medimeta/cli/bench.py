@@ -66,9 +66,9 @@ def bench_settings(o: dict[str, Any]) -> Any:
         o["distance"],
         o["k"],
     )
-    methods = tuple(split_list(o["methods"]))
-    return BenchSettings(
-        **({"methods": methods} if methods else {}),
+    return BenchSettings.from_preset(
+        o["preset"],
+        methods=tuple(split_list(o["methods"])),
         backbones=tuple(split_list(o["backbones"])),
         shots=tuple(int_list(o["shots"], "--shots")),
         queries=o["query"],
@@ -78,7 +78,6 @@ def bench_settings(o: dict[str, Any]) -> Any:
         image_size=o["image_size"],
         pretrained=o["pretrained"],
         fewshot=fewshot,
-        train_preset=o["preset"],
         train={key: v for key, v in train.items() if v is not None},
         sources=tuple(split_list(o["sources"])),
         exclude_sources=tuple(split_list(o["exclude_sources"])),
@@ -91,6 +90,12 @@ def bench_settings(o: dict[str, Any]) -> Any:
     )
 
 
+PRESET_HELP = (
+    "paper or medmnist (the supervised protocol), or fm-grid: the authors' foundation-model "
+    "grid (shots 1,2,3,5,7,10,15,20,25,30, 10 query, 100 episodes; linear-probe, knn, "
+    "simpleshot, zero-shot, finetune)."
+)
+SHOTS_HELP = "Support samples per class, e.g. 1,5,10 [default: 5; fm-grid: 1 to 30]."
 SOURCES_HELP = "mm-pt/mm-maml/meta-baseline: only these sources (ID[:TASK],...)."
 EXCLUDE_SOURCES_HELP = "mm-pt/mm-maml/meta-baseline: not these sources."
 PRETRAIN_STEPS_HELP = "mm-pt / meta-baseline pre-training steps [default: 1000]."
@@ -112,9 +117,15 @@ def benchmark_command(
     all_tasks: bool = typer.Option(False, help="Every task of each dataset, not the first."),
     methods: str = typer.Option("", help="Comma-separated methods.", show_default=False),
     backbones: str = typer.Option("resnet18", help="Comma-separated backbone names."),
-    shots: str = typer.Option("5", help="Support samples per class, e.g. 1,5,10."),
-    query: int = typer.Option(10, help="Query samples per class."),
-    episodes: int = typer.Option(100, help="Episodes per target and shots."),
+    shots: str = typer.Option(
+        "",
+        help="Support samples per class, e.g. 1,5,10 [default: 5; fm-grid: 1-30].",
+        show_default=False,
+    ),
+    query: int | None = typer.Option(None, help="Query samples per class [default: 10]."),
+    episodes: int | None = typer.Option(
+        None, help="Episodes per target and shot level [default: 100]."
+    ),
     seeds: str = typer.Option("0", help="Seeds (episodes and methods), e.g. 0,1,2."),
     split: str = typer.Option("all", help="Split the episodes come from (all, test, ...)."),
     image_size: int | None = typer.Option(None, help="Image size [default: the stored size]."),
@@ -130,7 +141,7 @@ def benchmark_command(
         None, help="ProtoNet distance [default: squared_euclidean]."
     ),
     k: int | None = typer.Option(None, "--k", help="kNN neighbours [default: 10]."),
-    preset: str = typer.Option("paper", help="Supervised protocol preset: paper or medmnist."),
+    preset: str = typer.Option("paper", help=PRESET_HELP),
     epochs: int | None = typer.Option(
         None, help="Supervised: maximum epochs [default: from --preset]."
     ),

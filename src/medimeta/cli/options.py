@@ -19,6 +19,28 @@ ROOT_HELP = (
 )
 
 
+def _wrap_at_spaces_only() -> None:
+    """Help text wraps at spaces only: a name such as "linear-probe" or "--no-cache" is never
+    cut at its hyphen (click's default), so every name in the help can be copied as shown."""
+    try:
+        from typer._click import _textwrap
+    except ImportError:  # another typer layout: keep its wrapping
+        return
+    init = _textwrap.TextWrapper.__init__
+    if getattr(init, "_medimeta", False):
+        return
+
+    def no_hyphen_breaks(self: Any, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("break_on_hyphens", False)
+        init(self, *args, **kwargs)
+
+    no_hyphen_breaks._medimeta = True  # type: ignore[attr-defined]
+    _textwrap.TextWrapper.__init__ = no_hyphen_breaks  # type: ignore[method-assign]
+
+
+_wrap_at_spaces_only()
+
+
 def make_app(name: str, help: str) -> typer.Typer:
     """A command group with the toolkit's conventions: plain help text (square brackets such
     as ``[default: ...]`` are shown as written, not read as markup), no pretty tracebacks (the

@@ -173,6 +173,72 @@ def fewshot_command(
         _written(save_figure(fewshot_intervals(records, metric=metric), out))
 
 
+@app.command("shots")
+def shots_command(
+    results: list[Path] = typer.Argument(
+        ..., help="Few-shot run folders or benchmark folders (every few-shot run below them)."
+    ),
+    out: Path = typer.Option(..., "--out", help="PNG file to write."),
+    metric: str = typer.Option("auroc", help="Metric of the summary to show."),
+    quiet: bool = quiet_option(),
+    verbose: bool = verbose_option(),
+) -> None:
+    """The metric against the number of shots, per target, method and backbone (95 % bands)."""
+    with log_to_stderr("medimeta", quiet=quiet, verbose=verbose):
+        from medimeta.plots import save_figure, shots_curves
+        from medimeta.runs.record import read_runs
+
+        records = [r for r in read_runs(results) if r.kind == "fewshot"]
+        _written(save_figure(shots_curves(records, metric=metric), out))
+
+
+@app.command("heatmap")
+def heatmap_command(
+    results: list[Path] = typer.Argument(
+        ..., help="Few-shot run folders or benchmark folders (every few-shot run below them)."
+    ),
+    out: Path = typer.Option(..., "--out", help="PNG file to write."),
+    metric: str = typer.Option("auroc", help="Metric of the summary to show."),
+    shots: int | None = typer.Option(None, help="Shot level [default: the largest]."),
+    columns: str = typer.Option("backbone", help="Columns: backbone or method."),
+    quiet: bool = quiet_option(),
+    verbose: bool = verbose_option(),
+) -> None:
+    """Targets x backbones (or methods) of one shot level, the mean of the metric per cell."""
+    with log_to_stderr("medimeta", quiet=quiet, verbose=verbose):
+        from medimeta.plots import save_figure, task_heatmap
+        from medimeta.runs.record import read_runs
+
+        if columns not in ("backbone", "method"):
+            raise UnknownNameError("heatmap columns", columns, ["backbone", "method"])
+        records = [r for r in read_runs(results) if r.kind == "fewshot"]
+        fig = task_heatmap(records, metric=metric, shots=shots, columns=columns)
+        _written(save_figure(fig, out))
+
+
+@app.command("reliability")
+def reliability_command(
+    predictions: Path = typer.Argument(
+        ..., help="A prediction file, or a run folder (its query or test predictions)."
+    ),
+    out: Path = typer.Option(..., "--out", help="PNG file to write."),
+    quiet: bool = quiet_option(),
+    verbose: bool = verbose_option(),
+) -> None:
+    """Accuracy against confidence in the ECE's 15 bins (a run's calibration)."""
+    with log_to_stderr("medimeta", quiet=quiet, verbose=verbose):
+        from medimeta.plots import reliability_diagram, save_figure
+        from medimeta.plots.rundirs import read_run
+
+        path = predictions
+        if predictions.is_dir():
+            found = read_run(predictions).predictions()
+            if not found:
+                raise MedIMetaError(f"{predictions}: the run has no prediction file")
+            path = found[-1][1]  # query (few-shot) or test (supervised)
+        _written(save_figure(reliability_diagram(path), out))
+
+
 @app.command("tasks")
 def tasks_command(
     fmt: str = typer.Option("markdown", "--format", help="markdown or latex."),

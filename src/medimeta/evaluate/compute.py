@@ -14,12 +14,16 @@ raise, MedFM would repeat the previous class's value); see :mod:`medimeta.evalua
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
+
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 import medimeta.evaluate.metrics as m
 from medimeta.catalog.tasks import TaskTarget
 from medimeta.errors import ShapeError, check_choice
+from medimeta.evaluate.calibration import calibration_metrics, per_class_prf
 
 MODES: tuple[str, ...] = ("default", "medmnist", "medfm")
 
@@ -66,8 +70,10 @@ def compute_metrics(
     outputs for binary ((N,), (N, 1), or (N, 2) whose last column is used) and multi-label
     (N, C). ``y_true``: class indices (multi-class; ordinal after :func:`labels_to_indices`),
     0/1 (binary, (N,) or (N, 1)) or multi-hot (N, C). Binary and multi-label predictions are
-    positive when ``score > threshold``; the others use the arg-max class. ``per_class`` adds
-    ``auroc_class_<c>`` (and ``ap_class_<c>`` for multi-label) in mode "default".
+    positive when ``score > threshold``; the others use the arg-max class. Mode "default" adds
+    ``ece`` and ``brier`` (:mod:`medimeta.evaluate.calibration`); ``per_class`` adds
+    ``auroc_class_<c>`` (and ``ap_class_<c>`` for multi-label) and ``precision_class_<c>``,
+    ``recall_class_<c>``, ``f1_class_<c>``.
     """
     name = TaskTarget.from_value(target)
     check_choice("metrics mode", mode, MODES)
@@ -83,6 +89,8 @@ def _default(
     target: TaskTarget, y: NDArray, s: NDArray[np.float64], threshold: float, per_class: bool
 ) -> dict[str, float]:
     out: dict[str, float] = {}
+    binary_like = target in (TaskTarget.BINARY_CLASSIFICATION, TaskTarget.MULTILABEL_CLASSIFICATION)
+    out.update(calibration_metrics(binary_like, y, s, threshold))
     if target is TaskTarget.BINARY_CLASSIFICATION:
         pred = (s > threshold).astype(np.int64)
         out["auroc"] = m.binary_auroc(y, s)
@@ -90,6 +98,8 @@ def _default(
         out["balanced_accuracy"] = m.balanced_accuracy(y, pred)
         out["f1"] = m.f1_binary(y, pred)
         out["average_precision"] = m.average_precision(y, s)
+        if per_class:
+            out.update(_per_class(per_class_prf(y, pred, 2)))
         return out
     if target is TaskTarget.MULTILABEL_CLASSIFICATION:
         pred = (s > threshold).astype(np.int64)
@@ -101,6 +111,7 @@ def _default(
         out["exact_match"] = m.exact_match_accuracy(y, pred)
         if per_class:
             out.update({f"ap_class_{c}": float(v) for c, v in enumerate(aps)})
+            out.update(_per_class(per_class_prf(y, pred, s.shape[1], multilabel=True)))
     else:
         pred = np.argmax(s, axis=1)
         aurocs = m.per_class_auroc(y, s)
@@ -111,9 +122,15 @@ def _default(
         if target is TaskTarget.ORDINAL_REGRESSION:
             out["mae"] = m.ordinal_mae(y, pred)
             out["qwk"] = m.quadratic_weighted_kappa(y, pred, num_classes=s.shape[1])
+        if per_class:
+            out.update(_per_class(per_class_prf(y, pred, s.shape[1])))
     if per_class:
         out.update({f"auroc_class_{c}": float(v) for c, v in enumerate(aurocs)})
     return out
+
+
+def _per_class(values: dict[str, NDArray[np.float64]]) -> dict[str, float]:
+    return {f"{k}_class_{c}": float(v) for k, col in values.items() for c, v in enumerate(col)}
 
 
 def _medmnist(
@@ -170,3 +187,26 @@ def _medfm(target: TaskTarget, y: NDArray, s: NDArray[np.float64]) -> dict[str, 
     auc = m.nan_macro(m.per_class_auroc(y, _softmax_rows(s)), "MedFM AUC_multiclass")
     acc = m.accuracy(y, np.argmax(s, axis=1))
     return {"accuracy": 100.0 * acc, "auroc": 100.0 * auc}
+
+
+_CLASS = re.compile(r"^(.*)_class_(\d+)$")
+
+
+def episode_metrics(
+    target: object, labels: ArrayLike, scores: ArrayLike, class_keys: Sequence[object] = ()
+) -> dict[str, float]:
+    """The metric set of one few-shot episode's query predictions, per-class metrics included
+    and named by the episode's class keys (``recall_class_<key>``), so that a per-class
+    metric means the same class in every episode (episodes may hold different classes)."""
+    s = np.asarray(scores, dtype=np.float64)
+    if TaskTarget.from_value(target) is TaskTarget.BINARY_CLASSIFICATION and s.ndim == 2:
+        s = s[:, 0] if s.shape[1] == 1 else s
+    metrics = compute_metrics(target, labels, s, per_class=True)
+    keys = [str(k) for k in class_keys]
+    out = {}
+    for name, value in metrics.items():
+        found = _CLASS.match(name)
+        if keys and found and int(found.group(2)) < len(keys):
+            name = f"{found.group(1)}_class_{keys[int(found.group(2))]}"
+        out[name] = value
+    return out

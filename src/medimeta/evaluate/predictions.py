@@ -28,7 +28,7 @@ import numpy as np
 from medimeta.catalog.tasks import TaskTarget
 from medimeta.errors import FormatError, ShapeError
 from medimeta.evaluate.ci import mean_ci
-from medimeta.evaluate.compute import compute_metrics
+from medimeta.evaluate.compute import compute_metrics, episode_metrics
 from medimeta.safeio import write_text
 
 MAGIC = "# medimeta-predictions 1"
@@ -238,7 +238,12 @@ def score_predictions(
     per_episode: list[dict[str, Any]] = []
     for ep in np.unique(preds.episodes):
         part = preds.subset(preds.episodes == ep)
-        metrics = compute_metrics(part.target, part.labels, part.metric_scores(), mode=mode)
+        if mode == "default":  # as the run scored it: per-class metrics by class key
+            metrics = episode_metrics(
+                part.target, part.labels, part.metric_scores(), part.class_keys
+            )
+        else:
+            metrics = compute_metrics(part.target, part.labels, part.metric_scores(), mode=mode)
         per_episode.append({"episode": int(ep), "n": len(part), "metrics": metrics})
     return {
         "n_episodes": len(per_episode),

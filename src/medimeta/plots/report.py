@@ -22,12 +22,14 @@ import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from medimeta.errors import DatasetNotFoundError, FormatError
 from medimeta.format.reader import find_datasets
 from medimeta.plots.audit_page import audit_page
+from medimeta.plots.grids import shots_curves, task_heatmap
 from medimeta.plots.html import Html, join, link, page, table, tag
 from medimeta.plots.overview import dataset_overview, present_datasets
 from medimeta.plots.report_datasets import DatasetEntry, write_dataset_page
@@ -185,6 +187,23 @@ def _audits_table(audits: list[tuple[str, dict[str, Any]]]) -> Html:
     return table(["audit", "datasets", "images shared across datasets"], rows)
 
 
+def _grid_pictures(index: PageWriter, records: list[Any]) -> list[object]:
+    """Against shots when there are several shot levels; targets x backbones (or methods)
+    when there are several targets and columns."""
+    out: list[object] = []
+    if len({r.shots for r in records}) > 1:
+        curve = index.picture("shots.png", lambda: shots_curves(records), "AUROC against shots")
+        out.append(section("Few-shot results against the number of shots", curve))
+    targets = {r.target_id for r in records}
+    for column, values in (("backbone", {r.backbone for r in records}),
+                           ("method", {r.row_name for r in records})):  # fmt: skip
+        if len(targets) > 1 and len(values) > 1:
+            draw = partial(task_heatmap, records, columns=column)
+            heat = index.picture(f"heatmap_{column}.png", draw, f"targets x {column}s")
+            out.append(section(f"Targets x {column}s (AUROC %, largest shot level)", heat))
+    return out
+
+
 def write_report(
     root: str | Path,
     out: str | Path,
@@ -230,6 +249,7 @@ def write_report(
         parts.append(
             section("Few-shot results (AUROC %, mean ± 95 % CI)", chart, _fewshot_table(fewshot))
         )
+        parts += _grid_pictures(index, [e.record for e in fewshot])
     if rep.audits:
         parts.append(section("Audit", _audits_table(rep.audits)))
     rep.files += index.written

@@ -9,6 +9,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from medimeta.plots.grids import reliability_diagram
 from medimeta.plots.html import Html, join, number, page, table, tag
 from medimeta.plots.report_pages import PageWriter, facts, section
 from medimeta.plots.results import fewshot_episodes, roc_curves, training_curves
@@ -84,6 +85,11 @@ def _supervised(run: RunFolder, writer: PageWriter) -> tuple[Html, str]:
     ]
     if rocs:
         parts.append(section("ROC curves per class", tag("div", join(rocs), class_="row")))
+    for split, path in run.predictions()[-1:]:
+        diagram = writer.picture(
+            f"reliability_{split}.png", partial(reliability_diagram, path), "reliability"
+        )
+        parts.append(section(f"Calibration ({split} predictions)", diagram))
     test = r.get("test", {}).get("metrics", {})
     headline = f"test AUROC {number(test.get('auroc'))}" if "auroc" in test else "–"
     return join(parts), headline
@@ -114,9 +120,13 @@ def _fewshot(run: RunFolder, writer: PageWriter) -> tuple[Html, str]:
     )
     chart = writer.picture("episodes.png", lambda: fewshot_episodes(r), "AUROC per episode")
     headline = f"AUROC {_pct(r.summary.get('auroc'))} %"
-    return join(
-        [section("Metrics", metrics), section("Protocol", about), section("Per episode", chart)]
-    ), headline
+    parts = [section("Metrics", metrics), section("Protocol", about), section("Per episode", chart)]
+    for _, path in run.predictions():
+        diagram = writer.picture(
+            "reliability.png", partial(reliability_diagram, path), "reliability diagram"
+        )
+        parts.append(section("Calibration (query predictions of every episode)", diagram))
+    return join(parts), headline
 
 
 def _other(run: RunFolder) -> Html:

@@ -15,8 +15,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from medimeta.catalog.tasks import TaskTarget
-from medimeta.evaluate.compute import compute_metrics
 from medimeta.models import make_head
 from medimeta.models.backbone import Backbone
 
@@ -82,9 +80,3 @@ def episode_head(
 ) -> torch.nn.Linear:
     """A fresh head for an episode's classes (zero init: every class row starts at 0)."""
     return make_head(target, n_way, num_features, init, ordinal=ordinal)
-
-
-def episode_metrics(target: str, labels: np.ndarray, scores: np.ndarray) -> dict[str, float]:
-    """The task target's metric set on the query predictions of one episode."""
-    s = scores[:, 0] if target == TaskTarget.BINARY_CLASSIFICATION and scores.ndim == 2 else scores
-    return compute_metrics(target, labels, s)

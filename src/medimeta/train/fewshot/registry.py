@@ -146,6 +146,12 @@ class FewShotMethod(abc.ABC):
     def has_stage(self) -> bool:
         return self.kind is MethodKind.META_TRAINED
 
+    def unsupported(self, backbone: Backbone) -> str | None:
+        """Why this method cannot run on ``backbone`` (one line, e.g. "needs a text tower"), or
+        None when it can. The benchmark leaves such cells out with this note; a single run
+        refuses with it."""
+        return None
+
     # -- the stage ------------------------------------------------------------------------
     def train_stage(self, ctx: StageContext) -> dict[str, Any]:
         """Train ``ctx.backbone`` in place on the sources; returns the stage record."""

@@ -19,6 +19,7 @@ import numpy as np
 
 import medimeta.data.distributed as D
 from medimeta.episodes import Episode
+from medimeta.evaluate.compute import episode_metrics
 from medimeta.features.table import FeatureSource, episode_batch
 from medimeta.logs import Log, main_only
 from medimeta.progress import Progress
@@ -28,7 +29,7 @@ from medimeta.runs.record import SUMMARY_FILE, episode_file, write_run
 from medimeta.safeio import wait_for, write_text
 from medimeta.train.fewshot.collect import collect_results
 from medimeta.train.fewshot.config import FewShotConfig
-from medimeta.train.fewshot.learners import Scored, episode_metrics
+from medimeta.train.fewshot.learners import Scored
 from medimeta.train.fewshot.registry import Scorer
 from medimeta.train.fewshot.report import result_markdown
 from medimeta.train.fewshot.setup import RunContext, load_or_sample_episodes, prepare
@@ -138,7 +139,7 @@ def _evaluate_episodes(ctx: RunContext, mine: list[Episode], score: Scorer) -> N
             else:
                 scores, extra = score(ep, _episode_seed(cfg.seed, ep.index))
                 seconds = time.perf_counter() - t0
-            metrics = episode_metrics(ep.task_target.value, ep.query_labels, scores)
+            metrics = episode_metrics(ep.task_target.value, ep.query_labels, scores, ep.class_keys)
             write_json(
                 path,
                 {

@@ -16,7 +16,7 @@ import torch
 import medimeta.data.distributed as D
 from medimeta.data.device import channels_last_default
 from medimeta.episodes import Episode, EpisodeSampler, EpisodeSet
-from medimeta.errors import EpisodeError
+from medimeta.errors import EpisodeError, OptionError
 from medimeta.features.reader import EpisodeReader
 from medimeta.features.table import FeatureSource, FeatureTable, episode_rows
 from medimeta.format.reader import DatasetFolder, locate_dataset
@@ -102,6 +102,12 @@ def backbone_and_reader(
     """The seeded backbone on ``device`` and the episode reader normalising for it."""
     with seeded(cfg.seed):
         backbone = build_backbone(cfg.backbone, pretrained=cfg.pretrained).to(device)
+    why = cfg.spec.unsupported(backbone)
+    if why is not None:
+        raise OptionError(
+            f"--method {cfg.method} cannot run on --backbone {cfg.backbone}: {why}; fix: choose "
+            "another method or backbone"
+        )
     normalizer = make_normalizer(cfg, backbone)
     side = cfg.image_size or _side(root, eps)
     channels_last = channels_last_default(cfg.channels_last, device, side)
