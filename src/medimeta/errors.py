@@ -145,3 +145,7 @@ class BuildError(MedIMetaError, RuntimeError):
 
 class DatasetExistsError(MedIMetaError, FileExistsError):
     """A dataset folder already exists where a build would put its output."""
+
+
+class BenchmarkError(MedIMetaError, RuntimeError):
+    """Benchmark cells failed, or a benchmark's jobs cannot be submitted or followed."""

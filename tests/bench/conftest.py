@@ -1,11 +1,15 @@
-"""Tiny generated roots for the benchmark tests (tiny_cnn, 16-pixel images, few episodes)."""
+"""Tiny generated roots for the benchmark tests (tiny_cnn, 16-pixel images, few episodes) and
+a real single-node Slurm (``slurm_cluster.py``)."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from bench_helpers import add_derived_from
+from slurm_cluster import SlurmCluster, SlurmUnavailable, start_cluster, stop_cluster
 
 from train.train_toys import make_learnable
 
@@ -41,3 +45,20 @@ def one_thread() -> object:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def slurm() -> Iterator[SlurmCluster]:
+    """munged, slurmctld and slurmd for this session, stopped by pid at its end. Skips with
+    the reason when Slurm cannot start here, but fails under CI (``CI`` set), which installs
+    slurm-wlm and munge (.ci/run) and must not pass these tests by skipping them."""
+    try:
+        cluster = start_cluster()
+    except SlurmUnavailable as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"the Slurm tests need a Slurm in CI: {exc}")
+        pytest.skip(f"Slurm cannot start here: {exc}")
+    try:
+        yield cluster
+    finally:
+        stop_cluster(cluster)

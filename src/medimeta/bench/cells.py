@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -106,14 +107,19 @@ def supervised_data(folder: DatasetFolder, task: str) -> dict[str, Any]:
 
 def finished(cell: Cell) -> RunRecord | None:
     """The record of a finished cell with this protocol hash, else None."""
-    if not is_run_folder(cell.folder):
+    return finished_in(cell.folder, cell.hash)
+
+
+def finished_in(folder: Path, cell_hash: str) -> RunRecord | None:
+    """The record in ``folder`` of a finished cell with protocol hash ``cell_hash``, else None."""
+    if not is_run_folder(folder):
         return None
     try:
-        record = read_run(cell.folder)
+        record = read_run(folder)
     except (MedIMetaError, OSError, ValueError):
         return None
     block = record.cell or {}
-    if block.get("hash") == cell.hash and block.get("status", record.status) == "done":
+    if block.get("hash") == cell_hash and block.get("status", record.status) == "done":
         return record
     return None
 
@@ -127,10 +133,12 @@ def run_cell(
     device: str | None = None,
     log: Log | None = None,
     progress: bool = False,
+    job: dict[str, str] | None = None,
 ) -> RunRecord | None:
     """Run one cell (resuming inside it) and write its record; the record on the rank that
     wrote it, else None. Few-shot cells use every rank (episodes are sharded, rank 0
-    merges); a supervised cell runs in one process on the rank that calls it."""
+    merges); a supervised cell runs in one process on the rank that calls it. ``job``: the
+    Slurm job that ran it (recorded in the cell block)."""
     t0 = time.perf_counter()
     cell.folder.mkdir(parents=True, exist_ok=True)
     run = RunSettings(out_dir=cell.folder, resume=True, device=device, progress=progress)
@@ -150,8 +158,11 @@ def run_cell(
         "estimate_detail": cell.detail,
         "world_size": env.world_size,
         "rank": env.rank,
+        "host": socket.gethostname(),
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
+    if job:
+        record.cell["slurm"] = dict(job)
     write_run(cell.folder, record)
     return record
 
@@ -201,7 +212,8 @@ def _run_supervised(cell: Cell, root: Path, run: RunSettings, log: Log | None) -
 
 
 def write_plan(path: Path, cells: list[Cell], extra: dict[str, Any]) -> None:
-    """``plan.json``: every cell with status, estimate, sources and folder."""
+    """``plan.json``: every cell with status, estimate, sources, folder and what rebuilds it
+    (``extra``: the root, the settings and the cache folder)."""
     write_json(
         path,
         {
@@ -217,6 +229,13 @@ def write_plan(path: Path, cells: list[Cell], extra: dict[str, Any]) -> None:
                     "sources": c.sources,
                     "folder": str(c.folder),
                     "hash": c.hash,
+                    # what rebuilds the cell in another process (medimeta.bench.tasks)
+                    "target": c.target,
+                    "method": c.method,
+                    "backbone": c.backbone,
+                    "shots": c.shots,
+                    "seed": c.seed,
+                    "episodes_file": str(c.episodes_file.resolve()) if c.episodes_file else None,
                 }
                 for c in cells
             ],

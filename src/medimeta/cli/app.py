@@ -38,9 +38,7 @@ app.command("score")(train_cli.score_command)
 app.command("montage")(plots_cli.montage_command)
 app.command("report")(plots_cli.report_command)
 app.add_typer(plots_cli.app, name="plot")
-app.command("benchmark", cls=help_from(methods=bench_cli.benchmark_methods_help))(
-    bench_cli.benchmark_command
-)
+app.add_typer(bench_cli.benchmark_app, name="benchmark")
 app.command("embed")(bench_cli.embed_command)
 app.add_typer(bench_cli.results_app, name="results")
 bench_cli.results_app.command("medfm")(medfm_cli.results_medfm_command)

@@ -1,4 +1,5 @@
-"""``medimeta benchmark``, ``medimeta embed`` and ``medimeta results merge``."""
+"""``medimeta benchmark`` (with ``status`` and ``collect``), ``medimeta embed`` and
+``medimeta results merge``."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 import typer
 
 from medimeta.cli.options import (
+    group_help_from,
     log_to_stderr,
     make_app,
     quiet_option,
@@ -106,7 +108,61 @@ ALLOW_SHARED_HELP = (
 )
 
 
+SLURM_ONLY = ("partition", "account", "qos", "time", "mem", "gpus_per_task", "cpus_per_task")
+EXECUTOR_HELP = "local (this machine; torchrun works) or slurm (job arrays through submitit)."
+TASK_MINUTES_HELP = "Slurm: the cost plan's cells in tasks of about this many minutes each."
+TIME_HELP = (
+    "Slurm: time limit per task (90, 1:30:00, 2h) [default: 1.5 x the longest task's "
+    "estimate + 10 min]."
+)
+PARALLELISM_HELP = "Slurm: most tasks of one array running at once."
+SLURM_OPT_HELP = "Slurm: any sbatch option KEY=VALUE, repeatable (e.g. constraint=a100)."
+
+
+def slurm_settings(o: dict[str, Any]) -> Any:
+    """The SlurmSettings of the ``benchmark`` command's options (None: run locally)."""
+    from medimeta.errors import OptionError, check_choice
+
+    check_choice("executor", o["executor"], ("local", "slurm"))
+    if o["executor"] == "local":
+        given = [n for n in SLURM_ONLY if o[n] is not None] + ["slurm_opt"] * bool(o["slurm_opt"])
+        if o["wait"]:
+            given.append("wait")
+        if given:
+            names = ", ".join("--" + n.replace("_", "-") for n in given)
+            raise OptionError(f"{names}: Slurm options; add --executor slurm")
+        return None
+    from medimeta.bench.slurm import SlurmSettings, parse_options, parse_time
+
+    return SlurmSettings(
+        partition=o["partition"],
+        account=o["account"],
+        qos=o["qos"],
+        time_min=parse_time(o["time"]) if o["time"] else None,
+        mem=o["mem"],
+        gpus_per_task=o["gpus_per_task"],
+        cpus_per_task=o["cpus_per_task"],
+        array_parallelism=o["array_parallelism"],
+        task_minutes=o["task_minutes"],
+        options=parse_options(o["slurm_opt"]),
+        wait=o["wait"],
+    )
+
+
+benchmark_app = typer.Typer(
+    name="benchmark",
+    invoke_without_command=True,
+    no_args_is_help=False,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    rich_markup_mode=None,
+    cls=group_help_from(methods=benchmark_methods_help),
+)
+
+
+@benchmark_app.callback()
 def benchmark_command(
+    ctx: typer.Context,
     root: Path | None = root_option(),
     targets: list[str] = typer.Option(
         [],
@@ -165,13 +221,42 @@ def benchmark_command(
     ),
     no_cache: bool = typer.Option(False, "--no-cache", help="Frozen features per episode."),
     device: str | None = typer.Option(None, help="cpu, cuda, ... [default: cuda if available]."),
+    executor: str = typer.Option("local", help=EXECUTOR_HELP),
+    task_minutes: float = typer.Option(60.0, help=TASK_MINUTES_HELP),
+    partition: str | None = typer.Option(None, help="Slurm: partition."),
+    account: str | None = typer.Option(None, help="Slurm: account."),
+    qos: str | None = typer.Option(None, help="Slurm: quality of service."),
+    time: str | None = typer.Option(None, "--time", help=TIME_HELP),
+    mem: str | None = typer.Option(None, help="Slurm: memory per task (16G)."),
+    gpus_per_task: int | None = typer.Option(None, help="Slurm: GPUs per task."),
+    cpus_per_task: int | None = typer.Option(None, help="Slurm: CPUs per task."),
+    array_parallelism: int = typer.Option(100, help=PARALLELISM_HELP),
+    slurm_opt: list[str] = typer.Option([], help=SLURM_OPT_HELP),
+    wait: bool = typer.Option(False, help="Slurm: wait for the jobs, then merge the tables."),
     quiet: bool = quiet_option("Print only the plan's refusal, warnings, errors and the table."),
     verbose: bool = verbose_option(),
 ) -> None:
-    """The paper's validation (Table 3 supervised, Table 4 few-shot) as one resumable plan."""
-    summary = _run(dict(locals()))
-    if dry_run:
+    """The paper's validation (Table 3 supervised, Table 4 few-shot) as one resumable plan,
+    run here or submitted to Slurm; `status` and `collect` follow a benchmark folder."""
+    if ctx.invoked_subcommand is not None:
+        return
+    options = dict(locals())
+    _report(_run(options), options)
+
+
+def _report(summary: dict[str, Any], o: dict[str, Any]) -> None:
+    """What ``benchmark`` prints at the end: the plan's file, the submission or the table."""
+    out = o["out"]
+    if o["dry_run"]:
         typer.echo(f"dry run: plan written to {summary['plan']}")
+        return
+    if "submission" in summary and "merged" not in summary:
+        tasks = summary["submission"]["tasks"]
+        jobs = sorted({t["job"].split("_")[0] for t in tasks})
+        if tasks:
+            typer.echo(f"submitted {len(tasks)} Slurm tasks (job arrays {', '.join(jobs)})")
+            typer.echo(f"follow: medimeta benchmark status {out}")
+            typer.echo(f"tables: medimeta benchmark collect {out} (when they are done)")
         return
     from medimeta.runs.record import merged_file
 
@@ -199,7 +284,46 @@ def _run(o: dict[str, Any]) -> dict[str, Any]:
             device=o["device"],
             log=None if o["quiet"] else typer.echo,
             progress=not o["quiet"],
+            slurm=slurm_settings(o),
         )
+
+
+@benchmark_app.command("status")
+def benchmark_status_command(
+    folder: Path = typer.Argument(..., help="A benchmark folder (its --out)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the cells as JSON."),
+    quiet: bool = quiet_option("Print only the counts."),
+    verbose: bool = verbose_option(),
+) -> None:
+    """Cells done, running, pending and failed, with their Slurm jobs and last error lines."""
+    import json
+
+    from medimeta.bench.status import counts_line, folder_status, queue_states, status_table
+
+    with log_to_stderr("medimeta", quiet=quiet, verbose=verbose):
+        statuses = folder_status(folder, queue=queue_states())
+    if as_json:
+        typer.echo(json.dumps([s.to_dict() for s in statuses], indent=2))
+    elif quiet:
+        typer.echo(counts_line(statuses))
+    else:
+        typer.echo(status_table(folder, statuses))
+
+
+@benchmark_app.command("collect")
+def benchmark_collect_command(
+    folder: Path = typer.Argument(..., help="A benchmark folder (its --out)."),
+    quiet: bool = quiet_option("Print only where the tables went."),
+    verbose: bool = verbose_option(),
+) -> None:
+    """Merge the records of every finished cell into the folder's tables again."""
+    from medimeta.bench.status import collect
+    from medimeta.runs.tables import to_markdown
+
+    with log_to_stderr("medimeta", quiet=quiet, verbose=verbose):
+        merged = collect(folder, typer.echo)
+    if not quiet:
+        typer.echo(to_markdown(merged))
 
 
 def embed_command(

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import typer
-from typer.core import TyperCommand
+from typer.core import TyperCommand, TyperGroup
 
 from medimeta.format.layout import default_root
 
@@ -68,6 +68,19 @@ def help_from(**helps: Callable[[], str]) -> type[TyperCommand]:
             super().format_help(ctx, formatter)
 
     return Command
+
+
+def group_help_from(**helps: Callable[[], str]) -> type[TyperGroup]:
+    """:func:`help_from` for a command group that also runs itself (``benchmark``)."""
+
+    class Group(TyperGroup):
+        def format_help(self, ctx: Any, formatter: Any) -> None:
+            for param in self.params:
+                if param.name in helps:
+                    param.help = helps[param.name]()  # type: ignore[attr-defined]
+            super().format_help(ctx, formatter)
+
+    return Group
 
 
 def methods_help() -> str:

@@ -27,6 +27,13 @@ CONFIG_FILE = "config.json"
 EPISODE_DIR = "episodes"
 #: The merged tables of a benchmark folder, one per format.
 MERGED_STEM = "results"
+#: A benchmark cell's claim (who computes it now, with a heartbeat), the lock taken while a
+#: claim is read or changed, and the one-line error of a cell that failed.
+CLAIM_FILE = "claim.json"
+CLAIM_LOCK = ".claim.lock"
+FAILED_FILE = "failed.txt"
+#: A benchmark folder's Slurm folder: submitit's job files and logs, our submission records.
+SLURM_DIR = "slurm"
 
 
 def episode_file(run_dir: Path, index: int) -> Path:
@@ -37,6 +44,22 @@ def episode_file(run_dir: Path, index: int) -> Path:
 def predictions_file(run_dir: Path, split: str) -> Path:
     """The prediction file of ``split`` (``val``, ``test``, ``query``) in a run folder."""
     return run_dir / f"predictions_{split}.csv"
+
+
+def submission_file(folder: Path, stamp: str) -> Path:
+    """The record of one Slurm submission of a benchmark folder (its jobs and their cells)."""
+    return folder / SLURM_DIR / f"submission-{stamp}.json"
+
+
+def submission_files(folder: Path) -> list[Path]:
+    """The Slurm submission records of a benchmark folder, oldest first."""
+    return sorted((folder / SLURM_DIR).glob("submission-*.json"))
+
+
+def task_plan_file(folder: Path, stamp: str) -> Path:
+    """The copy of the plan a Slurm submission's tasks read (a later plan into the same
+    folder does not change what a queued task computes)."""
+    return folder / SLURM_DIR / f"plan-{stamp}.json"
 
 
 def merged_file(folder: Path, suffix: str) -> Path:
