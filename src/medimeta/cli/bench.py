@@ -92,6 +92,7 @@ def bench_settings(o: dict[str, Any]) -> Any:
     )
 
 
+SUPERVISED_HELP = "Supervised: {} [default: from --preset]."
 PRESET_HELP = (
     "paper or medmnist (the supervised protocol), or fm-grid: the authors' foundation-model "
     "grid (shots 1,2,3,5,7,10,15,20,25,30, 10 query, 100 episodes; linear-probe, knn, "
@@ -198,18 +199,10 @@ def benchmark_command(
     ),
     k: int | None = typer.Option(None, "--k", help="kNN neighbours [default: 10]."),
     preset: str = typer.Option("paper", help=PRESET_HELP),
-    epochs: int | None = typer.Option(
-        None, help="Supervised: maximum epochs [default: from --preset]."
-    ),
-    batch_size: int | None = typer.Option(
-        None, help="Supervised: batch size [default: from --preset]."
-    ),
-    train_lr: float | None = typer.Option(
-        None, help="Supervised: learning rate [default: from --preset]."
-    ),
-    patience: int | None = typer.Option(
-        None, help="Supervised: patience, 0 = off [default: from --preset]."
-    ),
+    epochs: int | None = typer.Option(None, help=SUPERVISED_HELP.format("maximum epochs")),
+    batch_size: int | None = typer.Option(None, help=SUPERVISED_HELP.format("batch size")),
+    train_lr: float | None = typer.Option(None, help=SUPERVISED_HELP.format("learning rate")),
+    patience: int | None = typer.Option(None, help=SUPERVISED_HELP.format("patience, 0 = off")),
     sources: list[str] = typer.Option([], help=SOURCES_HELP),
     exclude_sources: list[str] = typer.Option([], help=EXCLUDE_SOURCES_HELP),
     allow_shared: bool = typer.Option(False, help=ALLOW_SHARED_HELP),
