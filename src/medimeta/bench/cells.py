@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,8 +29,9 @@ from medimeta.format import layout
 from medimeta.format.reader import DatasetFolder
 from medimeta.logs import Log
 from medimeta.runs.files import write_json
+from medimeta.runs.integrity import DamagedResultWarning
 from medimeta.runs.model import RunRecord
-from medimeta.runs.record import is_run_folder, read_run, write_run
+from medimeta.runs.record import is_run_folder, read_run, run_problems, write_run
 from medimeta.train.config import TrainConfig
 from medimeta.train.fewshot.config import FewShotConfig
 from medimeta.train.settings import EpisodePlan, RunSettings
@@ -105,17 +107,32 @@ def supervised_data(folder: DatasetFolder, task: str) -> dict[str, Any]:
 
 
 def finished(cell: Cell) -> RunRecord | None:
-    """The record of a finished cell with this protocol hash, else None."""
+    """The record of a finished cell with this protocol hash, else None. A record that was
+    damaged or edited, or whose listed files changed since, does not count: the cell is run
+    again (resuming from what is sound in it) after one warning line."""
     if not is_run_folder(cell.folder):
         return None
     try:
         record = read_run(cell.folder)
-    except (MedIMetaError, OSError, ValueError):
+    except (MedIMetaError, OSError, ValueError) as exc:
+        _damaged(cell, f"its record is not used ({exc})")
         return None
     block = record.cell or {}
-    if block.get("hash") == cell.hash and block.get("status", record.status) == "done":
-        return record
-    return None
+    if block.get("hash") != cell.hash or block.get("status", record.status) != "done":
+        return None
+    changed = run_problems(cell.folder, record)
+    if changed:
+        _damaged(cell, f"files changed since it finished: {', '.join(changed[:5])}")
+        return None
+    return record
+
+
+def _damaged(cell: Cell, problem: str) -> None:
+    warnings.warn(
+        f"{cell.folder}: cell {cell.label} is computed again: {problem}",
+        DamagedResultWarning,
+        stacklevel=3,
+    )
 
 
 def run_cell(
