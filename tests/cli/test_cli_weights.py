@@ -109,7 +109,7 @@ def test_offline_get_refuses_wrong_file_installs_right_one_then_train_runs(
     assert "fix: medimeta weights get resnet18 " in err and "--offline --from DIR" in err
 
     digest = hashlib.sha256(standin).hexdigest()
-    entry = dataclasses.replace(table.WEIGHTS["resnet18"], sha256=digest)
+    entry = dataclasses.replace(table.WEIGHTS["resnet18"], sha256=digest, size=len(standin))
     monkeypatch.setitem(table.WEIGHTS, "resnet18", entry)
     monkeypatch.setattr(socket.socket, "connect", _no_network)
     src = tmp_path / "dir"
@@ -139,7 +139,7 @@ def test_list_and_verify(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     digest = hashlib.sha256(standin).hexdigest()
-    entry = dataclasses.replace(table.WEIGHTS["resnet18"], sha256=digest)
+    entry = dataclasses.replace(table.WEIGHTS["resnet18"], sha256=digest, size=len(standin))
     monkeypatch.setitem(table.WEIGHTS, "resnet18", entry)
     target = tmp_path / "weights" / FILE
     target.parent.mkdir()

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from fixtures.writing import write_image
-from medimeta.convert.medfmc import MEDFMC, convert_medfmc
+from medimeta.convert.medfmc import MEDFMC, convert_medfmc, parse_line
 
 
 def _chest_labels(n: int) -> list[list[int]]:
@@ -140,4 +140,42 @@ def make_medfmc(base: Path, root: Path, key: str, **options: object) -> Path:
     """Write the MedFMC folder and convert it into ``root``; returns the lists folder."""
     folder = write_medfmc(base, key, **options)  # type: ignore[arg-type]
     convert_medfmc(folder, root)
+    return folder
+
+
+def fake_from_lists(
+    base: Path, key: str, lists: list[Path], *, test: int = 24, seed: int = 0
+) -> Path:
+    """A MedFMC folder ``base/<key>`` whose images are named as in the given MedFM lists
+    (copied beside them unchanged): every image of a train or val list is in trainval.txt
+    with the label the lists give it (the same in every list, as in MedFM's release), and a
+    generated, labelled test list of ``test`` images (MedFM publishes no labelled test list:
+    only ``test_WithoutLabel.txt``). The images are generated pixels."""
+    import shutil
+
+    info = MEDFMC[key]
+    folder = base / key
+    folder.mkdir(parents=True, exist_ok=True)
+    labels: dict[str, object] = {}
+    for path in lists:
+        for number, text in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if not text.strip():
+                continue
+            name, label = parse_line(info, text, f"{path}:{number}")
+            if labels.setdefault(name, label) != label:
+                raise ValueError(f"{path}:{number}: {name} has two labels in the lists")
+        shutil.copyfile(path, folder / path.name)
+    rng = np.random.default_rng(seed)
+    test_names = [
+        f"test {i:04d}_0001.png" if key == "colon" else f"test_{i:04d}_{'x' * 12}.png"
+        for i in range(test)
+    ]
+    test_labels = _labels(key, test, rng)
+    mode = "L" if key == "chest" else "RGB"
+    names = [*labels, *test_names]
+    for i, name in enumerate(names):
+        write_image(folder / "images" / name, (12, 10), mode, seed=i)
+    (folder / "trainval.txt").write_text("".join(line(key, n, v) + "\n" for n, v in labels.items()))
+    test_text = [line(key, n, v) for n, v in zip(test_names, test_labels, strict=True)]
+    (folder / "test_WithLabel.txt").write_text("".join(t + "\n" for t in test_text))
     return folder

@@ -13,7 +13,7 @@ import torch
 from medfm_toys import list_names, make_medfmc
 
 from medimeta.episodes import EpisodeLoader, EpisodeSampler, EpisodeSet
-from medimeta.episodes.medfm import MissingValListWarning, import_medfm
+from medimeta.episodes.medfm import MissingValListWarning, ValOverlapWarning, import_medfm
 from medimeta.errors import EpisodeError, FormatError, LabelError, SourceTreeError
 from medimeta.format.reader import DatasetFolder
 
@@ -187,8 +187,13 @@ def test_names_labels_and_splits_that_do_not_match_are_errors(
     train.write_text(original)
     val = lists / "colon_1-shot_val_exp1.txt"
     val.write_text(original.splitlines()[0] + "\n" + val.read_text())
-    with pytest.raises(EpisodeError, match=r"val_exp1.txt:1 \(slide .*\): in the support too"):
-        import_medfm(lists, root, "medfmc_colon", tmp_path / "o", shots=[1], experiments=[1])
+    # MedFM's published val lists hold support images: imported as published, recorded, said
+    with pytest.warns(ValOverlapWarning, match=r"colon: 1 of 1 official val lists share"):
+        (d,) = import_medfm(lists, root, "medfmc_colon", tmp_path / "v", shots=[1], experiments=[1])
+    eps = EpisodeSet.load(d.path, root)
+    val_indices = set(eps.header["protocol"]["val_indices"])
+    shared = sorted(val_indices & set(eps[0].support_indices.tolist()))
+    assert d.overlap == 1 and eps.header["protocol"]["val_overlap"] == shared and len(shared) == 1
     val.unlink()
     with pytest.warns(MissingValListWarning, match="without validation indices"):
         (d,) = import_medfm(lists, root, "medfmc_colon", tmp_path / "o", shots=[1], experiments=[1])

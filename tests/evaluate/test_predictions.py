@@ -25,6 +25,7 @@ RNG = np.random.default_rng(0)
 
 def _preds(target: str, n: int = 40, c: int = 3) -> Predictions:
     if target == "BINARY_CLASSIFICATION":
+        c = 2  # class_names of a binary task: its two classes
         labels, scores = RNG.integers(0, 2, n), RNG.random(n)
     elif target == "MULTILABEL_CLASSIFICATION":
         labels, scores = RNG.integers(0, 2, (n, c)), RNG.random((n, c))

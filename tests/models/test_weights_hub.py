@@ -79,7 +79,8 @@ def stub() -> Iterator[ZenodoStub]:
 
 def _accept(monkeypatch: pytest.MonkeyPatch, data: bytes, name: str = "resnet18") -> None:
     """Patch the table so that ``data`` is the published file of ``name``."""
-    entry = dataclasses.replace(table.WEIGHTS[name], sha256=hashlib.sha256(data).hexdigest())
+    digest = hashlib.sha256(data).hexdigest()
+    entry = dataclasses.replace(table.WEIGHTS[name], sha256=digest, size=len(data))
     monkeypatch.setitem(table.WEIGHTS, name, entry)
 
 
@@ -103,7 +104,8 @@ def test_table_entries_are_well_formed(name: str) -> None:
     entry = table.WEIGHTS[name]
     base = Path(entry.file_name).name
     assert entry.url.startswith("https://") and entry.backbone in list_backbones()
-    assert re.fullmatch(r"[0-9a-f]{8}|[0-9a-f]{64}", entry.sha256)
+    assert HEX64.match(entry.sha256) and entry.full_sha256  # a full digest, never a prefix
+    assert entry.size is not None and entry.size > 0 and entry.digest_source
     name_hash = re.search(r"-([0-9a-f]{8,})\.pth$", base)
     assert name_hash is not None and entry.sha256.startswith(name_hash.group(1))
     cfg = create_backbone(entry.backbone).pretrained_cfg  # the backbone agrees with the table
@@ -240,7 +242,7 @@ def test_bad_checksum_is_refused_and_nothing_is_left(
     with pytest.raises(ChecksumMismatchError) as err:
         install_weights("resnet18", _options(stub))
     text = str(err.value)
-    assert "\n" not in text and "expected sha256 starting with f37072fd" in text
+    assert "\n" not in text and "expected 46830571 bytes" in text  # size first, then sha256
     assert "nothing was installed" in text
     assert _left_in(tmp_path / "weights") == []
 
@@ -320,6 +322,9 @@ def test_states_and_verify_report_missing_and_damaged(
     assert not bad.ok and "medimeta weights get resnet50" in str(bad.problem)
     target.write_bytes(standin + b"x")
     (damaged,) = verify_weights(["resnet18"])
+    assert damaged.state == "damaged" and "size is" in str(damaged.problem)
+    target.write_bytes(standin[:-1] + bytes([standin[-1] ^ 1]))  # same size, other bytes
+    (damaged,) = verify_weights(["resnet18"])
     assert damaged.state == "damaged" and "sha256 is" in str(damaged.problem)
 
 
@@ -340,7 +345,9 @@ def test_register_verify_and_resolve_a_user_file(tmp_path: Path) -> None:
     }
     assert read_registry()["mine"] == record
     assert resolve_pretrained("mine") == str(path)
-    assert resolve_pretrained(str(path)) == str(path) and resolve_pretrained("other") == "other"
+    assert resolve_pretrained(str(path)) == str(path)
+    with pytest.raises(UnknownNameError, match="unknown weights name 'other'"):
+        resolve_pretrained("other")  # a bare word is a name; paths are written as paths
     (state,) = verify_weights(["mine"])
     assert state.ok and state.kind == "user"
     with pytest.raises(DuplicateRegistrationError, match="--force"):

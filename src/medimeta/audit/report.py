@@ -21,6 +21,7 @@ from medimeta.audit.context import DatasetFacts
 from medimeta.audit.descriptors import Descriptors
 from medimeta.audit.duplicates import PairTable
 from medimeta.audit.summary import CSV_COLUMNS, csv_frame
+from medimeta.escape import csv_cell, markdown_code, markdown_escape
 
 
 def jsonable(value: Any) -> Any:
@@ -52,25 +53,28 @@ def write_pairs_csv(
             frame = csv_frame(
                 t, facts[t.dataset_a], facts[t.dataset_b], desc[t.dataset_a], desc[t.dataset_b]
             )
+            for column in ("dataset_a", "dataset_b", "label_a", "label_b"):  # untrusted text
+                frame[column] = frame[column].map(csv_cell)
             frame.to_csv(fh, header=False, index=False, lineterminator="\n")
             rows += len(frame)
     return rows
 
 
 def _fmt(value: Any) -> str:
+    """A table cell: numbers formatted, text (names and labels from the data) escaped."""
     if value is None:
         return "–"
     if isinstance(value, float):
         return f"{value:,.2f}"
     if isinstance(value, int) and not isinstance(value, bool):
         return f"{value:,}"
-    return str(value).replace("|", "\\|")
+    return markdown_escape(value)
 
 
 def md_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
     if not rows:
         return ["(none)", ""]
-    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    out = ["| " + " | ".join(_fmt(h) for h in header) + " |", "|" + "---|" * len(header)]
     out += ["| " + " | ".join(_fmt(c) for c in row) + " |" for row in rows]
     return [*out, ""]
 
@@ -95,13 +99,15 @@ def _md_across(report: dict[str, Any]) -> list[str]:
         if not s["a_paired"]:
             continue
         ta, tb = s["label_tasks"]
+        a, b = markdown_escape(s["a"]), markdown_escape(s["b"])
+        combos = markdown_escape(", ".join(map(str, s["combinations"][:6])))
         lines += [
-            f"### {s['a']} x {s['b']}",
+            f"### {a} x {b}",
             "",
-            f"Best partner of each paired {s['a']} image; labels of `{ta}` (rows) and "
-            f"`{tb}` (columns). Combinations: {', '.join(s['combinations'][:6])}"
+            f"Best partner of each paired {a} image; labels of {markdown_code(ta)} (rows) and "
+            f"{markdown_code(tb)} (columns). Combinations: {combos}"
             + (" …" if len(s["combinations"]) > 6 else "")
-            + f"; splits of the pairs: {s['best_pair_splits']}.",
+            + f"; splits of the pairs: {markdown_escape(s['best_pair_splits'])}.",
             "",
         ]
         cols = sorted({c for row in s["label_table"].values() for c in row})
@@ -170,12 +176,13 @@ def _md_balance(report: dict[str, Any]) -> list[str]:
             splits = list(b["counts"])
             classes = list(b["counts"]["all"])
             body = [[c, *[b["counts"][s].get(c, 0) for s in splits]] for c in classes]
+            empty = markdown_escape(b["empty_classes"]) if b["empty_classes"] else ""
             lines += [
-                f"### {ds}: {b['task']} ({b['target']})",
+                f"### {_fmt(ds)}: {_fmt(b['task'])} ({_fmt(b['target'])})",
                 "",
                 f"largest / smallest class: {_fmt(b['imbalance'])}; largest gap between a "
-                f"class's share in a split and overall: {b['split_shift_pp']} points"
-                + (f"; empty classes: {b['empty_classes']}" if b["empty_classes"] else ""),
+                f"class's share in a split and overall: {_fmt(b['split_shift_pp'])} points"
+                + (f"; empty classes: {empty}" if empty else ""),
                 "",
                 *md_table(["class", *splits], body),
             ]
@@ -189,9 +196,11 @@ def markdown(report: dict[str, Any]) -> str:
     head = [
         "# MedIMeta audit",
         "",
-        f"Data root `{audit['root']}`; datasets {', '.join(audit['datasets'])}. Pairs score "
-        f"at least {opts['threshold']} (Pearson correlation of 16 x 16 grey views of the "
-        f"content box; exact = identical pixels). Total {audit['timings']['total_s']:.1f} s.",
+        f"Data root {markdown_code(audit['root'])}; datasets "
+        f"{markdown_escape(', '.join(map(str, audit['datasets'])))}. Pairs score "
+        f"at least {markdown_escape(opts['threshold'])} (Pearson correlation of 16 x 16 grey "
+        f"views of the content box; exact = identical pixels). Total "
+        f"{audit['timings']['total_s']:.1f} s.",
         "",
     ]
     parts = [head, _md_across(report), _md_within(report), _md_subjects(report)]

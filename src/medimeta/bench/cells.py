@@ -17,6 +17,7 @@ import hashlib
 import json
 import socket
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,8 +30,9 @@ from medimeta.format import layout
 from medimeta.format.reader import DatasetFolder
 from medimeta.logs import Log
 from medimeta.runs.files import write_json
+from medimeta.runs.integrity import DamagedResultWarning
 from medimeta.runs.model import RunRecord
-from medimeta.runs.record import is_run_folder, read_run, write_run
+from medimeta.runs.record import is_run_folder, read_run, run_problems, write_run
 from medimeta.train.config import TrainConfig
 from medimeta.train.fewshot.config import FewShotConfig
 from medimeta.train.settings import EpisodePlan, RunSettings
@@ -106,22 +108,40 @@ def supervised_data(folder: DatasetFolder, task: str) -> dict[str, Any]:
 
 
 def finished(cell: Cell) -> RunRecord | None:
-    """The record of a finished cell with this protocol hash, else None."""
-    return finished_in(cell.folder, cell.hash)
+    """The record of a finished cell with this protocol hash, else None. A record that was
+    damaged or edited, or whose listed files changed since, does not count: the cell is run
+    again (resuming from what is sound in it) after one warning line."""
+    return finished_in(cell.folder, cell.hash, cell.label)
 
 
-def finished_in(folder: Path, cell_hash: str) -> RunRecord | None:
-    """The record in ``folder`` of a finished cell with protocol hash ``cell_hash``, else None."""
+def finished_in(folder: Path, cell_hash: str, label: str | None = None) -> RunRecord | None:
+    """The sound record in ``folder`` of a finished cell with protocol hash ``cell_hash``,
+    else None; with ``label``, a damaged one is named in a warning."""
     if not is_run_folder(folder):
         return None
     try:
         record = read_run(folder)
-    except (MedIMetaError, OSError, ValueError):
+    except (MedIMetaError, OSError, ValueError) as exc:
+        _damaged(folder, label, f"its record is not used ({exc})")
         return None
     block = record.cell or {}
-    if block.get("hash") == cell_hash and block.get("status", record.status) == "done":
-        return record
-    return None
+    if block.get("hash") != cell_hash or block.get("status", record.status) != "done":
+        return None
+    changed = run_problems(folder, record)
+    if changed:
+        _damaged(folder, label, f"files changed since it finished: {', '.join(changed[:5])}")
+        return None
+    return record
+
+
+def _damaged(folder: Path, label: str | None, problem: str) -> None:
+    if label is None:
+        return
+    warnings.warn(
+        f"{folder}: cell {label} is computed again: {problem}",
+        DamagedResultWarning,
+        stacklevel=3,
+    )
 
 
 def run_cell(

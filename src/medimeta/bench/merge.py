@@ -8,6 +8,7 @@ an unchanged folder again writes the same bytes.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -15,8 +16,15 @@ from typing import Any
 from medimeta.bench.cells import CELLS_DIR
 from medimeta.errors import FormatError
 from medimeta.logs import Log, emit
+from medimeta.runs.integrity import DamagedResultWarning
 from medimeta.runs.model import RunRecord
-from medimeta.runs.record import merged_file, read_runs
+from medimeta.runs.record import (
+    find_run_folders,
+    is_run_folder,
+    merged_file,
+    read_run,
+    run_problems,
+)
 from medimeta.runs.tables import SUFFIXES, merge_tables, write_merged
 from medimeta.train.fewshot.registry import all_methods
 
@@ -27,9 +35,33 @@ def row_order() -> list[str]:
 
 
 def find_records(folders: Iterable[str | Path]) -> list[RunRecord]:
-    """The finished few-shot and supervised run records at or below ``folders``."""
-    records = read_runs(list(folders))
+    """The finished few-shot and supervised run records at or below ``folders``; a record
+    that was damaged or edited, or whose listed files changed, is left out with one warning
+    line (rerunning the command that wrote it recomputes it)."""
+    records = []
+    for folder in find_run_folders(list(folders)):
+        try:
+            record = read_run(folder)
+        except FormatError as exc:
+            if not is_run_folder(folder):
+                raise  # not a run at all: the error says what to pass
+            _left_out(folder, str(exc))
+            continue
+        changed = run_problems(folder, record)
+        if changed:
+            _left_out(folder, f"files changed since it was written: {', '.join(changed[:5])}")
+            continue
+        records.append(record)
     return [r for r in records if r.kind in ("fewshot", "supervised") and r.status == "done"]
+
+
+def _left_out(folder: Path, problem: str) -> None:
+    warnings.warn(
+        f"{folder}: run left out of the merged tables: {problem}; fix: rerun the command "
+        "that wrote it (a benchmark recomputes its cells)",
+        DamagedResultWarning,
+        stacklevel=3,
+    )
 
 
 def merge_results(

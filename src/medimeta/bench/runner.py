@@ -119,6 +119,8 @@ def _benchmark(
     summary: dict[str, Any] = {"targets": chosen, "cells": cells, "plan": str(out / PLAN_FILE)}
     if dry_run:
         return summary
+    if not any(c.status == "todo" for c in cells):
+        return _nothing_to_do(out, cells, summary, say, env)
     if slurm is not None:
         return _submit(out, cells, slurm, device, say, summary)
     run = CellRun(root, features, device, env, log, progress)
@@ -149,6 +151,24 @@ def _submit(
     return summary
 
 
+def _nothing_to_do(
+    out: Path, cells: list[Cell], summary: dict[str, Any], say: Log, env: D.DistEnv
+) -> dict[str, Any]:
+    """Every cell is finished (or skipped): say so; refresh the merged tables where the
+    folder can be written, keep them as they are where it cannot (a read-only copy)."""
+    done = sum(c.status == "done" for c in cells)
+    rest = f", {len(cells) - done} skipped" if done < len(cells) else ""
+    say(f"nothing to do: {done} of {len(cells)} cells are finished{rest}")
+    summary["failed"] = []
+    if env.is_main:
+        try:
+            summary["merged"] = merge_folder(out, say)
+        except OSError as exc:
+            summary["merged"] = None
+            say(f"{out} cannot be written ({exc.strerror or exc}); its tables are kept as they are")
+    return summary
+
+
 def _estimate_and_print(
     root: Path,
     out: Path,
@@ -169,7 +189,12 @@ def _estimate_and_print(
         if cell.status == "todo":
             estimator.estimate(cell)
     say(plan_table(cells, plan.notes))
-    write_plan(out / PLAN_FILE, cells, extra)
+    try:
+        write_plan(out / PLAN_FILE, cells, extra)
+    except OSError:
+        if any(c.status == "todo" for c in cells):
+            raise  # cells to run need a writable folder: the error says which
+        say(f"{out / PLAN_FILE} cannot be written (a read-only folder); kept as it is")
     try:
         check_budget(cells, extra["budget_s"])
     except OptionError as exc:

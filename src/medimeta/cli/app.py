@@ -12,6 +12,7 @@ from medimeta.cli import audit as audit_cli
 from medimeta.cli import bench as bench_cli
 from medimeta.cli import build as build_cli
 from medimeta.cli import convert, core, episodes
+from medimeta.cli import evaluate as evaluate_cli
 from medimeta.cli import medfm as medfm_cli
 from medimeta.cli import plots as plots_cli
 from medimeta.cli import train as train_cli
@@ -33,8 +34,8 @@ app.command("build")(build_cli.build_command)
 app.add_typer(convert.app, name="convert")
 app.command("train")(train_cli.train_command)
 app.command("fewshot", cls=help_from(method=methods_help))(train_cli.fewshot_command)
-app.command("evaluate")(train_cli.evaluate_command)
-app.command("score")(train_cli.score_command)
+app.command("evaluate")(evaluate_cli.evaluate_command)
+app.command("score")(evaluate_cli.score_command)
 app.command("montage")(plots_cli.montage_command)
 app.command("report")(plots_cli.report_command)
 app.add_typer(plots_cli.app, name="plot")

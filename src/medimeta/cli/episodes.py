@@ -237,11 +237,14 @@ def import_medfm_command(
             force=force,
         )
         table = Table(title=f"MedFM lists of {dataset} (support = train list, query = test list)")
-        for col in ("file", "shots", "exp", "lines", "unique", "duplicates", "val", "test"):
-            table.add_column(col)
+        columns = ("shots", "exp", "lines", "unique", "duplicates", "val", "val∩support", "test")
+        table.add_column("file", overflow="fold")
+        for col in columns:
+            table.add_column(col, no_wrap=True)
         for d in done:
             val = "none" if d.val is None else str(d.val)
-            values = (d.shots, d.experiment, d.lines, d.unique, d.duplicates, val, d.test)
+            values = [d.shots, d.experiment, d.lines, d.unique, d.duplicates, val, d.overlap]
+            values.append(d.test)
             table.add_row(str(d.path), *map(str, values))
         if not quiet:
             console.print(table)

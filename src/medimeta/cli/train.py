@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -11,8 +10,8 @@ from typing import Any
 import typer
 
 import medimeta.cli.bench as bench_cli
+from medimeta.cli.evaluate import evaluate_command, score_command
 from medimeta.cli.options import log_to_stderr, quiet_option, resolve, root_option, verbose_option
-from medimeta.errors import UnknownNameError
 
 
 def _pretrained(value: str | None) -> bool | str | None:
@@ -248,123 +247,4 @@ def _fewshot_config(o: dict[str, Any]) -> Any:
     )
 
 
-def _parse_bins(values: list[str]) -> dict[str, list[float]]:
-    out: dict[str, list[float]] = {}
-    for item in values:
-        column, sep, edges = item.partition("=")
-        if not sep:
-            raise typer.BadParameter(f"--bins takes COLUMN=e1,e2,...; got {item!r}")
-        out[column.strip()] = [float(e) for e in edges.split(",") if e.strip()]
-    return out
-
-
-def recorded_folder(predictions: Path, dataset_id: str) -> Path | None:
-    """The dataset folder the run beside a prediction file recorded, if it still holds
-    ``dataset_id``."""
-    from medimeta.errors import MedIMetaError
-    from medimeta.format.reader import read_info_file
-    from medimeta.runs.record import is_run_folder, read_run
-
-    if not is_run_folder(predictions.parent):
-        return None
-    try:
-        record = read_run(predictions.parent)
-    except MedIMetaError:
-        return None
-    if record.target is None or not record.target.folder:
-        return None
-    folder = Path(record.target.folder)
-    info = folder / "info.yaml"
-    if info.is_file() and read_info_file(info).get("id") == dataset_id:
-        return folder
-    return None
-
-
-def evaluate_command(
-    predictions: Path = typer.Option(
-        ..., help="Prediction file of a run (predictions_<split>.csv)."
-    ),
-    by: list[str] = typer.Option(..., help='Annotation column(s); "a+b" for intersections.'),
-    root: Path | None = typer.Option(
-        None,
-        "--root",
-        help="Data root [default: the dataset folder the run recorded, else $MEDIMETA_ROOT, "
-        "else ./data/MedIMeta]",
-        show_default=False,
-    ),
-    annotations: Path | None = typer.Option(None, help="annotations.csv to use [ROOT/ID/]."),
-    bins: list[str] = typer.Option([], help='Bin edges, e.g. "age=0,40,60,80,120".'),
-    metric: str = typer.Option("auroc", help="Metric to rank groups by."),
-    mode: str = typer.Option("default", help="Metric definitions: default, medmnist, medfm."),
-    n_boot: int = typer.Option(1000, help="Bootstrap resamples for the CIs (0: none)."),
-    seed: int = typer.Option(0, help="Bootstrap seed."),
-    min_count: int = typer.Option(10, help="Smallest group that is ranked."),
-    out: Path | None = typer.Option(None, help="Output prefix [PREDICTIONS stem + _subgroups]."),
-    quiet: bool = quiet_option(),
-    verbose: bool = verbose_option(),
-) -> None:
-    """Subgroup (hidden stratification) report: metrics, counts, CIs and worst-group gap."""
-    with log_to_stderr("medimeta", quiet=quiet, verbose=verbose):
-        import pandas as pd
-
-        from medimeta.evaluate.predictions import read_predictions
-        from medimeta.evaluate.subgroups import report_markdown, subgroup_report
-        from medimeta.format.reader import DatasetFolder
-        from medimeta.runs.files import write_json
-        from medimeta.safeio import write_text
-
-        preds = read_predictions(predictions)
-        if annotations is not None:
-            frame = pd.read_csv(annotations, low_memory=False)
-        else:
-            if not preds.dataset_id:
-                raise UnknownNameError("dataset of the predictions", "", [])
-            recorded = None if root is not None else recorded_folder(predictions, preds.dataset_id)
-            folder = DatasetFolder(recorded) if recorded else None
-            frame = (folder or DatasetFolder.from_root(resolve(root), preds.dataset_id)).annotations
-        report = subgroup_report(
-            preds,
-            frame,
-            by,
-            bins=_parse_bins(bins),
-            metric=metric,
-            mode=mode,
-            n_boot=n_boot,
-            seed=seed,
-            min_count=min_count,
-        )
-        prefix = out or predictions.with_name(predictions.stem + "_subgroups")
-        write_json(prefix.with_suffix(".json"), report)
-        text = report_markdown(report)
-        write_text(prefix.with_suffix(".md"), text)
-        typer.echo(text)
-        typer.echo(f"wrote {prefix.with_suffix('.json')} and {prefix.with_suffix('.md')}")
-
-
-def score_command(
-    predictions: list[Path] = typer.Argument(..., help="Prediction file(s) to re-score."),
-    mode: str = typer.Option("default", help="Metric definitions: default, medmnist, medfm."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
-    quiet: bool = quiet_option(),
-    verbose: bool = verbose_option(),
-) -> None:
-    """Recompute metrics from prediction files (few-shot files: per episode and mean ± CI)."""
-    with log_to_stderr("medimeta", quiet=quiet, verbose=verbose):
-        from medimeta.evaluate.predictions import read_predictions, score_predictions
-        from medimeta.runs.files import jsonable
-
-        for path in predictions:
-            result = score_predictions(read_predictions(path), mode=mode)
-            if as_json:
-                typer.echo(json.dumps(jsonable({"file": str(path), **result}), indent=2))
-                continue
-            typer.echo(f"{path}:")
-            if "metrics" in result:
-                for name, value in result["metrics"].items():
-                    typer.echo(f"  {name}: {value:.6f}")
-            else:
-                for name, entry in result["summary"].items():
-                    typer.echo(
-                        f"  {name}: {entry['mean']:.6f} ± {entry['ci']:.6f} "
-                        f"({entry['n']} of {result['n_episodes']} episodes)"
-                    )
+__all__ = ["evaluate_command", "fewshot_command", "score_command", "train_command"]

@@ -6,7 +6,7 @@ On load (:func:`check_header`, :func:`check_record`, :func:`check_episodes`):
 * settings parse; ``eligible_classes`` are keys of the task's labels;
 * every record has integer indices, labels of the right shape, and classes that are distinct
   eligible keys: binary ``[0, 1]``, otherwise ``ways`` of them (all eligible when unset);
-* support and query each list a sample once and share no sample;
+* support and query are not empty, list a sample once each and share no sample;
 * labels lie in ``0 .. ways-1`` (multi-label: 0/1 rows of ``ways`` values) and the per-class
   counts follow the settings: exactly ``shots`` support and ``queries`` query samples per class
   (per-subject shots: at least that many images), multi-label at least that many positives and
@@ -15,7 +15,8 @@ On load (:func:`check_header`, :func:`check_record`, :func:`check_episodes`):
 Against the data (:func:`check_against_data`, after the fingerprint matched): the task's
 target and label names, the eligible classes recomputed from the labels, every index inside
 the split, every label equal to the data's, and for per-subject shots, no subject in both
-support and query and exactly ``shots`` / ``queries`` subjects per class.
+support and query and exactly ``shots`` / ``queries`` subjects per class; for MedFM protocol
+files the val indices share with the support exactly the ``val_overlap`` recorded.
 """
 
 from __future__ import annotations
@@ -107,10 +108,11 @@ def check_protocol(path: Path, block: object, count: int) -> None:
         problem = f"protocol name is not one of {list(PROTOCOLS)}"
     elif not all(_is_int(block.get(k)) and block[k] >= 0 for k in _PROTOCOL_INTS):
         problem = f"protocol {list(_PROTOCOL_INTS)} are not integers >= 0"
-    elif not isinstance(block.get("val_indices"), list) or not all(
-        _is_int(v) and v >= 0 for v in block["val_indices"]
-    ):
-        problem = "protocol val_indices is not a list of integers >= 0"
+    elif not all(
+        isinstance(block.get(k, []), list) and all(_is_int(v) and v >= 0 for v in block.get(k, []))
+        for k in ("val_indices", "val_overlap")
+    ) or not isinstance(block.get("val_indices"), list):
+        problem = "protocol val_indices / val_overlap are not lists of integers >= 0"
     elif not isinstance(block.get("lists"), dict) or not all(
         isinstance(block["lists"].get(k), dict) and isinstance(block["lists"][k].get("sha256"), str)
         for k in ("train", "test")
@@ -183,7 +185,9 @@ def _check_classes(
 def _check_rows(path: object, ep: Episode, repeats: int | None = None) -> None:
     """``repeats`` (protocol files): how many support rows repeat an earlier one."""
     for name, rows in (("support", ep.support_indices), ("query", ep.query_indices)):
-        if rows.size and rows.min() < 0:
+        if not rows.size:
+            raise _bad(path, ep, f"{name} is empty", f"at least one {name} sample")
+        if rows.min() < 0:
             raise _bad(path, ep, f"{name} holds a negative sample index", "indices >= 0")
         uniq, counts = np.unique(rows, return_counts=True)
         if name == "support" and repeats is not None:
@@ -380,7 +384,7 @@ def _check_protocol_rows(
             where = "test" if split is test else "train"
             found = f"{part} uses samples {outside.tolist()[:5]} outside original split {where}"
             raise _bad(name, ep, found, f"{part} from the original {where} split (MedFM lists)")
-    shared = np.intersect1d(val, ep.support_indices)
-    if shared.size:
-        found = f"val_indices {shared.tolist()[:5]} are in the support"
-        raise _bad(name, ep, found, "validation samples outside the support")
+    shared = np.intersect1d(val, ep.support_indices).tolist()
+    if shared != sorted(set(protocol.get("val_overlap", []))):  # MedFM's lists share some
+        found = f"val_indices {shared[:5]} (of {len(shared)}) are in the support"
+        raise _bad(name, ep, found, "exactly the val_overlap the protocol records")

@@ -13,10 +13,13 @@ Multi-label lists name an image once per class it was drawn for, so train lists 
 repeats are trained on as repeated samples; they are kept here too and counted
 (``protocol.duplicates``). A train list without its val list is imported with a warning
 (``lists.val`` null, no val indices): our runner does not use it, the protocol record says it
-is missing. Errors name ``list:line``: a name not in the dataset, a label that differs from the
-data's, a train/val name outside trainval or a test name outside the test list, a val image in
-the support, a test line listed twice; a missing test list and a dataset that is not a
-converted MedFMC dataset are errors too.
+is missing. MedFM's published val lists of chest and endo hold images of the support of the
+same experiment; such a list is imported as published, the shared images are recorded
+(``protocol.val_overlap``: their indices) and one :class:`ValOverlapWarning` per import says
+how many lists and images share. Errors name ``list:line``: a name not in the dataset, a
+label that differs from the data's, a train/val name outside trainval or a test name outside
+the test list, a test line listed twice; a train or test list without a single line, a
+missing test list and a dataset that is not a converted MedFMC dataset are errors too.
 """
 
 from __future__ import annotations
@@ -50,6 +53,10 @@ class MissingValListWarning(UserWarning):
     """A MedFM train list has no val list beside it (imported without validation indices)."""
 
 
+class ValOverlapWarning(UserWarning):
+    """MedFM's val lists share images with the support (imported as published, recorded)."""
+
+
 @dataclass(frozen=True)
 class ImportedList:
     """One written episode file and what it holds."""
@@ -62,6 +69,7 @@ class ImportedList:
     duplicates: int  # lines - unique
     val: int | None  # val indices (None: no val list)
     test: int  # query (test list) size
+    overlap: int = 0  # distinct val images that are in the support too
 
 
 @dataclass(frozen=True)
@@ -103,8 +111,9 @@ class NameIndex:
             self.by_name[path] = i
             self.by_name.setdefault(path.split("/", 1)[-1], i)  # without "images/"
 
-    def parse(self, path: Path, split: str) -> ParsedList:
-        """The list's lines as global indices; every name, split and label checked."""
+    def parse(self, path: Path, split: str, split_role: str = "") -> ParsedList:
+        """The list's lines as global indices; every name, split and label checked
+        (``split_role``: train, val or test; a train or test list must hold lines)."""
         rows: list[int] = []
         where: list[str] = []
         for number, text in enumerate(read_list(path), 1):
@@ -133,6 +142,13 @@ class NameIndex:
                 )
             rows.append(index)
             where.append(f"{at} ({name})")
+        if not rows and split_role != "val":
+            role = "support" if split_role == "train" else "query"
+            raise EpisodeError(
+                f"{path}: no list lines (empty, or blank lines only); the {role} of an "
+                f"experiment cannot be empty; fix: copy the file again from MedFM's "
+                f"data_anns/MedFMC folder"
+            )
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
         return ParsedList(path, np.asarray(rows, dtype=np.int64), where, digest)
 
@@ -225,7 +241,7 @@ def medfm_episode_set(
 ) -> EpisodeSet:
     """The one-episode set of MedFM's ``shots``-shot experiment ``experiment``."""
     support, query = train.indices, test.indices
-    _check_test_and_val(train, val, test)
+    overlap = _check_test_and_val(train, val, test)
     unique = int(np.unique(support).size)
     protocol = {
         "name": PROTOCOL,
@@ -236,6 +252,7 @@ def medfm_episode_set(
         "unique": unique,
         "duplicates": int(support.size) - unique,
         "val_indices": [] if val is None else val.indices.tolist(),
+        "val_overlap": overlap,
     }
     keys = pool.class_keys
     labels = pool.all_labels
@@ -259,7 +276,9 @@ def medfm_episode_set(
     return EpisodeSet(_header(pool, shots, protocol), [episode])
 
 
-def _check_test_and_val(train: ParsedList, val: ParsedList | None, test: ParsedList) -> None:
+def _check_test_and_val(train: ParsedList, val: ParsedList | None, test: ParsedList) -> list[int]:
+    """EpisodeError for a test line listed twice; the val indices that are in the support
+    too (sorted, each once: MedFM's published val lists hold some)."""
     seen: dict[int, str] = {}
     for index, where in zip(test.indices.tolist(), test.where, strict=True):
         if index in seen:
@@ -269,14 +288,8 @@ def _check_test_and_val(train: ParsedList, val: ParsedList | None, test: ParsedL
             )
         seen[index] = where
     if val is None:
-        return
-    support = {i: w for i, w in zip(train.indices.tolist(), train.where, strict=True)}
-    for index, where in zip(val.indices.tolist(), val.where, strict=True):
-        if index in support:
-            raise EpisodeError(
-                f"{where}: in the support too ({support[index]}); a MedFM val list holds "
-                f"trainval images outside the support; fix: use the val list of this experiment"
-            )
+        return []
+    return sorted(set(val.indices.tolist()) & set(train.indices.tolist()))
 
 
 def output_paths(
@@ -326,12 +339,12 @@ def import_medfm(
         )
     paths = output_paths(Path(out), key, sorted(found), force)
     names = NameIndex(folder, MEDFMC[key])
-    test = names.parse(test_path, "test")
+    test = names.parse(test_path, "test", "test")
     pool = TaskPool(folder, MEDFMC[key].task_name, ["train", "test"], original_split=True)
-    done = []
+    made = []  # every list is read and checked before the first file is written
     for (n, k), parts in sorted(found.items()):
-        train = names.parse(parts["train"], "train")
-        val = names.parse(parts["val"], "train") if "val" in parts else None
+        train = names.parse(parts["train"], "train", "train")
+        val = names.parse(parts["val"], "train", "val") if "val" in parts else None
         if val is None:
             warnings.warn(
                 f"{parts['train']}: no {key}_{n}-shot_val_exp{k}.txt beside it; imported "
@@ -339,15 +352,34 @@ def import_medfm(
                 MissingValListWarning,
                 stacklevel=2,
             )
-        eps = medfm_episode_set(pool, key, n, k, train, val, test)
+        made.append((n, k, medfm_episode_set(pool, key, n, k, train, val, test)))
+    done = []
+    for n, k, eps in made:
         path = paths[n, k]
         path.parent.mkdir(parents=True, exist_ok=True)
         EpisodeSet.load(eps.save(path), folder=where)  # the file passes every load check
         p = eps.header["protocol"]
+        (ep,) = eps
         done.append(
             ImportedList(
-                path, n, k, int(train.indices.size), p["unique"], p["duplicates"],
-                None if val is None else int(val.indices.size), int(test.indices.size),
+                path, n, k, int(ep.support_indices.size), p["unique"], p["duplicates"],
+                None if p["lists"]["val"] is None else len(p["val_indices"]),
+                int(ep.query_indices.size), len(p["val_overlap"]),
             )
         )  # fmt: skip
+    _say_overlap(key, done)
     return done
+
+
+def _say_overlap(key: str, done: list[ImportedList]) -> None:
+    """One warning for the whole import: how many val lists share images with the support."""
+    shared = [d for d in done if d.overlap]
+    if shared:
+        which = ", ".join(f"{d.shots}-shot exp{d.experiment}: {d.overlap}" for d in shared[:8])
+        warnings.warn(
+            f"{key}: {len(shared)} of {len(done)} official val lists share images with their "
+            f"support ({which}{' ...' if len(shared) > 8 else ''}); imported as published, "
+            "recorded as protocol.val_overlap (our runner does not use the val lists)",
+            ValOverlapWarning,
+            stacklevel=3,
+        )

@@ -26,12 +26,11 @@ from typing import Any
 import numpy as np
 
 from medimeta.catalog.tasks import TaskTarget
-from medimeta.errors import FormatError, ShapeError
+from medimeta.errors import ShapeError
 from medimeta.evaluate.ci import mean_ci
 from medimeta.evaluate.compute import compute_metrics, episode_metrics
+from medimeta.evaluate.prediction_reader import MAGIC, read_prediction_file
 from medimeta.safeio import write_text
-
-MAGIC = "# medimeta-predictions 1"
 
 
 @dataclass
@@ -175,50 +174,23 @@ def write_predictions(path: str | os.PathLike[str], preds: Predictions) -> Path:
     return write_text(path, buf.getvalue())
 
 
-def read_predictions(path: str | os.PathLike[str]) -> Predictions:
-    """Read a prediction CSV written by :func:`write_predictions`."""
-    import pandas as pd
-
-    path = Path(path)
-    if not path.is_file():
-        raise FormatError(path, "prediction file not found")
-    with open(path, encoding="utf-8") as fh:
-        first, second = fh.readline().rstrip("\n"), fh.readline().rstrip("\n")
-    if first != MAGIC or not second.startswith("# "):
-        raise FormatError(
-            path,
-            "not a medimeta prediction file",
-            expected=f"first line {MAGIC!r}, second line '# {{json}}'",
-            actual=first[:60],
-        )
-    try:
-        meta = json.loads(second[2:])
-    except json.JSONDecodeError as exc:
-        raise FormatError(path, f"header line 2 is not valid JSON ({exc})") from None
-    frame = pd.read_csv(path, comment="#")
-    label_cols = [c for c in frame.columns if c == "label" or c.startswith("label_")]
-    score_cols = [c for c in frame.columns if c == "score" or c.startswith("score_")]
-    if "index" not in frame.columns or not label_cols or not score_cols:
-        raise FormatError(
-            path,
-            "missing columns",
-            expected="index, label or label_<c>, score or score_<c>",
-            actual=list(frame.columns),
-        )
-    labels = frame[label_cols].to_numpy(dtype=np.int64)
-    if label_cols == ["label"]:
-        labels = labels[:, 0]
+def read_predictions(path: str | os.PathLike[str], *, dedupe: bool = False) -> Predictions:
+    """Read a prediction CSV written by :func:`write_predictions`, every line checked
+    (:mod:`medimeta.evaluate.prediction_reader`); ``dedupe`` drops rows repeated verbatim
+    (with a warning naming them) instead of refusing the file."""
+    t = read_prediction_file(path, dedupe=dedupe)
+    meta = t.meta
     return Predictions(
-        frame["index"].to_numpy(dtype=np.int64),
-        labels,
-        frame[score_cols].to_numpy(dtype=np.float64),
+        t.indices,
+        t.labels,
+        t.scores,
         meta["target"],
         meta.get("dataset_id", ""),
         meta.get("task_name", ""),
         meta.get("split", ""),
         list(meta.get("class_names", [])),
-        [int(k) for k in meta.get("class_keys", [])],
-        frame["episode"].to_numpy(dtype=np.int64) if "episode" in frame.columns else None,
+        list(meta.get("class_keys", [])),
+        t.episodes,
         dict(meta.get("info", {})),
     )
 

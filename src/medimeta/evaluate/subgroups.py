@@ -24,6 +24,7 @@ import pandas as pd
 
 from medimeta.catalog.tasks import TaskTarget
 from medimeta.errors import LabelError, UnknownNameError
+from medimeta.escape import markdown_escape
 from medimeta.evaluate.ci import bootstrap_ci
 from medimeta.evaluate.compute import compute_metrics
 from medimeta.evaluate.metrics import UndefinedMetricWarning
@@ -204,36 +205,39 @@ def _fmt(value: Any, digits: int = 3) -> str:
 
 def report_markdown(report: dict[str, Any]) -> str:
     """The report as Markdown: one table per grouping, worst group and gaps below it."""
-    metric, conf = report["metric"], round(100 * report["confidence"])
+    e = markdown_escape
+    metric, conf = e(report["metric"]), round(100 * report["confidence"])
     o = report["overall"]
     lines = [
-        f"# Subgroup report: {report['dataset_id']} / {report['task_name']} ({report['split']})",
+        f"# Subgroup report: {e(report['dataset_id'])} / {e(report['task_name'])} "
+        f"({e(report['split'])})",
         "",
-        f"Metric: **{metric}** ({report['mode']} definitions); {conf} % percentile bootstrap "
+        f"Metric: **{metric}** ({e(report['mode'])} definitions); {conf} % percentile bootstrap "
         f"intervals over {report['n_boot']} resamples (seed {report['seed']}); groups under "
         f"{report['min_count']} samples are not ranked.",
         "",
-        f"Overall: n = {o['n']}, {metric} = {_fmt(o['metrics'].get(metric))} "
+        f"Overall: n = {o['n']}, {metric} = {_fmt(o['metrics'].get(report['metric']))} "
         f"[{_fmt(o['ci'][0])}, {_fmt(o['ci'][1])}]",
     ]
     for grouping in report["groupings"]:
         lines += [
             "",
-            f"## By {grouping['by']}",
+            f"## By {e(grouping['by'])}",
             "",
             f"| group | n | class counts | {metric} | {conf} % CI | accuracy |",
             "|---|---:|---|---:|---|---:|",
         ]
         for g in grouping["groups"]:
-            counts = ", ".join(f"{k}: {v}" for k, v in g["class_counts"].items())
+            counts = e(", ".join(f"{k}: {v}" for k, v in g["class_counts"].items()))
             acc = g["metrics"].get("accuracy", g["metrics"].get("label_accuracy"))
             lines.append(
-                f"| {g['group']} | {g['n']} | {counts} | {_fmt(g['metrics'].get(metric))} | "
+                f"| {e(g['group'])} | {g['n']} | {counts} | "
+                f"{_fmt(g['metrics'].get(report['metric']))} | "
                 f"[{_fmt(g['ci'][0])}, {_fmt(g['ci'][1])}] | {_fmt(acc)} |"
             )
         lines += [
             "",
-            f"Worst group: {grouping['worst_group'] or '–'}; gap to overall: "
+            f"Worst group: {e(grouping['worst_group'] or '–')}; gap to overall: "
             f"{_fmt(grouping['worst_gap'])}; best − worst: {_fmt(grouping['best_worst_gap'])}.",
         ]
     return "\n".join(lines) + "\n"

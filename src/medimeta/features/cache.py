@@ -12,13 +12,16 @@ Layout: ``DIR/features/<backbone>-<key hash>/`` holds ``key.json`` and chunk fil
 the sha256 of the features and the datasets the images came from). Every chunk is written
 atomically while the embedding runs (every minute, at the end, and when it is interrupted),
 so a killed run keeps what it computed; each rank of a torchrun job writes its own chunks.
-A chunk whose key or feature digest does not match is ignored, reported once and recomputed.
+A chunk whose key or feature digest does not match, or whose digests and features do not
+pair up, is ignored, reported once, removed and recomputed; so is a memo of image digests that does
+not hold one digest per image (:mod:`medimeta.features.digests`).
 Files are HDF5 and JSON; no pickle. ``DIR`` is ``--cache``, else ``$MEDIMETA_CACHE``, else
 ``<data root>/.cache`` (:func:`medimeta.paths.cache_dir`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -33,7 +36,7 @@ import numpy as np
 
 import medimeta.data.distributed as D
 import medimeta.safeio as safeio
-from medimeta.features.digests import image_digests
+from medimeta.features.digests import DIGEST_BYTES, CacheIntegrityWarning, image_digests
 from medimeta.features.embedding import embed_rows, state_sha256
 from medimeta.features.reader import EpisodeReader
 from medimeta.features.table import FeatureTable
@@ -46,10 +49,6 @@ CHUNK = 16  # images per forward pass: on CPU small batches run fastest per imag
 STORE_DIR = "features"
 KEY_FILE = "key.json"
 COMPACT_ABOVE = 64  # chunk files of one model merged into one beyond this many
-
-
-class CacheIntegrityWarning(UserWarning):
-    """A cache file does not match its recorded key or digest; its features are recomputed."""
 
 
 def feature_source(cache: str | Path | None, root: str | Path) -> FeatureCache:
@@ -256,14 +255,18 @@ def _read_chunk(path: Path, key: dict[str, Any]) -> dict[bytes, np.ndarray]:
             recorded = str(f.attrs["features_sha256"])
         if hashlib.sha256(np.ascontiguousarray(feats).tobytes()).hexdigest() != recorded:
             raise ValueError("its features do not match their recorded sha256 (changed on disk)")
-        if len(digests) != len(feats) or digests.ndim != 2:
+        if feats.ndim != 2 or digests.shape != (len(feats), DIGEST_BYTES):
             raise ValueError("its digests and features do not pair up")
+        if not np.isfinite(feats).all():
+            raise ValueError("it holds non-finite features")
     except (OSError, KeyError, ValueError) as exc:
         warnings.warn(
-            f"{path}: feature cache file ignored, its features are recomputed ({exc})",
+            f"{path}: feature cache file ignored and removed, its features are recomputed ({exc})",
             CacheIntegrityWarning,
             stacklevel=3,
         )
+        with contextlib.suppress(OSError):  # a read-only cache keeps it (and says so again)
+            path.unlink()
         return {}
     return {bytes(d): f for d, f in zip(digests, feats, strict=True)}
 

@@ -4,13 +4,16 @@ The feature cache keys features by these digests, so features are shared by ever
 episode file, task and command that reads the same image, and a dataset rebuilt with the same
 pixels (in any order) finds them again. Digests of a folder's ``images.hdf5`` are computed
 once (reading it in blocks) and memoised in ``<cache>/digests/`` under the file's size,
-modification time and inode: an edited file is read again.
+modification time and inode: an edited file is read again. A memo is used only when it
+holds one digest per image of the file and matches the sha256 recorded with it; any other
+memo (damaged, edited, cut short) is computed again with one warning line.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from pathlib import Path
 
 import h5py
@@ -20,6 +23,12 @@ import medimeta.safeio as safeio
 from medimeta.format import layout
 
 DIGEST_BYTES = 32
+
+
+class CacheIntegrityWarning(UserWarning):
+    """A cache file does not match its recorded key or digest; its content is recomputed."""
+
+
 BLOCK = 256  # images read per block while hashing
 
 
@@ -61,7 +70,14 @@ def image_digests(folder: Path, memo_dir: Path | None = None) -> np.ndarray:
             f.create_dataset("digests", data=digests)
             f.attrs["stamp"] = json.dumps(stamp, sort_keys=True)
             f.attrs["images"] = str(path)
+            f.attrs["count"] = len(digests)
+            f.attrs["digests_sha256"] = hashlib.sha256(digests.tobytes()).hexdigest()
     return digests
+
+
+def _image_count(images: Path) -> int:
+    with h5py.File(images, "r") as f:
+        return int(f[layout.HDF5_KEY].shape[0])
 
 
 def _read_memo(memo: Path, stamp: dict[str, int]) -> np.ndarray | None:
@@ -70,7 +86,20 @@ def _read_memo(memo: Path, stamp: dict[str, int]) -> np.ndarray | None:
     try:
         with h5py.File(memo, "r") as f:
             if json.loads(str(f.attrs["stamp"])) != stamp:
-                return None
-            return np.asarray(f["digests"][...], np.uint8)
-    except (OSError, KeyError, ValueError):
-        return None  # an unreadable memo is computed again
+                return None  # the images changed: computed again, nothing is wrong
+            digests = np.asarray(f["digests"][...], np.uint8)
+            recorded = str(f.attrs["digests_sha256"])
+            images = Path(str(f.attrs["images"]))
+        count = _image_count(images)
+        if digests.shape != (count, DIGEST_BYTES):
+            raise ValueError(f"it holds {digests.shape[0]} digests for {count} images")
+        if hashlib.sha256(np.ascontiguousarray(digests).tobytes()).hexdigest() != recorded:
+            raise ValueError("its digests do not match their recorded sha256")
+    except (OSError, KeyError, ValueError) as exc:
+        warnings.warn(
+            f"{memo}: image digest memo ignored, the digests are computed again ({exc})",
+            CacheIntegrityWarning,
+            stacklevel=3,
+        )
+        return None
+    return digests

@@ -52,7 +52,8 @@ def pretrained_arg(pretrained: Pretrained) -> Pretrained:
 
 def pretrained_choice(name: str, pretrained: str) -> bool | str:
     """``auto``: the backbone's default (ImageNet) weights when it has some, else random
-    initialisation; ``imagenet``/``none``; anything else is a weights file."""
+    initialisation; ``imagenet``/``none``; anything else a registered weights name or an
+    explicit path (:func:`medimeta.models.user_weights.resolve_pretrained`)."""
     low = pretrained.lower()
     if low == "auto":
         if ":" in name:
@@ -62,7 +63,9 @@ def pretrained_choice(name: str, pretrained: str) -> bool | str:
         return True
     if low in ("none", "random", "false"):
         return False
-    return pretrained
+    from medimeta.models.user_weights import resolve_pretrained
+
+    return resolve_pretrained(pretrained)  # a registered name or an explicit path
 
 
 @dataclass(frozen=True)

@@ -3,12 +3,14 @@
 A record keeps the file's absolute path, sha256 and size in ``<weights folder>/registry.json``
 (written atomically). A registered name can be passed where a weights file is accepted
 (``--pretrained NAME``); the file is re-hashed before it is used, so a file that changed
-since it was registered is refused instead of silently loaded.
+since it was registered is refused instead of silently loaded. Names resolve only to
+registered entries and files only to explicit paths (:func:`resolve_pretrained`).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,12 +21,13 @@ from medimeta.errors import (
     DuplicateRegistrationError,
     FormatError,
     OptionError,
+    UnknownNameError,
     WeightsNotFoundError,
 )
 from medimeta.fetch.files import file_problem
 from medimeta.fetch.obtain import install_lock
 from medimeta.fetch.options import FetchOptions
-from medimeta.models.weights import read_state_dict, sha256_of
+from medimeta.models.weights import default_weights_path, read_state_dict, sha256_of
 from medimeta.models.weights_table import REGISTRY_FILE, WEIGHTS
 from medimeta.paths import weights_dir
 from medimeta.safeio import write_json
@@ -142,14 +145,54 @@ def register_weights(
     return record
 
 
+def _explicit_path(value: str) -> bool:
+    """Whether ``value`` is written as a path: ``./f``, ``../f``, ``~/f``, absolute, or with a
+    folder in it. A bare word is a name, never a file of the working directory."""
+    return value.startswith(("./", "../", "~", "/", ".\\")) or "/" in value or os.sep in value
+
+
 def resolve_pretrained(value: str, directory: Path | None = None) -> str:
-    """``value`` itself when it is an existing path or not a registered name, else the checked
-    path of the registered file ``value``."""
-    if Path(value).expanduser().exists():
-        return value
-    record = read_registry(directory).get(value)
-    if record is None:
-        return value
+    """The checked weights file that ``--pretrained VALUE`` names.
+
+    An explicit path (``./file.pth``, ``/abs/file.pth``, ``dir/file.pth``, ``~/f.pth``) is
+    that file. A bare name resolves only to a registered entry: a file registered with
+    ``medimeta weights add`` (re-hashed against its record) or an entry of the weights table
+    (its installed copy, re-hashed). A bare name that is also a file in the working directory
+    is ambiguous, and a bare name that is neither is unknown: both are errors that say how to
+    write the one that is meant, so a stray file can never stand in for registered weights.
+    """
+    if _explicit_path(value):
+        path = Path(value).expanduser()
+        if not path.is_file():
+            raise WeightsNotFoundError(f"{value}: weights file not found (--pretrained PATH)")
+        return str(path)
+    records = read_registry(directory)
+    here = Path(value)
+    if value in records or value in WEIGHTS:
+        if here.exists():
+            what = "a registered weights file" if value in records else "a weights table entry"
+            raise OptionError(
+                f"--pretrained {value!r} is ambiguous: it is {what} and a file {value} in the "
+                f"working directory ({here.resolve()}); fix: pass ./{value} for the file, or "
+                "rename one of them"
+            )
+        return _registered(value, records) if value in records else _table_file(value)
+    if here.is_file():
+        raise OptionError(
+            f"--pretrained {value!r} is not a registered weights name; fix: pass ./{value} to "
+            f"use the file in the working directory, or register it: medimeta weights add "
+            f"./{value} --name NAME"
+        )
+    raise UnknownNameError(
+        "weights name",
+        value,
+        [*records, *WEIGHTS],
+        "--pretrained (or a path: ./FILE, /abs/FILE; keywords: imagenet, none)",
+    )
+
+
+def _registered(value: str, records: dict[str, UserWeights]) -> str:
+    record = records[value]
     if not record.path.is_file():
         raise WeightsNotFoundError(
             f"registered weights {value!r}: {record.path} does not exist any more; fix: put the "
@@ -163,3 +206,16 @@ def resolve_pretrained(value: str, directory: Path | None = None) -> str:
             "records its new content"
         )
     return str(record.path)
+
+
+def _table_file(value: str) -> str:
+    """The installed, re-hashed file of weights table entry ``value``."""
+    entry = WEIGHTS[value]
+    path = default_weights_path(entry.pretrained_cfg(), entry.backbone)
+    problem = file_problem(path, size=entry.size, md5=None, sha256=entry.sha256)
+    if problem is not None:
+        raise ChecksumMismatchError(
+            f"{path}: {problem}; it is not {entry.source}; fix: medimeta weights get {value} "
+            "--force"
+        )
+    return str(path)

@@ -65,14 +65,23 @@ def read_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
                 f"{path}: reading .safetensors needs the 'safetensors' package; "
                 "install it with: pip install 'medimeta-toolkit[models]'"
             ) from exc
-        obj: Any = load_file(str(path), device="cpu")
+        try:
+            obj: Any = load_file(str(path), device="cpu")
+        except Exception as exc:  # SafetensorError (truncated, foreign header), OSError, ...
+            raise FormatError(
+                path,
+                "cannot be read as a .safetensors file (truncated, damaged or not safetensors)",
+                actual=f"{type(exc).__name__}: {str(exc)[:200]}",
+                fix="copy or download the file again; check its size and sha256",
+            ) from exc
     else:
         try:
             obj = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as exc:  # torch raises UnpicklingError/RuntimeError for foreign content
             raise FormatError(
                 path,
-                "cannot be read as a weights-only torch checkpoint",
+                "cannot be read as a weights-only torch checkpoint (truncated, damaged, or "
+                "holding more than tensors)",
                 actual=f"{type(exc).__name__}: {str(exc)[:200]}",
                 fix="save a plain state dict (torch.save(model.state_dict(), path)) "
                 "or a .safetensors file",

@@ -40,11 +40,29 @@ PALETTE = (
 
 
 def new_figure(width: float, height: float, *, constrained: bool = False) -> Figure:
-    """A figure of ``width`` x ``height`` inches on its own Agg canvas (not managed by pyplot)."""
+    """A figure of ``width`` x ``height`` inches on its own Agg canvas (not managed by pyplot).
+
+    Every text of the figure is drawn as plain text: class names, dataset ids and paths come
+    from data files, and ``$...$`` in one of them must not be read as mathtext (a label such
+    as ``$\\foo{$`` would otherwise end the drawing with a parse error)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(width, height), dpi=DPI, layout="constrained" if constrained else None)
+    class PlainTextFigure(Figure):
+        def draw(self, renderer: Any) -> None:
+            from matplotlib import rc_context
+            from matplotlib.text import Text
+
+            # texts made while drawing (tick labels) read the setting, the others are set
+            with rc_context({"text.parse_math": False, "text.usetex": False}):
+                for text in self.findobj(Text):
+                    text.set_parse_math(False)
+                    text.set_usetex(False)
+                super().draw(renderer)
+
+    fig = PlainTextFigure(
+        figsize=(width, height), dpi=DPI, layout="constrained" if constrained else None
+    )
     FigureCanvasAgg(fig)
     return fig
 

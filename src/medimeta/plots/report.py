@@ -29,6 +29,7 @@ from typing import Any
 from medimeta.errors import DatasetNotFoundError, FormatError
 from medimeta.format.reader import find_datasets
 from medimeta.plots.audit_page import audit_page
+from medimeta.plots.audit_schema import check_audit
 from medimeta.plots.grids import shots_curves, task_heatmap
 from medimeta.plots.html import Html, join, link, page, table, tag
 from medimeta.plots.overview import dataset_overview, present_datasets
@@ -151,14 +152,7 @@ def read_audit(item: str | Path) -> dict[str, Any]:
         ) from None
     except (UnicodeDecodeError, ValueError) as exc:
         raise FormatError(path, "is not a JSON audit report", actual=str(exc)[:200]) from None
-    if not isinstance(report, dict) or "audit" not in report or "across" not in report:
-        raise FormatError(
-            path,
-            "is not an audit report",
-            expected="the report.json written by `medimeta audit`",
-            actual=sorted(report)[:8] if isinstance(report, dict) else type(report).__name__,
-        )
-    return report
+    return check_audit(report, path)
 
 
 def _write_audits(audits: Sequence[str | Path], out: Path, rep: Report) -> None:

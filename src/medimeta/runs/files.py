@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 import medimeta.safeio as safeio
+from medimeta.escape import csv_cell
 
 
 def jsonable(value: Any) -> Any:
@@ -63,7 +64,7 @@ def write_csv(path: str | os.PathLike[str], rows: Sequence[dict[str, Any]]) -> P
 
 def _cell(value: Any) -> Any:
     value = jsonable(value)
-    return "" if value is None else value
+    return "" if value is None else csv_cell(value)  # text never runs as a formula
 
 
 def environment() -> dict[str, Any]:

@@ -57,6 +57,8 @@ class RunRecord:
     details: dict[str, Any] = field(default_factory=dict)
     cell: dict[str, Any] | None = None
     status: str = "done"
+    #: The other files of the run folder with their sha256 (relative path -> hex digest).
+    files: dict[str, str] = field(default_factory=dict)
     #: Where the record was read from (not written).
     source: str | None = field(default=None, compare=False)
 
@@ -138,6 +140,9 @@ class RunRecord:
                 fix="read it with the toolkit version that wrote it, or upgrade this one",
             )
         names = {f.name for f in fields(cls)} - {"source"}
+        if not isinstance(data.get("files", {}), dict):
+            raise FormatError(where, "bad file list", key="files", expected="{path: sha256}",
+                              actual=type(data["files"]).__name__)  # fmt: skip
         values = {k: v for k, v in data.items() if k in names}
         target = values.get("target")
         if target is not None:

@@ -13,7 +13,8 @@ from pathlib import Path
 
 from medimeta.errors import FormatError
 from medimeta.runs import convert
-from medimeta.runs.files import read_json_object, write_json
+from medimeta.runs.files import jsonable, read_json_object, write_json
+from medimeta.runs.integrity import changed_files, file_digests, seal, seal_problem
 from medimeta.runs.model import SCHEMA, RunRecord
 
 #: The record of a run folder (the one result file name of this version).
@@ -74,15 +75,24 @@ LEGACY_CELL_FILE = "cell.json"
 _RECORD_FILES = (RUN_FILE, *LEGACY_FILES)
 
 
-def write_run(folder: str | Path, record: RunRecord) -> Path:
+def write_run(folder: str | Path, record: RunRecord, files: Sequence[str] = ()) -> Path:
     """Write ``record`` as the folder's ``run.json`` (atomically: a crash leaves the old
-    record or the new one, never half)."""
-    return write_json(Path(folder) / RUN_FILE, record.to_dict())
+    record or the new one, never half), sealed with its sha256; ``files`` (relative to the
+    folder) are recorded with theirs in ``record.files`` first."""
+    if files:
+        record.files = {**record.files, **file_digests(Path(folder), files)}
+    return write_json(Path(folder) / RUN_FILE, seal(jsonable(record.to_dict())))
 
 
 def write_record_file(path: str | Path, record: RunRecord) -> Path:
     """Write ``record`` to a file of the caller's choosing (``results medfm --out``)."""
-    return write_json(Path(path), record.to_dict())
+    return write_json(Path(path), seal(jsonable(record.to_dict())))
+
+
+def run_problems(folder: Path, record: RunRecord) -> list[str]:
+    """The files of ``record.files`` in ``folder`` that are missing or changed since the
+    record was written (empty: the folder is as the run left it)."""
+    return changed_files(Path(folder), record.files)
 
 
 def record_beside(path: str | Path) -> Path:
@@ -132,13 +142,21 @@ def read_run(path: str | Path) -> RunRecord:
             fix="pass a folder written by `medimeta train`, `fewshot` or `benchmark`",
         )
     data = read_json_object(file)
+    problem = seal_problem(data, required=False)
+    if problem is not None:
+        raise FormatError(
+            file,
+            f"run record not trusted: {problem}",
+            key="sha256",
+            fix="rerun the command that wrote it (`medimeta benchmark` recomputes its cells)",
+        )
     if file.name in LEGACY_FILES and data.get("schema") != SCHEMA:
         cell_file = file.parent / LEGACY_CELL_FILE
         cell = read_json_object(cell_file) if cell_file.is_file() else None
         return convert.convert(data, LEGACY_FILES[file.name], cell, str(file))
     if data.get("schema") != SCHEMA and file.name != RUN_FILE:
         return convert.convert(data, str(data.get("kind")), None, str(file))
-    return RunRecord.from_dict(data, str(file))
+    return RunRecord.from_dict({k: v for k, v in data.items() if k != "sha256"}, str(file))
 
 
 def find_run_folders(paths: Sequence[str | Path]) -> list[Path]:

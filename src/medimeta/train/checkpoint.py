@@ -101,10 +101,16 @@ def load_checkpoint(
         raise FormatError(
             path, "no 'medimeta' metadata", expected=FORMAT, fix="use a toolkit checkpoint"
         )
-    meta = json.loads(raw)
-    if meta.get("format") != FORMAT:
+    try:
+        meta = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise FormatError(path, f"its 'medimeta' metadata is not JSON ({exc})") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise FormatError(
-            path, "unknown checkpoint format", expected=FORMAT, actual=meta.get("format")
+            path,
+            "unknown checkpoint format",
+            expected=FORMAT,
+            actual=meta.get("format") if isinstance(meta, dict) else type(meta).__name__,
         )
     if model is not None:
         state = {k[6:]: v for k, v in tensors.items() if k.startswith("model/")}
@@ -120,7 +126,10 @@ def load_checkpoint(
 def model_state(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
     """The model tensors of a checkpoint (``model/`` prefix removed)."""
     st = _safetensors()
-    tensors = st.load_file(str(path), device="cpu")
+    try:
+        tensors = st.load_file(str(path), device="cpu")
+    except Exception as exc:  # safetensors raises its own error types for damaged files
+        raise FormatError(Path(path), f"not a readable safetensors file ({exc})") from exc
     return {k[6:]: v for k, v in tensors.items() if k.startswith("model/")}
 
 

@@ -26,6 +26,7 @@ from medimeta.models.build import make_normalizer
 from medimeta.progress import Progress
 from medimeta.runs.convert import supervised_record
 from medimeta.runs.files import environment, jsonable, write_csv, write_json
+from medimeta.runs.integrity import DamagedResultWarning
 from medimeta.runs.record import CONFIG_FILE, TRAINING_LOG, predictions_file, write_run
 from medimeta.train.augment import affine_matrices, apply_affine
 from medimeta.train.checkpoint import load_checkpoint, save_checkpoint
@@ -146,7 +147,7 @@ class SupervisedRun:
         if self.env.is_main:
             out.mkdir(parents=True, exist_ok=True)
             write_json(out / CONFIG_FILE, self.protocol())
-        if resume and (out / "last.safetensors").is_file():
+        if resume and (out / "last.safetensors").is_file() and self._resumable(out):
             self._resume(out / "last.safetensors")
         use_val = len(self.val) > 0
         if not use_val:
@@ -263,6 +264,24 @@ class SupervisedRun:
             write_csv(self.out_dir / TRAINING_LOG, self.history)
         D.barrier(self.env)
 
+    def _resumable(self, out: Path) -> bool:
+        """Whether the checkpoints to resume from can be read; a damaged one is said so and
+        the run starts again (the cell heals instead of failing for good)."""
+        for name in ("last.safetensors", "best.safetensors"):
+            path = out / name
+            if not path.is_file():
+                continue
+            try:
+                load_checkpoint(path)
+            except FormatError as exc:
+                warnings.warn(
+                    f"{path}: cannot resume from it, training starts again ({exc})",
+                    DamagedResultWarning,
+                    stacklevel=3,
+                )
+                return False
+        return True
+
     def _resume(self, path: Path) -> None:
         record = load_checkpoint(path, self.model, self.optimizer)
         stored = TrainConfig.from_dict({**record.get("config", {}), "epochs": self.config.epochs})
@@ -331,7 +350,9 @@ class SupervisedRun:
         }
         run_record = supervised_record(jsonable(record))
         if self.env.is_main:
-            write_run(out, run_record)
+            names = [CONFIG_FILE, TRAINING_LOG, "best.safetensors", "last.safetensors"]
+            names += [predictions_file(out, n).name for n in results]
+            write_run(out, run_record, names)
         D.barrier(self.env)
         if "test" in results:
             self.log(

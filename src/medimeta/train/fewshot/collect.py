@@ -14,9 +14,10 @@ from medimeta.evaluate.predictions import (
     write_predictions,
 )
 from medimeta.runs.convert import fewshot_record
-from medimeta.runs.files import environment, jsonable, read_json
+from medimeta.runs.files import environment, jsonable
 from medimeta.runs.model import RunRecord
 from medimeta.runs.record import episode_file, predictions_file
+from medimeta.train.fewshot.episode_files import checked_result
 from medimeta.train.fewshot.medfm import medfm_record
 from medimeta.train.fewshot.setup import RunContext, sha256_file
 
@@ -54,7 +55,7 @@ def write_query_predictions(ctx: RunContext, rows: list[dict[str, Any]]) -> None
 
 def collect_results(ctx: RunContext, prepare_s: float, total_s: float) -> RunRecord:
     """The run record of the chosen episodes' result files (and their query predictions)."""
-    rows = [read_json(episode_file(ctx.out, ep.index)) for ep in ctx.chosen]
+    rows = [checked_result(episode_file(ctx.out, ep.index), ctx.run_hash, ep) for ep in ctx.chosen]
     h = ctx.eps.header
     write_query_predictions(ctx, rows)
     seconds = [r["seconds"] for r in rows]

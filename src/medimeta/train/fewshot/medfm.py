@@ -53,6 +53,8 @@ def medfm_record(header: dict[str, Any], rows: Sequence[dict[str, Any]]) -> dict
         "protocol": {
             **{k: protocol[k] for k in _PROTOCOL_KEYS},
             "val": len(protocol.get("val_indices", [])),
+            # MedFM's published val lists share images with the support (chest, endo)
+            "val_overlap": len(protocol.get("val_overlap", [])),
         },
         "metrics": mean,
         "per_episode": per_episode,
@@ -93,6 +95,16 @@ def check_runs(runs: Sequence[tuple[Path, RunRecord]]) -> None:
                 fix="run `medimeta fewshot --episodes-file` on a file from "
                 "`medimeta episodes import-medfm`",
             )
+        problem = _block_problem(rec.details["medfm"])
+        if problem is not None:
+            raise FormatError(
+                path,
+                "the run's 'medfm' block is not usable",
+                key=f"details.medfm.{problem[0]}",
+                expected=problem[1],
+                actual=problem[2],
+                fix="run the few-shot command on the imported file again",
+            )
     _fail(runs, "datasets", lambda r: (r.target_id, _medfm(r)["protocol"]["dataset"]))
     _fail(runs, "test lists", lambda r: _medfm(r)["protocol"]["lists"]["test"]["sha256"])
     _fail(runs, "methods", lambda r: r.method)
@@ -107,6 +119,31 @@ def check_runs(runs: Sequence[tuple[Path, RunRecord]]) -> None:
                 f"and {path}; fix: pass each experiment once"
             )
         first[pair] = path
+
+
+def _block_problem(block: Any) -> tuple[str, str, Any] | None:
+    """(key, expected, actual) of the first thing ``average_experiments`` cannot use."""
+    if not isinstance(block, dict):
+        return "", "an object", type(block).__name__
+    protocol, metrics = block.get("protocol"), block.get("metrics")
+    if not isinstance(protocol, dict):
+        return "protocol", "an object", type(protocol).__name__
+    for key in ("shots", "experiment"):
+        value = protocol.get(key)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            return f"protocol.{key}", "an integer >= 0", value
+    if not isinstance(protocol.get("dataset"), str):
+        return "protocol.dataset", "a string", protocol.get("dataset")
+    lists = protocol.get("lists")
+    test = lists.get("test") if isinstance(lists, dict) else None
+    if not isinstance(test, dict) or not isinstance(test.get("sha256"), str):
+        return "protocol.lists.test.sha256", "a string", test
+    if not isinstance(metrics, dict) or not all(
+        v is None or (isinstance(v, int | float) and not isinstance(v, bool))
+        for v in metrics.values()
+    ):
+        return "metrics", "{name: number or null}", metrics
+    return None
 
 
 def _spread(values: list[float]) -> dict[str, Any]:
@@ -217,10 +254,13 @@ def protocol_line(record: RunRecord) -> list[str]:
         return []
     p, m = block["protocol"], block["metrics"]
     values = ", ".join(f"{LABELS[k]} {'–' if v is None else f'{v:.2f}'}" for k, v in m.items())
+    overlap = p.get("val_overlap") or 0
+    shared = f"; its official val list shares {overlap} images with the support" if overlap else ""
     return [
-        f"- MedFM protocol: {p['dataset']} {p['shots']}-shot experiment {p['experiment']} "
-        f"({markdown_code(p['lists']['train']['file'])}, {p['duplicates']} repeated support "
-        f"lines, test {markdown_code(p['lists']['test']['file'])}); MedFM's metrics (%): {values}"
+        f"- MedFM protocol: {markdown_escape(p['dataset'])} {p['shots']}-shot experiment "
+        f"{p['experiment']} ({markdown_code(p['lists']['train']['file'])}, {p['duplicates']} "
+        f"repeated support lines, test {markdown_code(p['lists']['test']['file'])}{shared}); "
+        f"MedFM's metrics (%): {values}"
     ]
 
 
@@ -247,6 +287,7 @@ def import_record(
                 "unique": d.unique,
                 "duplicates": d.duplicates,
                 "val": d.val,
+                "val_overlap": d.overlap,
                 "test": d.test,
             }
         )

@@ -23,12 +23,12 @@ from medimeta.evaluate.compute import episode_metrics
 from medimeta.features.table import FeatureSource, episode_batch
 from medimeta.logs import Log, main_only
 from medimeta.progress import Progress
-from medimeta.runs.files import read_json, write_json
 from medimeta.runs.model import RunRecord
-from medimeta.runs.record import SUMMARY_FILE, episode_file, write_run
+from medimeta.runs.record import SUMMARY_FILE, episode_file, predictions_file, write_run
 from medimeta.safeio import wait_for, write_text
 from medimeta.train.fewshot.collect import collect_results
 from medimeta.train.fewshot.config import FewShotConfig
+from medimeta.train.fewshot.episode_files import read_result, write_result
 from medimeta.train.fewshot.learners import Scored
 from medimeta.train.fewshot.registry import Scorer
 from medimeta.train.fewshot.report import result_markdown
@@ -95,13 +95,27 @@ def _report(ctx: RunContext, prepare_s: float, total_s: float) -> RunRecord:
         wait_for(path, matches(path, ctx.run_hash), f"episode {ep.index}")
     record = collect_results(ctx, prepare_s, total_s)
     write_text(ctx.out / SUMMARY_FILE, result_markdown(record))
-    write_run(ctx.out, record)
+    write_run(ctx.out, record, run_files(ctx))
     mean, ci, _ = record.metric("auroc")
     ctx.say(
         f"{ctx.cfg.method} {ctx.target_id}: AUROC {100 * mean:.1f} ± {100 * ci:.1f} over "
         f"{len(ctx.chosen)} episodes"
     )
     return record
+
+
+def run_files(ctx: RunContext) -> list[str]:
+    """The files of the run folder its record lists with their sha256: every episode result,
+    the query predictions, the summary, and the episode file and trained backbone when they
+    are in the folder."""
+    paths = [episode_file(ctx.out, ep.index) for ep in ctx.chosen]
+    paths += [predictions_file(ctx.out, "query"), ctx.out / SUMMARY_FILE, ctx.file]
+    stage = ctx.stage.get("file")
+    if stage:
+        paths.append(Path(stage))
+    out = ctx.out.resolve()
+    inside = [p.resolve() for p in paths if p.resolve().is_relative_to(out)]
+    return [p.relative_to(out).as_posix() for p in inside]
 
 
 def _batched(ctx: RunContext, todo: list[Episode]) -> dict[int, tuple[Scored, float]]:
@@ -125,7 +139,7 @@ def _evaluate_episodes(ctx: RunContext, mine: list[Episode], score: Scorer) -> N
     cfg, env = ctx.cfg, ctx.env
     show = ctx.settings.progress and env.is_main
     resume = ctx.settings.resume
-    done = {ep.index for ep in mine if resume and _done(_path(ctx, ep), ctx.run_hash)}
+    done = {ep.index for ep in mine if resume and _done(_path(ctx, ep), ctx.run_hash, ep)}
     batched = _batched(ctx, [ep for ep in mine if ep.index not in done])
     with Progress(show, len(mine), f"{cfg.method} episodes") as bar:
         for ep in mine:
@@ -140,7 +154,7 @@ def _evaluate_episodes(ctx: RunContext, mine: list[Episode], score: Scorer) -> N
                 scores, extra = score(ep, _episode_seed(cfg.seed, ep.index))
                 seconds = time.perf_counter() - t0
             metrics = episode_metrics(ep.task_target.value, ep.query_labels, scores, ep.class_keys)
-            write_json(
+            write_result(
                 path,
                 {
                     "run": ctx.run_hash,
@@ -171,9 +185,7 @@ def _path(ctx: RunContext, ep: Episode) -> Path:
     return episode_file(ctx.out, ep.index)
 
 
-def _done(path: Path, run_hash: str) -> bool:
-    """Whether an episode's result file is there for this run."""
-    try:
-        return bool(read_json(path).get("run") == run_hash)
-    except (OSError, ValueError):
-        return False
+def _done(path: Path, run_hash: str, ep: Episode) -> bool:
+    """Whether an episode's result file is there for this run and sound (a damaged or
+    edited one is said so once and computed again)."""
+    return read_result(path, run_hash, ep) is not None
