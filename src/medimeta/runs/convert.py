@@ -87,7 +87,8 @@ def fewshot_record(flat: dict[str, Any], source: str | None = None) -> RunRecord
     ``config``, ``episodes``, ``summary``, ``per_episode``, ``stage``, ``timings``, ...)."""
     config = flat["config"]
     episodes = flat["episodes"]
-    details = {k: flat[k] for k in ("stage", "timings", "medfm") if flat.get(k) is not None}
+    kept = ("stage", "method_details", "timings", "medfm")
+    details = {k: flat[k] for k in kept if flat.get(k) is not None}
     return RunRecord(
         kind="fewshot",
         target=_target(flat["target"]),

@@ -85,6 +85,7 @@ def collect_results(ctx: RunContext, prepare_s: float, total_s: float) -> RunRec
         "config": ctx.cfg.relevant(),
         "backbone": backbone,
         "stage": ctx.stage,
+        "method_details": _method_details(ctx),
         "confidence": 0.95,
         "summary": summarize_episodes([r["metrics"] for r in rows]),
         "per_episode": [
@@ -108,3 +109,10 @@ def collect_results(ctx: RunContext, prepare_s: float, total_s: float) -> RunRec
         "medfm": medfm_record(h, rows),  # only for files imported from MedFM's lists
     }
     return fewshot_record(jsonable(flat))
+
+
+def _method_details(ctx: RunContext) -> dict[str, Any] | None:
+    """The method's account of how it ran (trained parameters, prompts), if it gives one."""
+    if ctx.backbone is None:
+        return None
+    return ctx.cfg.spec.run_details(ctx.backbone, ctx.cfg, ctx.chosen) or None

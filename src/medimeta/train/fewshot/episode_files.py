@@ -34,7 +34,7 @@ def write_result(path: Path, content: dict[str, Any]) -> Path:
 
 def _same(a: Any, b: Any) -> bool:
     if a is None or b is None:  # NaN is written as null
-        return (a is None or not math.isfinite(b)) and (b is None or not math.isfinite(a))
+        return (a is None or not math.isfinite(a)) and (b is None or not math.isfinite(b))
     return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-12)
 
 

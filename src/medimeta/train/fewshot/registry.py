@@ -23,7 +23,7 @@ import importlib.util
 import os
 import pkgutil
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, is_dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
@@ -224,6 +224,13 @@ class FewShotMethod(abc.ABC):
 
             return from_table
         return lambda ep, seed: self.score_episode(backbone, reader.load(ep), cfg, seed, stage)
+
+    def run_details(
+        self, backbone: Backbone, cfg: MethodSettings, episodes: Sequence[Episode]
+    ) -> dict[str, Any]:
+        """What the run record keeps about how the method ran, beyond its settings (e.g. the
+        parameters it trains, the prompts it used); default: nothing."""
+        return {}
 
     # -- the cost model -------------------------------------------------------------------
     @abc.abstractmethod

@@ -10,11 +10,14 @@ modified.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import torch
+from torch import nn
 
+from medimeta.episodes import Episode
 from medimeta.features.reader import EpisodeTensors
 from medimeta.models import make_loss
 from medimeta.models.backbone import Backbone
@@ -29,14 +32,24 @@ from medimeta.train.fewshot.registry import (
 )
 from medimeta.train.model import Classifier
 
+#: Prepares a copy of the backbone for training and returns the parameters to train (the
+#: adapters of LoRA or VPT, which freeze the rest); None trains every parameter.
+Adapter = Callable[[Backbone, MethodSettings], list[nn.Parameter]]
+
 
 def finetune_episode(
-    template: Backbone, ep: EpisodeTensors, cfg: MethodSettings, seed: int
+    template: Backbone,
+    ep: EpisodeTensors,
+    cfg: MethodSettings,
+    seed: int,
+    adapt: Adapter | None = None,
 ) -> Scored:
-    """Fine-tune a copy of ``template`` and a fresh head on the support set; score the query."""
+    """Fine-tune a copy of ``template`` (all of it, or what ``adapt`` returns) and a fresh head
+    on the support set; score the query."""
     opts = cfg.options_as(FinetuneOptions)
     with seeded(seed):
         backbone = copy.deepcopy(template)
+        trained = adapt(backbone, cfg) if adapt is not None else list(backbone.parameters())
         head = episode_head(
             ep.target, ep.n_way, backbone.num_features, init=cfg.head_init, ordinal=cfg.ordinal
         ).to(ep.support_x.device)
@@ -47,7 +60,7 @@ def finetune_episode(
         freeze_batchnorm(model)
     with seeded(seed):
         curve = fit_adam(
-            model.parameters(),
+            [*trained, *head.parameters()],
             lambda: model(ep.support_x),
             ep.support_y,
             loss_fn,
@@ -58,6 +71,22 @@ def finetune_episode(
     with torch.no_grad():
         scores = model.scores(model(ep.query_x).double())  # float64: fewer saturated ties
     return scores.double().cpu().numpy(), {"support_loss": curve[-1] if curve else None}
+
+
+def trainable_parameters(
+    template: Backbone, cfg: MethodSettings, adapt: Adapter | None = None
+) -> dict[str, Any]:
+    """What an episode trains (the head of a binary task left out): parameters of the adapted
+    backbone, those trained and their share, as the run record keeps them."""
+    backbone = copy.deepcopy(template) if adapt is not None else template
+    trained = adapt(backbone, cfg) if adapt is not None else list(backbone.parameters())
+    total = sum(p.numel() for p in backbone.parameters())
+    n = sum(p.numel() for p in trained)
+    return {
+        "backbone_parameters": int(total),
+        "trained_backbone_parameters": int(n),
+        "trained_share": n / total if total else 0.0,
+    }
 
 
 def finetune_cost(ctx: CostContext, steps: int) -> tuple[float, dict[str, Any]]:
@@ -96,3 +125,8 @@ class ImageNetFinetune(FewShotMethod):
 
     def estimate(self, ctx: CostContext) -> tuple[float, dict[str, Any]]:
         return finetune_cost(ctx, ctx.cfg.options_as(FinetuneOptions).finetune_steps)
+
+    def run_details(
+        self, backbone: Backbone, cfg: MethodSettings, episodes: Sequence[Episode]
+    ) -> dict[str, Any]:
+        return trainable_parameters(backbone, cfg)

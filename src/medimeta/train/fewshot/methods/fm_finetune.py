@@ -9,13 +9,19 @@ that the paper's ``im-pt`` (lr 1e-2, 100 steps) and this protocol appear as sepa
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from medimeta.episodes import Episode
 from medimeta.features.reader import EpisodeTensors
 from medimeta.models.backbone import Backbone
 from medimeta.train.fewshot.learners import Scored
-from medimeta.train.fewshot.methods.finetune import finetune_cost, finetune_episode
+from medimeta.train.fewshot.methods.finetune import (
+    finetune_cost,
+    finetune_episode,
+    trainable_parameters,
+)
 from medimeta.train.fewshot.options import FinetuneOptions, MethodSettings
 from medimeta.train.fewshot.registry import (
     CostContext,
@@ -59,3 +65,8 @@ class FoundationFinetune(FewShotMethod):
 
     def estimate(self, ctx: CostContext) -> tuple[float, dict[str, Any]]:
         return finetune_cost(ctx, ctx.cfg.options_as(FinetuneOptions).finetune_steps)
+
+    def run_details(
+        self, backbone: Backbone, cfg: MethodSettings, episodes: Sequence[Episode]
+    ) -> dict[str, Any]:
+        return trainable_parameters(backbone, cfg)
