@@ -10,6 +10,7 @@ mutual best matches.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -116,3 +117,26 @@ def test_shared_image_sources_refuses_breastmnist_and_a_plain_folder(
     assert got["busi_folder"].startswith("shares 780 of 780 images with bus")
     n = int(got["breastmnist"].split()[1].replace(",", ""))
     assert n >= 0.9 * 780 and "score ≥ 0.95" in got["breastmnist"]
+
+
+def test_audit_page_pictures_decode_in_chromium(breast_root: Path, tmp_path: Path) -> None:
+    """BUSI + BreastMNIST: the page shows the pairs as thumbnails that decode in a browser, and
+    the report built with --audit carries them."""
+    from plots.browser_check import check_site
+
+    out = tmp_path / "audit"
+    _cli("audit", "breastmnist", "bus", "--root", str(breast_root), "--out", str(out),
+         "--no-labels", "--cache", str(tmp_path / "cache"))  # fmt: skip
+    page = (out / "audit.html").read_text(encoding="utf-8")
+    images = page.count("<img")
+    assert images == page.count('<img src="data:image/jpeg;base64,') >= 20
+    assert images == 2 * 24 * 3  # 24 pairs within each dataset and 24 across
+    assert "24 of 1,289 pairs shown (highest score first); 1,265 left out" in page
+    assert check_site(out / "audit.html") == []  # every image complete with naturalWidth > 0
+    md = (out / "report.md").read_text(encoding="utf-8")
+    assert len(re.findall(r"!\[[^\]]*\]\(pictures/[^)]+\.jpg\)", md)) == images
+    site = tmp_path / "site"
+    _cli("report", "--root", str(breast_root), "bus", "--out", str(site), "--no-verify",
+         "--audit", str(out))  # fmt: skip
+    assert (site / "audit.html").read_text(encoding="utf-8").count("<img") == images
+    assert check_site(site / "index.html") == []

@@ -67,6 +67,7 @@ def test_run_audit_writes_json_markdown_csv_and_html(root: Path, tmp_path: Path)
         "report.md",
         "pairs.csv",
         "audit.html",
+        "pictures",
     }
     with open(out / "pairs.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
@@ -138,9 +139,10 @@ def test_cli_audit(root: Path, tmp_path: Path) -> None:
     assert "(3 pairs)" in result.output
     assert (out / "pairs.csv").is_file() and (out / "report.md").is_file()
     quiet = CliRunner().invoke(_cli(), [*args, "-q", "--no-html", "--no-within", "--no-across"])
+    # no pairs; the subjects in two splits are still pictured
     assert quiet.exit_code == 0, quiet.output
     assert quiet.output.strip().splitlines() == [
-        f"wrote {out}: pairs.csv, report.json, report.md (0 pairs)"
+        f"wrote {out}: pairs.csv, report.json, report.md, pictures (0 pairs)"
     ]
 
 

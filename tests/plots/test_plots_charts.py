@@ -71,9 +71,12 @@ def test_training_curves_and_roc_of_a_run(tmp_path: Path) -> None:
     loss_ax, metric_ax = fig.axes
     assert [len(line.get_xdata()) for line in loss_ax.lines[:2]] == [4, 4]
     assert {t.get_text() for t in metric_ax.get_legend().get_texts()} == {
-        "auroc (monitored)",
+        "AUROC (monitored)",
         "accuracy",
     }
+    assert max(metric_ax.lines[0].get_ydata()) > 60  # percent, as the axis says
+    assert metric_ax.get_ylabel() == "validation metric (%)"
+    assert fig.get_suptitle().startswith("Supervised on toy_gray: case category (resnet18")
     roc = roc_curves(run / "predictions_test.csv")
     legend = [t.get_text() for t in roc.axes[0].get_legend().get_texts()]
     assert len(legend) == 3 and legend[0].startswith("normal (")
@@ -87,8 +90,8 @@ def test_fewshot_intervals_per_method_and_target(tmp_path: Path) -> None:
     fig = fewshot_intervals(runs)
     ax = fig.axes[0]
     assert [" ".join(t.get_text().split()) for t in ax.get_yticklabels()] == [
-        "toy_gray:case category",
-        "toy_rgb:case category",
+        "Toy Dataset (toy_gray): case category",  # display names; the ids where names clash
+        "Toy Dataset (toy_rgb): case category",
     ]
     legend = {t.get_text() for t in fig.legends[0].get_texts()}
     assert legend == {

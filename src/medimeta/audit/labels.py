@@ -6,6 +6,9 @@ frozen ImageNet EfficientNet-Lite0 features gives out-of-sample class probabilit
 ``cleanlab.filter.find_label_issues`` (``prune_by_noise_rate``) flags the samples whose given
 label is unlikely under them, ranked by self-confidence (the probability of the given label).
 
+Each example lists its ``NEIGHBOURS`` nearest samples (cosine similarity of the features) with
+their given labels: the evidence a reviewer looks at (the audit page shows their thumbnails).
+
 Features come from the embedding cache of ``medimeta embed`` / the benchmark
 (:func:`medimeta.features.embed.embed_dataset`, split ``all``, the same cache folder), so they are
 computed once per dataset and backbone. Classes with fewer samples than folds are left out
@@ -32,6 +35,7 @@ from medimeta.logs import Log
 FOLDS = 5
 C = 0.01  # strong L2: calibrated out-of-fold probabilities (log-loss 0.50 on bus vs 0.74 at C=0.5)
 EXAMPLES = 50
+NEIGHBOURS = 4  # nearest samples (cosine similarity of the features) listed per example
 BACKBONE = "efficientnet_lite0"
 
 
@@ -113,6 +117,56 @@ def _multilabel_probs(features: np.ndarray, values: np.ndarray, folds: int, seed
     return probs
 
 
+def nearest(
+    features: np.ndarray, rows: np.ndarray, k: int = NEIGHBOURS
+) -> tuple[np.ndarray, np.ndarray]:
+    """Two ``(len(rows), k)`` arrays of the ``k`` nearest other samples of each of ``rows``
+    (cosine similarity of ``features``, most similar first): indices and similarities."""
+    if not rows.size or features.shape[0] < 2:
+        return np.empty((rows.size, 0), np.int64), np.empty((rows.size, 0), np.float64)
+    norm = features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)
+    sims = norm[rows] @ norm.T
+    sims[np.arange(rows.size), rows] = -np.inf  # not its own neighbour
+    k = min(k, features.shape[0] - 1)
+    top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+    part = np.take_along_axis(sims, top, axis=1)
+    order = np.argsort(-part, axis=1, kind="stable")
+    return np.take_along_axis(top, order, axis=1), np.take_along_axis(part, order, axis=1)
+
+
+def _examples(
+    found: np.ndarray,
+    features: np.ndarray,
+    facts: DatasetFacts,
+    given_text: np.ndarray,
+    predicted: list[str],
+    confidence: list[float],
+) -> list[dict[str, Any]]:
+    """The first ``EXAMPLES`` issues with their nearest neighbours."""
+    split = facts.split_of
+    shown = found[:EXAMPLES]
+    near, sims = nearest(features, shown)
+    return [
+        {
+            "index": int(i),
+            "split": str(split[i]),
+            "given": str(given_text[i]),
+            "predicted": predicted[k],
+            "p_given": round(confidence[k], 4),
+            "neighbours": [
+                {
+                    "index": int(j),
+                    "split": str(split[j]),
+                    "given": str(given_text[j]),
+                    "similarity": round(float(s), 4),
+                }
+                for j, s in zip(near[k], sims[k], strict=True)
+            ],
+        }
+        for k, i in enumerate(shown)
+    ]
+
+
 def _issues(labels: Any, probs: np.ndarray, multi_label: bool) -> np.ndarray:
     from cleanlab.filter import find_label_issues
 
@@ -135,7 +189,6 @@ def suspect_task(
     t0 = time.perf_counter()
     values = facts.folder.labels(task.name)
     given_text = facts.label_names(task)
-    split = facts.split_of
     if task.target == TaskTarget.MULTILABEL_CLASSIFICATION:
         probs = _multilabel_probs(features, values, folds, seed)
         rows = np.arange(values.shape[0])
@@ -174,16 +227,7 @@ def suspect_task(
         "issues": int(found.size),
         "issues_by_class": dict(sorted(by_class.items())),
         "checked_by_class": dict(sorted(checked_by_class.items())),
-        "examples": [
-            {
-                "index": int(i),
-                "split": str(split[i]),
-                "given": str(given_text[i]),
-                "predicted": predicted[k],
-                "p_given": round(confidence[k], 4),
-            }
-            for k, i in enumerate(found[:EXAMPLES])
-        ],
+        "examples": _examples(found, features, facts, given_text, predicted, confidence),
         "indices": [int(i) for i in found],
         "seconds": time.perf_counter() - t0,
     }

@@ -5,8 +5,10 @@
 * ``pairs.csv``: every image pair found, one row each (:data:`~medimeta.audit.summary.CSV_COLUMNS`:
   ``dataset_a,index_a,dataset_b,index_b,score,kind,...``; index = row of images.hdf5, kind =
   ``exact`` or ``near``; within a dataset ``index_a < index_b``);
+* ``pictures/``: thumbnails of the pairs and suspect labels shown (:mod:`medimeta.audit.gallery`;
+  listed in ``report.json``'s ``gallery``, linked from ``report.md``);
 * ``audit.html`` (written by ``medimeta audit`` unless ``--no-html``, see
-  :func:`medimeta.plots.audit_page.write_audit_page`): a static page.
+  :func:`medimeta.plots.audit_page.write_audit_page`): a static page, the thumbnails embedded.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ import medimeta.safeio as safeio
 from medimeta.audit.context import DatasetFacts
 from medimeta.audit.descriptors import Descriptors
 from medimeta.audit.duplicates import PairTable
+from medimeta.audit.gallery import CAP, write_gallery
+from medimeta.audit.gallery_md import markdown_gallery
 from medimeta.audit.summary import CSV_COLUMNS, csv_frame
 from medimeta.escape import csv_cell, markdown_code, markdown_escape
 
@@ -205,6 +209,9 @@ def markdown(report: dict[str, Any]) -> str:
     ]
     parts = [head, _md_across(report), _md_within(report), _md_subjects(report)]
     parts += [_md_labels(report), _md_balance(report)]
+    page = "audit.html" if opts.get("html_page", True) else None
+    parts.insert(1, [f"Pictures: [{page}]({page}) and below." if page else "Pictures: below.", ""])
+    parts.append(markdown_gallery(report, page))
     return "\n".join(line for part in parts for line in part) + "\n"
 
 
@@ -214,11 +221,16 @@ def write_outputs(
     tables: Sequence[PairTable],
     facts: Mapping[str, DatasetFacts],
     desc: Mapping[str, Descriptors],
+    pictures: int = CAP,
 ) -> dict[str, Path]:
-    """Write the files of the module docstring into ``out``; returns them by kind."""
+    """Write the files of the module docstring into ``out`` (at most ``pictures`` examples
+    pictured per section); returns them by kind."""
     out.mkdir(parents=True, exist_ok=True)
     files = {"pairs": out / "pairs.csv", "json": out / "report.json", "markdown": out / "report.md"}
     report["audit"]["pairs_csv_rows"] = write_pairs_csv(files["pairs"], tables, facts, desc)
+    report["gallery"] = write_gallery(out, report, tables, facts, pictures)
+    if report["gallery"]["files"]:
+        files["pictures"] = out / report["gallery"]["folder"]
     report["audit"]["files"] = {k: str(v) for k, v in files.items()}
     safeio.write_json(files["json"], jsonable(report), allow_nan=False)
     safeio.write_text(files["markdown"], markdown(report))

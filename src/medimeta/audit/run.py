@@ -17,6 +17,7 @@ from medimeta.audit import estimate as E
 from medimeta.audit.context import DatasetFacts
 from medimeta.audit.descriptors import Descriptors, params
 from medimeta.audit.duplicates import PairTable, find_pairs
+from medimeta.audit.gallery import CAP
 from medimeta.audit.labels import FOLDS, dataset_features, suspect_labels
 from medimeta.audit.leakage import balance, subject_leakage
 from medimeta.audit.pairing import BLOCK, MAX_PAIRS, THRESHOLD
@@ -47,6 +48,8 @@ class AuditOptions:
     max_pairs: int = MAX_PAIRS
     cache: Path | None = None
     persist: bool = True
+    pictures: int = CAP  # examples pictured per section (0: none)
+    html_page: bool = True  # report.md links audit.html (the command writes it unless --no-html)
 
 
 @dataclass
@@ -178,5 +181,5 @@ def run_audit(
         "within": within,
         "across": across,
     }
-    files = write_outputs(Path(out), report, tables, facts, desc)
+    files = write_outputs(Path(out), report, tables, facts, desc, opts.pictures)
     return AuditRun(report, tables, files)

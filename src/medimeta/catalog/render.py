@@ -66,7 +66,7 @@ def tasks_table(catalog: Catalog | None = None) -> str:
     return _table(["task", "type", "classes", "label keys"], ["---", "---", "---:", "---"], rows)
 
 
-def _task_rows(catalog: Catalog | None) -> list[list[str]]:
+def task_rows(catalog: Catalog | None = None) -> list[list[str]]:
     """One row per task (the MedIMeta paper's Table 2): the dataset's id, name and domain on its
     first task's row only, then task, type, classes and the dataset's samples."""
     cat = catalog if catalog is not None else get_catalog()
@@ -84,7 +84,7 @@ TASK_TABLE_HEADER = ("id", "dataset", "domain", "task", "type", "classes", "samp
 
 def task_table_markdown(catalog: Catalog | None = None) -> str:
     """All tasks as a Markdown table, grouped by dataset (the MedIMeta paper's Table 2)."""
-    rows = [[f"`{r[0]}`" if r[0] else "", *r[1:]] for r in _task_rows(catalog)]
+    rows = [[f"`{r[0]}`" if r[0] else "", *r[1:]] for r in task_rows(catalog)]
     return _table(TASK_TABLE_HEADER, ["---", "---", "---", "---", "---", "---:", "---:"], rows)
 
 
@@ -98,7 +98,7 @@ def task_table_latex(catalog: Catalog | None = None) -> str:
         " & ".join(h.capitalize() for h in TASK_TABLE_HEADER) + " \\\\",
         "\\midrule",
     ]
-    for row in _task_rows(catalog):
+    for row in task_rows(catalog):
         if row[0] and len(lines) > 6:
             lines.append("\\addlinespace")
         lines.append(" & ".join(latex_escape(c) for c in row) + " \\\\")

@@ -12,10 +12,14 @@ import typer
 
 from medimeta.cli.options import log_to_stderr, quiet_option, resolve, root_option, verbose_option
 
+PICTURES_HELP = "Most examples pictured per section (pairs, leaks, suspect labels); 0: none."
+
 
 def audit_command(
     ids: list[str] = typer.Argument(None, help="Dataset ids [default: all in the root]."),
-    out: Path = typer.Option(..., "--out", help="Folder for report.json/.md, pairs.csv."),
+    out: Path = typer.Option(
+        ..., "--out", help="Folder for report.json/.md, pairs.csv, pictures/, audit.html."
+    ),
     root: Path | None = root_option(),
     cache: Path | None = typer.Option(
         None,
@@ -51,13 +55,15 @@ def audit_command(
     max_pairs: int = typer.Option(
         2_000_000, "--max-pairs", min=1, help="Most near pairs kept per comparison."
     ),
+    pictures: int = typer.Option(24, "--pictures", min=0, help=PICTURES_HELP),
     html: bool = typer.Option(True, "--html/--no-html", help="Also write audit.html."),
     quiet: bool = quiet_option(),
     verbose: bool = verbose_option(),
 ) -> None:
     """Find exact and near-duplicate images within and across datasets (robust to
     resolution, padding, cropping, grey vs RGB and JPEG), subjects in two splits, suspect
-    labels and class/split balance; writes report.json, report.md, pairs.csv."""
+    labels and class/split balance; writes report.json, report.md, pairs.csv, thumbnails of the
+    examples (pictures/) and audit.html."""
     with log_to_stderr("medimeta", quiet=quiet, verbose=verbose):
         from medimeta.audit.run import AuditOptions, run_audit
 
@@ -73,6 +79,8 @@ def audit_command(
             subject_columns=tuple(subject_column),
             max_pairs=max_pairs,
             cache=cache,
+            pictures=pictures,
+            html_page=html,
         )
         log = (lambda _msg: None) if quiet else typer.echo
         run = run_audit(resolve(root), ids or (), out, opts, log=log)

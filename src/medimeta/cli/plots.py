@@ -1,13 +1,15 @@
 """``medimeta montage``, ``medimeta report`` and ``medimeta plot ...``: pictures of the data
 and the results.
 
-matplotlib is imported inside the commands (through :mod:`medimeta.plots`), so the other
-commands start as fast as before.
+``medimeta plot`` commands write PNG (300 dpi unless ``--dpi``), SVG or PDF: ``--format`` or the
+suffix of ``--out`` decides (:mod:`medimeta.plots.outputs`). matplotlib is imported inside the
+commands (through :mod:`medimeta.plots`), so the other commands start as fast as before.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -26,6 +28,39 @@ app = make_app("plot", "Charts of a dataset or of run folders, and the task tabl
 
 def _written(path: Path) -> None:
     typer.echo(f"wrote {path}")
+
+
+def format_option() -> Any:
+    return typer.Option(
+        None,
+        "--format",
+        help="png, svg or pdf [default: the suffix of --out, else png].",
+        show_default=False,
+    )
+
+
+def dpi_option() -> Any:
+    return typer.Option(
+        300, "--dpi", min=20, max=2400, help="Pixels per inch of PNG (and of images in SVG/PDF)."
+    )
+
+
+def out_option() -> Any:
+    return typer.Option(..., "--out", help="File to write: .png, .svg or .pdf.")
+
+
+def _target(out: Path, fmt: str | None) -> tuple[Path, str]:
+    """The file and format to write (checked before anything is drawn)."""
+    from medimeta.plots.outputs import output_file
+
+    return output_file(out, fmt)
+
+
+def _save(fig: Any, target: tuple[Path, str], dpi: int) -> None:
+    from medimeta.plots import save_figure
+
+    path, kind = target
+    _written(save_figure(fig, path, dpi=dpi, fmt=kind))
 
 
 def montage_command(
@@ -110,48 +145,60 @@ def report_command(
 @app.command("labels")
 def labels_command(
     dataset_id: str = typer.Argument(..., help="Dataset id."),
-    out: Path = typer.Option(..., "--out", help="PNG file to write."),
+    out: Path = out_option(),
     root: Path | None = root_option(),
     task: list[str] = typer.Option([], "--task", help="Tasks to chart [default: all]."),
     original: bool = typer.Option(False, "--original-split", help="Count the original splits."),
     splits: bool = typer.Option(False, "--splits", help="Chart the split sizes instead."),
+    fmt: str | None = format_option(),
+    dpi: int = dpi_option(),
     quiet: bool = quiet_option(),
     verbose: bool = verbose_option(),
 ) -> None:
     """Samples per class of each task (multi-label: positives per label) per split."""
     with log_to_stderr("medimeta", quiet=quiet, verbose=verbose):
         from medimeta.format.reader import DatasetFolder, locate_dataset
-        from medimeta.plots import label_distribution, save_figure, split_distribution
+        from medimeta.plots import label_distribution, split_distribution
 
+        target = _target(out, fmt)
         folder = DatasetFolder(locate_dataset(resolve(root), dataset_id))
         if splits:
             fig = split_distribution(folder)
         else:
             fig = label_distribution(folder, task or None, original=original)
-        _written(save_figure(fig, out))
+        _save(fig, target, dpi)
 
 
 @app.command("run")
 def run_command(
     run: Path = typer.Argument(..., help="Run folder of `medimeta train` or `medimeta fewshot`."),
-    out: Path = typer.Option(..., "--out", help="Folder to write the PNG files into."),
+    out: Path = typer.Option(..., "--out", help="Folder to write the pictures into."),
+    fmt: str | None = typer.Option(
+        None, "--format", help="png, svg or pdf [default: png].", show_default=False
+    ),
+    dpi: int = dpi_option(),
     quiet: bool = quiet_option(),
     verbose: bool = verbose_option(),
 ) -> None:
     """Training curves and ROC per split (supervised), or AUROC per episode (few-shot)."""
     with log_to_stderr("medimeta", quiet=quiet, verbose=verbose):
-        from medimeta.plots import fewshot_episodes, roc_curves, save_figure, training_curves
+        from medimeta.plots import fewshot_episodes, roc_curves, training_curves
         from medimeta.plots.rundirs import read_run
         from medimeta.runs.record import TRAINING_LOG
 
+        kind = _target(Path("picture"), fmt)[1]
         folder = read_run(run)
+
+        def target(name: str) -> tuple[Path, str]:
+            return out / f"{name}.{kind}", kind
+
         if folder.kind == "fewshot":
-            _written(save_figure(fewshot_episodes(folder.record), out / "episodes.png"))
+            _save(fewshot_episodes(folder.record), target("episodes"), dpi)
             return
         if (folder.path / TRAINING_LOG).is_file():
-            _written(save_figure(training_curves(folder.path), out / "curves.png"))
+            _save(training_curves(folder.path), target("curves"), dpi)
         for split, path in folder.predictions():
-            _written(save_figure(roc_curves(path), out / f"roc_{split}.png"))
+            _save(roc_curves(path), target(f"roc_{split}"), dpi)
 
 
 @app.command("fewshot")
@@ -159,18 +206,21 @@ def fewshot_command(
     results: list[Path] = typer.Argument(
         ..., help="Few-shot run folders or benchmark folders (every few-shot run below them)."
     ),
-    out: Path = typer.Option(..., "--out", help="PNG file to write."),
+    out: Path = out_option(),
     metric: str = typer.Option("auroc", help="Metric of the summary to show."),
+    fmt: str | None = format_option(),
+    dpi: int = dpi_option(),
     quiet: bool = quiet_option(),
     verbose: bool = verbose_option(),
 ) -> None:
     """Means with 95 % intervals per method and target (the paper's Table 4 as a figure)."""
     with log_to_stderr("medimeta", quiet=quiet, verbose=verbose):
-        from medimeta.plots import fewshot_intervals, save_figure
+        from medimeta.plots import fewshot_intervals
         from medimeta.runs.record import read_runs
 
+        target = _target(out, fmt)
         records = [r for r in read_runs(results) if r.kind == "fewshot"]
-        _written(save_figure(fewshot_intervals(records, metric=metric), out))
+        _save(fewshot_intervals(records, metric=metric), target, dpi)
 
 
 @app.command("shots")
@@ -178,18 +228,21 @@ def shots_command(
     results: list[Path] = typer.Argument(
         ..., help="Few-shot run folders or benchmark folders (every few-shot run below them)."
     ),
-    out: Path = typer.Option(..., "--out", help="PNG file to write."),
+    out: Path = out_option(),
     metric: str = typer.Option("auroc", help="Metric of the summary to show."),
+    fmt: str | None = format_option(),
+    dpi: int = dpi_option(),
     quiet: bool = quiet_option(),
     verbose: bool = verbose_option(),
 ) -> None:
     """The metric against the number of shots, per target, method and backbone (95 % bands)."""
     with log_to_stderr("medimeta", quiet=quiet, verbose=verbose):
-        from medimeta.plots import save_figure, shots_curves
+        from medimeta.plots import shots_curves
         from medimeta.runs.record import read_runs
 
+        target = _target(out, fmt)
         records = [r for r in read_runs(results) if r.kind == "fewshot"]
-        _written(save_figure(shots_curves(records, metric=metric), out))
+        _save(shots_curves(records, metric=metric), target, dpi)
 
 
 @app.command("heatmap")
@@ -197,23 +250,26 @@ def heatmap_command(
     results: list[Path] = typer.Argument(
         ..., help="Few-shot run folders or benchmark folders (every few-shot run below them)."
     ),
-    out: Path = typer.Option(..., "--out", help="PNG file to write."),
+    out: Path = out_option(),
     metric: str = typer.Option("auroc", help="Metric of the summary to show."),
     shots: int | None = typer.Option(None, help="Shot level [default: the largest]."),
     columns: str = typer.Option("backbone", help="Columns: backbone or method."),
+    fmt: str | None = format_option(),
+    dpi: int = dpi_option(),
     quiet: bool = quiet_option(),
     verbose: bool = verbose_option(),
 ) -> None:
     """Targets x backbones (or methods) of one shot level, the mean of the metric per cell."""
     with log_to_stderr("medimeta", quiet=quiet, verbose=verbose):
-        from medimeta.plots import save_figure, task_heatmap
+        from medimeta.plots import task_heatmap
         from medimeta.runs.record import read_runs
 
         if columns not in ("backbone", "method"):
             raise UnknownNameError("heatmap columns", columns, ["backbone", "method"])
+        target = _target(out, fmt)
         records = [r for r in read_runs(results) if r.kind == "fewshot"]
         fig = task_heatmap(records, metric=metric, shots=shots, columns=columns)
-        _written(save_figure(fig, out))
+        _save(fig, target, dpi)
 
 
 @app.command("reliability")
@@ -221,41 +277,58 @@ def reliability_command(
     predictions: Path = typer.Argument(
         ..., help="A prediction file, or a run folder (its query or test predictions)."
     ),
-    out: Path = typer.Option(..., "--out", help="PNG file to write."),
+    out: Path = out_option(),
+    fmt: str | None = format_option(),
+    dpi: int = dpi_option(),
     quiet: bool = quiet_option(),
     verbose: bool = verbose_option(),
 ) -> None:
     """Accuracy against confidence in the ECE's 15 bins (a run's calibration)."""
     with log_to_stderr("medimeta", quiet=quiet, verbose=verbose):
-        from medimeta.plots import reliability_diagram, save_figure
+        from medimeta.plots import reliability_diagram
         from medimeta.plots.rundirs import read_run
 
+        target = _target(out, fmt)
         path = predictions
         if predictions.is_dir():
             found = read_run(predictions).predictions()
             if not found:
                 raise MedIMetaError(f"{predictions}: the run has no prediction file")
             path = found[-1][1]  # query (few-shot) or test (supervised)
-        _written(save_figure(reliability_diagram(path), out))
+        _save(reliability_diagram(path), target, dpi)
 
 
 @app.command("tasks")
 def tasks_command(
-    fmt: str = typer.Option("markdown", "--format", help="markdown or latex."),
-    out: Path | None = typer.Option(None, "--out", help="File to write [default: print]."),
+    fmt: str | None = typer.Option(
+        None,
+        "--format",
+        help="markdown, latex, png, svg or pdf [default: the suffix of --out, else markdown].",
+        show_default=False,
+    ),
+    out: Path | None = typer.Option(
+        None, "--out", help="File to write: .md, .tex, .png, .svg or .pdf [default: print]."
+    ),
+    dpi: int = dpi_option(),
     quiet: bool = quiet_option(),
     verbose: bool = verbose_option(),
 ) -> None:
-    """The table of all tasks from the catalog (the paper's Table 2)."""
+    """The table of all tasks from the catalog (the paper's Table 2), as text or a picture."""
     with log_to_stderr("medimeta", quiet=quiet, verbose=verbose):
         from medimeta.catalog.render import task_table_latex, task_table_markdown
+        from medimeta.plots.outputs import PICTURES, output_file
         from medimeta.safeio import write_text
 
         makers = {"markdown": task_table_markdown, "latex": task_table_latex}
-        if fmt not in makers:
-            raise UnknownNameError("table format", fmt, makers)
-        text = makers[fmt]()
-        if out is None:
-            typer.echo(text, nl=False)
+        formats = {"markdown": (".md", ".markdown"), "latex": (".tex",), **PICTURES}
+        path, kind = output_file(out or Path("-"), fmt, formats, default="markdown")
+        if kind in PICTURES:
+            if out is None:
+                raise MedIMetaError(f"--format {kind} draws a picture: pass --out FILE.{kind}")
+            from medimeta.plots.tables import task_table_figure
+
+            _save(task_table_figure(), (path, kind), dpi)
+        elif out is None:
+            typer.echo(makers[kind](), nl=False)
         else:
-            _written(write_text(out, text))
+            _written(write_text(path, makers[kind]()))

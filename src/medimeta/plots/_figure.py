@@ -1,4 +1,5 @@
-"""Figures without pyplot: an Agg canvas per figure, deterministic PNG bytes, atomic saving.
+"""Figures without pyplot: an Agg canvas per figure, deterministic PNG/SVG/PDF bytes, atomic
+saving, and the one palette every figure draws with.
 
 matplotlib is imported inside these functions, never at module import, so importing
 ``medimeta.plots`` (or a dataset class that refers to it) stays as light as before. Figures are
@@ -15,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from medimeta.errors import UnknownNameError
+from medimeta.plots.outputs import output_file
 from medimeta.safeio import write_bytes
 
 if TYPE_CHECKING:
@@ -22,21 +25,40 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
     from PIL import Image
 
-DPI = 100
+DPI = 100  # screen: the report's pictures
+FILE_DPI = 300  # files written by `medimeta plot`
+FORMATS = ("png", "svg", "pdf")
 FONT = 8.0  # points; captions and labels
 TITLE_FONT = 10.0
-# One colour per split and a cycle for methods/classes (colour-blind safe, Okabe-Ito).
-SPLIT_COLOURS = {"train": "#0072B2", "val": "#E69F00", "test": "#009E73"}
+# The palette, the one home of every colour a figure uses (tests/plots check the artists).
+# Series (methods, classes, splits) take Okabe & Ito's colour-blind-safe colours in this order;
+# beyond eight, a series repeats a colour with another line style (series_style).
 PALETTE = (
-    "#0072B2",
-    "#E69F00",
-    "#009E73",
-    "#D55E00",
-    "#CC79A7",
-    "#56B4E9",
-    "#F0E442",
-    "#000000",
+    "#0072B2",  # blue
+    "#E69F00",  # orange
+    "#009E73",  # bluish green
+    "#D55E00",  # vermillion
+    "#CC79A7",  # reddish purple
+    "#56B4E9",  # sky blue
+    "#F0E442",  # yellow
+    "#000000",  # black
 )
+SPLIT_COLOURS = {"train": PALETTE[0], "val": PALETTE[1], "test": PALETTE[2]}
+GREY = "#666666"  # reference lines, notes
+LIGHT_GREY = "#999999"  # chance lines, secondary bars
+NEUTRALS = ("#FFFFFF", "#F2F2F2", "#DDDDDD", LIGHT_GREY, GREY, "#222222", "#000000")
+SEQUENTIAL = "viridis"  # colour map of heatmaps (perceptually uniform, colour-blind safe)
+LINE_STYLES = ("-", "--", ":", "-.")
+
+
+def series_colour(k: int) -> str:
+    """The colour of series ``k``."""
+    return PALETTE[k % len(PALETTE)]
+
+
+def series_style(k: int) -> str:
+    """The line style of series ``k``: solid for the first eight, then dashed, dotted ..."""
+    return LINE_STYLES[(k // len(PALETTE)) % len(LINE_STYLES)]
 
 
 def new_figure(width: float, height: float, *, constrained: bool = False) -> Figure:
@@ -67,16 +89,36 @@ def new_figure(width: float, height: float, *, constrained: bool = False) -> Fig
     return fig
 
 
-def figure_png(fig: Figure, *, dpi: float = DPI) -> bytes:
-    """PNG bytes of ``fig``; the same figure gives the same bytes (no version or date stamp)."""
+_NO_STAMP = {
+    "png": {"Software": None},
+    "svg": {"Date": None, "Creator": None},
+    "pdf": {"CreationDate": None, "Creator": None, "Producer": None},
+}
+
+
+def figure_bytes(fig: Figure, fmt: str = "png", *, dpi: float = DPI) -> bytes:
+    """``fig`` as PNG, SVG or PDF bytes (``dpi``: PNG pixels per inch, and the resolution of
+    images inside SVG/PDF); the same figure gives the same bytes (no version or date stamp)."""
+    from matplotlib import rc_context
+
+    if fmt not in FORMATS:
+        raise UnknownNameError("picture format", fmt, FORMATS)
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi, facecolor="white", metadata={"Software": None})
+    with rc_context({"svg.hashsalt": "medimeta"}):
+        fig.savefig(buf, format=fmt, dpi=dpi, facecolor="white", metadata=_NO_STAMP[fmt])
     return buf.getvalue()
 
 
-def save_figure(fig: Figure, path: str | Path, *, dpi: float = DPI) -> Path:
-    """Write ``fig`` as a PNG to ``path`` atomically (a crash leaves no half-written file)."""
-    return write_bytes(path, figure_png(fig, dpi=dpi))
+def figure_png(fig: Figure, *, dpi: float = DPI) -> bytes:
+    """PNG bytes of ``fig`` (:func:`figure_bytes`)."""
+    return figure_bytes(fig, "png", dpi=dpi)
+
+
+def save_figure(fig: Figure, path: str | Path, *, dpi: float = DPI, fmt: str | None = None) -> Path:
+    """Write ``fig`` to ``path`` atomically (a crash leaves no half-written file), as ``fmt`` or
+    as the file's suffix says (``.png``, ``.svg``, ``.pdf``; PNG without a suffix)."""
+    target, kind = output_file(Path(path), fmt, default="png", add_suffix=False)
+    return write_bytes(target, figure_bytes(fig, kind, dpi=dpi))
 
 
 def save_image(image: Image.Image, path: str | Path) -> Path:

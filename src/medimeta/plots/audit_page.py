@@ -1,6 +1,7 @@
 """The audit as HTML: :func:`audit_fragment` (sections to put into a report page) and
 :func:`audit_page` (a whole static page). Every value is escaped; no scripts, no remote
-resources (the helpers of :mod:`medimeta.plots.html`).
+resources (the helpers of :mod:`medimeta.plots.html`). Given the audit's output folder, each
+section shows the thumbnails of its examples, embedded (:mod:`medimeta.plots.audit_gallery`).
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from medimeta.plots.audit_gallery import gallery_html, gallery_note
 from medimeta.plots.html import Html, join, page, table, tag
 from medimeta.safeio import write_text
 
@@ -28,7 +30,7 @@ def _n(value: Any) -> str:
     return str(value)
 
 
-def _across(report: dict[str, Any]) -> Html:
+def _across(report: dict[str, Any], pics: Html) -> Html:
     rows = [
         [
             s["a"],
@@ -53,10 +55,10 @@ def _across(report: dict[str, Any]) -> Html:
             tag("h3", f"{s['a']} × {s['b']}: labels of best partners ({ta} × {tb})"),
             table([f"{s['a']} \\ {s['b']}", *cols], body, numeric=tuple(range(1, len(cols) + 1))),
         ]
-    return _section("Images shared across datasets", *parts)
+    return _section("Images shared across datasets", *parts, pics)
 
 
-def _within(report: dict[str, Any]) -> Html:
+def _within(report: dict[str, Any], pics: Html) -> Html:
     rows = [
         [
             s["dataset"],
@@ -72,10 +74,10 @@ def _within(report: dict[str, Any]) -> Html:
     ]
     head = ["dataset", "pairs", "exact", "near", "images in pairs", "cross-split", "by split",
             "label conflicts"]  # fmt: skip
-    return _section("Duplicates within datasets", table(head, rows, numeric=(1, 2, 3, 5, 7)))
+    return _section("Duplicates within datasets", table(head, rows, numeric=(1, 2, 3, 5, 7)), pics)
 
 
-def _subjects(report: dict[str, Any]) -> Html:
+def _subjects(report: dict[str, Any], pics: Html) -> Html:
     rows = [
         [
             ds,
@@ -90,10 +92,10 @@ def _subjects(report: dict[str, Any]) -> Html:
     ]
     head = ["dataset", "column", "subjects", "in 2+ splits", "their images", "by split pair"]
     body = table(head, rows, numeric=(2, 3, 4)) if rows else tag("p", "No subject columns.")
-    return _section("Subject leakage across splits", body)
+    return _section("Subject leakage across splits", body, pics)
 
 
-def _labels(report: dict[str, Any]) -> Html:
+def _labels(report: dict[str, Any], pics: Html) -> Html:
     rows = []
     for ds, sec in report["datasets"].items():
         for t in sec.get("suspect_labels", []):
@@ -105,7 +107,7 @@ def _labels(report: dict[str, Any]) -> Html:
             rows.append([ds, t["task"], _n(t["checked"]), _n(acc), _n(t["issues"]), per])
     head = ["dataset", "task", "checked", "cv accuracy %", "suspect", "by given class"]
     body = table(head, rows, numeric=(2, 3, 4)) if rows else tag("p", "Not run.")
-    return _section("Suspect labels (confident learning)", body)
+    return _section("Suspect labels (confident learning)", body, pics)
 
 
 def _balance(report: dict[str, Any]) -> Html:
@@ -129,24 +131,35 @@ def _balance(report: dict[str, Any]) -> Html:
     return _section("Class and split balance", *parts)
 
 
-def audit_fragment(report: dict[str, Any]) -> Html:
-    """The report's sections as escaped HTML (no ``<html>``/``<body>``)."""
+def audit_fragment(report: dict[str, Any], folder: str | Path | None = None) -> Html:
+    """The report's sections as escaped HTML (no ``<html>``/``<body>``); with ``folder`` (the
+    audit's output folder) the thumbnails of its ``pictures/`` embedded in each section."""
     audit = report["audit"]
     intro = tag(
         "p",
         f"Data root {audit['root']}; datasets {', '.join(audit['datasets'])}; pairs score at "
         f"least {audit['options']['threshold']} (exact = identical pixels).",
     )
-    parts = [intro, _across(report), _within(report), _subjects(report)]
-    parts += [_labels(report), _balance(report)]
+    where = Path(folder) if folder is not None else None
+
+    def pics(kind: str) -> Html:
+        return gallery_html(report, kind, where) if where is not None else Html("")
+
+    parts = [intro, gallery_note(report, where), _across(report, pics("across"))]
+    parts += [_within(report, pics("within")), _subjects(report, pics("subjects"))]
+    parts += [_labels(report, pics("labels")), _balance(report)]
     return join(parts)
 
 
-def audit_page(report: dict[str, Any], *, home: str | None = None) -> str:
-    """A whole page (``home``: relative link back to a report index)."""
-    return page("MedIMeta audit", audit_fragment(report), home=home)
+def audit_page(
+    report: dict[str, Any], *, home: str | None = None, folder: str | Path | None = None
+) -> str:
+    """A whole page (``home``: relative link back to a report index; ``folder``: the audit's
+    output folder, whose thumbnails are embedded)."""
+    return page("MedIMeta audit", audit_fragment(report, folder), home=home)
 
 
 def write_audit_page(out: str | Path, report: dict[str, Any]) -> Path:
-    """Write ``audit.html`` of an audit's ``report`` into its output folder ``out``."""
-    return write_text(Path(out) / PAGE_FILE, audit_page(report))
+    """Write ``audit.html`` of an audit's ``report`` into its output folder ``out`` (the
+    thumbnails of ``out/pictures`` embedded)."""
+    return write_text(Path(out) / PAGE_FILE, audit_page(report, folder=out))

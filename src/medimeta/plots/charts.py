@@ -8,7 +8,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from medimeta.catalog import SPLIT_NAMES, TaskTarget
-from medimeta.plots._figure import FONT, SPLIT_COLOURS, label_bars, new_figure, wrap
+from medimeta.plots._figure import (
+    FONT,
+    LIGHT_GREY,
+    PALETTE,
+    SPLIT_COLOURS,
+    label_bars,
+    new_figure,
+    wrap,
+)
 from medimeta.plots.source import select
 from medimeta.plots.stats import class_counts, split_counts
 
@@ -48,7 +56,7 @@ def label_distribution(
                 y + (i - (len(cc.splits) - 1) / 2) * bar_h,
                 cc.counts[i],
                 height=bar_h,
-                color=SPLIT_COLOURS.get(split, "#777777"),
+                color=SPLIT_COLOURS.get(split, LIGHT_GREY),
                 label=f"{split} ({cc.totals[i]:,})",
             )
             label_bars(ax, [bars])
@@ -60,6 +68,8 @@ def label_distribution(
             else "samples per class"
         )
         ax.set_title(f"{cc.task.name} ({cc.task.target.short}): {what}", fontsize=9, loc="left")
+        multilabel = cc.task.target is TaskTarget.MULTILABEL_CLASSIFICATION
+        ax.set_xlabel("images with the label" if multilabel else "images", fontsize=FONT)
         ax.tick_params(axis="x", labelsize=FONT)
         ax.margins(x=0.15)
         for side in ("top", "right"):
@@ -89,16 +99,17 @@ def split_distribution(dataset: Any, *, width: float = 5.0) -> Figure:
             x + (i - 0.5) * 0.38,
             [counts.get(s, 0) for s in SPLIT_NAMES],
             width=0.38,
-            color=("#0072B2", "#999999")[i],
+            color=(PALETTE[0], LIGHT_GREY)[i],
             label=kind,
         )
         label_bars(ax, [bars])
     ax.set_xticks(x, SPLIT_NAMES, fontsize=FONT)
     ax.tick_params(axis="y", labelsize=FONT)
-    ax.set_ylabel("samples", fontsize=FONT)
+    ax.set_ylabel("images", fontsize=FONT)
     ax.margins(y=0.18)
     ax.legend(fontsize=FONT - 1, frameon=False)
-    ax.set_title(f"{folder.id}: {folder.num_samples:,} samples per split", fontsize=9, loc="left")
+    title = f"{folder.spec.name} ({folder.id}): {folder.num_samples:,} images per split"
+    ax.set_title(wrap(title, width - 0.4, 9), fontsize=9, loc="left")
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
     return fig

@@ -13,7 +13,15 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from medimeta.plots._figure import FONT, TITLE_FONT, line_height, new_figure, show_image, wrap
+from medimeta.plots._figure import (
+    FONT,
+    GREY,
+    TITLE_FONT,
+    line_height,
+    new_figure,
+    show_image,
+    wrap,
+)
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -160,7 +168,7 @@ def _draw_row(
                     ha="center",
                     va="center",
                     fontsize=style.font,
-                    color="#666666",
+                    color=GREY,
                 )
             if cell.caption:
                 fig.text(

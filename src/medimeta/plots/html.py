@@ -2,11 +2,13 @@
 
 Pages have no scripts, no web fonts and no remote ``src``; the only remote ``href`` is a
 licence link (``<a class="licence">``) to the licence's public text. Text is escaped with
-:func:`html.escape` unless it is already :class:`Html` built by these helpers.
+:func:`html.escape` unless it is already :class:`Html` built by these helpers. Small pictures
+can be embedded as ``data:`` URIs (:func:`inline_image`), so a page needs no files beside it.
 """
 
 from __future__ import annotations
 
+import base64
 import html
 import re
 from collections.abc import Iterable, Sequence
@@ -29,6 +31,15 @@ figure { margin: 0.5em 0 1.2em; } figcaption { font-size: 0.88em; color: #555; }
 .ok { color: #116b2a; font-weight: 600; } .failed { color: #a4161a; font-weight: 600; }
 .note { color: #666; font-size: 0.9em; } nav { font-size: 0.9em; margin-bottom: 1em; }
 pre { background: #f7f7f7; padding: 0.6em; overflow-x: auto; font-size: 0.85em; }
+.gallery { display: flex; flex-wrap: wrap; gap: 0.6em; margin: 0.4em 0 1.2em; }
+.gallery figure { margin: 0; padding: 0.3em; border: 1px solid #ddd; background: #fafafa; }
+.gallery figure.leak { border: 2px solid #D55E00; }
+.gallery .pics { display: flex; gap: 0.3em; }
+.thumb { display: flex; flex-direction: column; width: 96px; font-size: 0.72em; color: #333;
+         overflow-wrap: anywhere; line-height: 1.25; }
+.thumb img { width: 96px; height: 96px; object-fit: contain; background: #000; border: 0; }
+.thumb.suspect img { outline: 3px solid #E69F00; outline-offset: -3px; }
+.gallery figcaption { font-size: 0.78em; max-width: 32em; }
 """
 
 
@@ -70,6 +81,27 @@ def link(path: str, text: object) -> Html:
 def image(path: str, alt: str, caption: str = "") -> Html:
     img = Html(f'<img src="{esc(rel_url(path))}" alt="{esc(alt)}">')
     return tag("figure", Html(img + (tag("figcaption", caption) if caption else "")))
+
+
+PICTURE_TYPES = {b"\x89PNG\r\n\x1a\n": "image/png", b"\xff\xd8\xff": "image/jpeg"}
+
+
+def picture_type(data: bytes) -> str | None:
+    """``image/png`` or ``image/jpeg`` from the first bytes of ``data``, else None."""
+    for magic, mime in PICTURE_TYPES.items():
+        if data.startswith(magic):
+            return mime
+    return None
+
+
+def inline_image(data: bytes, alt: str, *, width: int | None = None) -> Html:
+    """``<img>`` holding PNG or JPEG ``data`` as a ``data:`` URI (ValueError for other bytes)."""
+    mime = picture_type(data)
+    if mime is None:
+        raise ValueError("an embedded picture must be PNG or JPEG")
+    src = f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+    size = f' width="{int(width)}"' if width else ""
+    return Html(f'<img src="{src}" alt="{esc(alt)}"{size}>')
 
 
 CC_URL = "https://creativecommons.org/licenses/{kind}/{version}/"

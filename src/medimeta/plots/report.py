@@ -160,7 +160,8 @@ def _write_audits(audits: Sequence[str | Path], out: Path, rep: Report) -> None:
     for n, item in enumerate(audits):
         report = read_audit(item)
         name = "audit.html" if len(audits) == 1 else f"audit_{n + 1}.html"
-        write_text(out / name, audit_page(report, home="index.html"))
+        folder = Path(item) if Path(item).is_dir() else Path(item).parent
+        write_text(out / name, audit_page(report, home="index.html", folder=folder))
         rep.files.append(out / name)
         rep.audits.append((name, report))
 

@@ -1,4 +1,8 @@
-"""Result figures: training curves, ROC curves per class, few-shot means with intervals."""
+"""Result figures: training curves, ROC curves per class, few-shot means with intervals.
+
+Datasets and methods are drawn by their display names, proportions in percent
+(:mod:`medimeta.plots.names`), in the colours of :mod:`medimeta.plots._figure`.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,25 @@ import numpy as np
 
 from medimeta.catalog import TaskTarget
 from medimeta.errors import FormatError
-from medimeta.plots._figure import FONT, PALETTE, new_figure, wrap
+from medimeta.plots._figure import (
+    FONT,
+    GREY,
+    LIGHT_GREY,
+    PALETTE,
+    new_figure,
+    series_colour,
+    series_style,
+    wrap,
+)
+from medimeta.plots.names import (
+    PERCENT,
+    method_label,
+    metric_axis,
+    metric_name,
+    predictions_label,
+    target_label,
+    target_labels,
+)
 from medimeta.plots.rundirs import load_records, read_log, read_run
 from medimeta.runs.model import RunRecord
 
@@ -26,7 +48,7 @@ def _tidy(ax: Axes) -> None:
     ax.tick_params(labelsize=FONT)
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
-    ax.grid(alpha=0.3, linewidth=0.5)
+    ax.grid(alpha=0.3, linewidth=0.5, color=LIGHT_GREY)
 
 
 def _series(rows: list[dict[str, float | None]], key: str) -> tuple[list[float], list[float]]:
@@ -36,9 +58,18 @@ def _series(rows: list[dict[str, float | None]], key: str) -> tuple[list[float],
     ]
 
 
+def run_title(record: RunRecord) -> str:
+    """``method on dataset name: task (backbone, k-shot, seed s)`` of a run."""
+    shots = f", {record.shots}-shot" if record.shots is not None else ""
+    seed = f", seed {record.seed}" if record.seed is not None else ""
+    what = record.paper_name or record.method or record.kind
+    return f"{what} on {target_label(record)} ({record.backbone or '–'}{shots}{seed})"
+
+
 def training_curves(run_dir: str | Path) -> Figure:
-    """Loss (train and validation) and validation metrics per epoch of a ``medimeta train``
-    run folder, the monitored metric in bold and the selected epoch marked."""
+    """Loss (train and validation) and validation metrics (proportions in %) per epoch of a
+    ``medimeta train`` run folder, the monitored metric in bold and the selected epoch
+    marked."""
     rows = read_log(run_dir)
     run = read_run(run_dir)
     monitor = run.record.settings.get("monitor", "auroc")
@@ -53,23 +84,26 @@ def training_curves(run_dir: str | Path) -> Figure:
         x, y = _series(rows, key)
         if x:
             loss_ax.plot(x, y, marker=marker, markersize=3, color=colour, label=label)
-    metrics = [k for k in rows[0] if k.startswith("val_") and k != "val_loss"]
+    metrics = [k for k in rows[0] if k.startswith("val_") and k[4:] in PERCENT]
     for i, key in enumerate(metrics):
         x, y = _series(rows, key)
         if x:
             bold = key == f"val_{monitor}"
             metric_ax.plot(
                 x,
-                y,
+                [100 * v for v in y],
                 marker=marker,
                 markersize=3,
                 linewidth=2.2 if bold else 1.0,
-                color=PALETTE[i % len(PALETTE)],
-                label=key[4:] + (" (monitored)" if bold else ""),
+                color=series_colour(i),
+                linestyle=series_style(i),
+                label=metric_name(key[4:]) + (" (monitored)" if bold else ""),
             )
+    loss_ax.set_ylabel("loss (mean per image)", fontsize=FONT)
+    metric_ax.set_ylabel("validation metric (%)", fontsize=FONT)
     for ax, name in ((loss_ax, "loss"), (metric_ax, "validation metrics")):
         if selected is not None:
-            ax.axvline(float(selected), color="#666666", linestyle="--", linewidth=0.8)
+            ax.axvline(float(selected), color=GREY, linestyle="--", linewidth=0.8)
         ax.set_xlabel("epoch", fontsize=FONT)
         ax.set_title(name, fontsize=9, loc="left")
         _tidy(ax)
@@ -82,7 +116,7 @@ def training_curves(run_dir: str | Path) -> Figure:
     if not metrics:
         metric_ax.text(0.5, 0.5, "no validation split", ha="center", va="center", fontsize=FONT)
     note = f", selected epoch {int(selected)} (dashed)" if selected is not None else ""
-    fig.suptitle(wrap(run.title + note, 7.6, 10), fontsize=10)
+    fig.suptitle(wrap(run_title(run.record) + note, 7.6, 10), fontsize=10)
     return fig
 
 
@@ -141,17 +175,18 @@ def roc_curves(predictions: str | Path | Predictions, *, title: str | None = Non
     curves = _one_vs_rest(preds)
     fig = new_figure(5.6 if len(curves) > 6 else 4.6, 4.2, constrained=True)
     ax = fig.add_subplot()
-    ax.plot([0, 1], [0, 1], color="#999999", linestyle=":", linewidth=0.8)
+    ax.plot([0, 100], [0, 100], color=LIGHT_GREY, linestyle=":", linewidth=0.8)
     for i, (name, truth, score) in enumerate(curves):
         fpr, tpr, auc = roc_points(truth, score)
-        label = f"{wrap(name, 1.8, FONT - 1)} ({'undefined' if math.isnan(auc) else f'{auc:.3f}'})"
-        dash = ":" if math.isnan(auc) else "-"
-        ax.plot(fpr, tpr, dash, color=PALETTE[i % len(PALETTE)], linewidth=1.3, label=label)
-    ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1.01)
+        area = "undefined" if math.isnan(auc) else f"{100 * auc:.1f} %"
+        label = f"{wrap(name, 1.8, FONT - 1)} ({area})"
+        dash = ":" if math.isnan(auc) else series_style(i)
+        ax.plot(100 * fpr, 100 * tpr, dash, color=series_colour(i), linewidth=1.3, label=label)
+    ax.set_xlim(0, 100)
+    ax.set_ylim(0, 101)
     ax.set_aspect("equal")
-    ax.set_xlabel("false positive rate", fontsize=FONT)
-    ax.set_ylabel("true positive rate", fontsize=FONT)
+    ax.set_xlabel("false positive rate, 1 - specificity (%)", fontsize=FONT)
+    ax.set_ylabel("true positive rate, sensitivity (%)", fontsize=FONT)
     _tidy(ax)
     ax.legend(
         title="class (AUROC)",
@@ -162,7 +197,10 @@ def roc_curves(predictions: str | Path | Predictions, *, title: str | None = Non
         frameon=False,
     )
     where = preds.split or "predictions"
-    head = title or f"{preds.dataset_id}:{preds.task_name}, {where} (n={len(preds):,})"
+    head = (
+        title
+        or f"{predictions_label(preds.dataset_id, preds.task_name)}, {where} (n={len(preds):,})"
+    )
     ax.set_title(wrap(head, 4.2, 9), fontsize=9, loc="left")
     return fig
 
@@ -173,14 +211,11 @@ def _target_of(record: RunRecord) -> str:
 
 def _method_of(record: RunRecord) -> str:
     shots = f", {record.shots}-shot" if record.shots is not None else ""
-    return f"{record.row_name} ({record.backbone}{shots})"
+    return f"{method_label(record)} ({record.backbone}{shots})"
 
 
 def _unique(values: list[str]) -> list[str]:
     return list(dict.fromkeys(values))
-
-
-METRIC_NAMES = {"auroc": "AUROC", "accuracy": "accuracy", "balanced_accuracy": "balanced accuracy"}
 
 
 def fewshot_intervals(
@@ -207,7 +242,7 @@ def fewshot_intervals(
         k = methods.index(_method_of(rec))
         mean, ci, n = rec.metric(metric)
         y = targets.index(_target_of(rec)) + (k - (len(methods) - 1) / 2) * band
-        colour = PALETTE[k % len(PALETTE)]
+        colour = series_colour(k)
         ax.errorbar(
             scale * mean,
             y,
@@ -222,11 +257,12 @@ def fewshot_intervals(
         if math.isfinite(mean):
             numbers.append((y, f"{scale * mean:.1f} ± {scale * ci:.1f} (n={n})", colour))
     if metric == "auroc":
-        ax.axvline(50 if scale == 100 else 0.5, color="#999999", linestyle=":", linewidth=0.8)
-    ax.set_yticks(range(len(targets)), [wrap(t, 1.8) for t in targets], fontsize=FONT)
+        ax.axvline(50 if scale == 100 else 0.5, color=LIGHT_GREY, linestyle=":", linewidth=0.8)
+    shown = target_labels(records)
+    ax.set_yticks(range(len(targets)), [wrap(shown[t], 1.8) for t in targets], fontsize=FONT)
     ax.set_ylim(len(targets) - 0.5, -0.5)
     unit = " (%)" if scale == 100 else ""
-    name = METRIC_NAMES.get(metric, metric)
+    name = metric_name(metric)
     ax.set_xlabel(f"{name}{unit}: mean over episodes ± 95 % Student-t interval", fontsize=FONT)
     ax.margins(x=0.08)
     if metric == "auroc" and scale == 100:
@@ -240,7 +276,14 @@ def fewshot_intervals(
         frameon=False,
     )
     ax.set_title(f"Few-shot {name} per target and method", fontsize=9, loc="left")
+    from matplotlib.layout_engine import ConstrainedLayoutEngine
+
     _number_column(ax, numbers)
+    longest = max((len(t) for _, t, _ in numbers), default=0)
+    room = (longest * (FONT - 1) * 0.5 / 72 + 0.15) / fig.get_figwidth()
+    engine = fig.get_layout_engine()
+    if isinstance(engine, ConstrainedLayoutEngine):  # it does not count the column: make room
+        engine.set(rect=(0, 0, 1 - room, 1))
     return fig
 
 
@@ -257,13 +300,16 @@ def _number_column(ax: Axes, numbers: list[tuple[float, str, str]]) -> None:
 
 
 def fewshot_episodes(result: str | Path | RunRecord, *, metric: str = "auroc") -> Figure:
-    """Distribution of ``metric`` over the episodes of one few-shot run, with the mean and
-    its 95 % interval."""
+    """Distribution of ``metric`` (proportions in %) over the episodes of one few-shot run,
+    with the mean and its 95 % interval."""
     from matplotlib.ticker import MaxNLocator
 
     record = load_records([result])[0]
-    values = record.episode_values(metric)
+    axis, scale = metric_axis(metric)
+    values = [scale * v for v in record.episode_values(metric)]
     mean, ci, n = record.metric(metric)
+    mean, ci = scale * mean, scale * ci
+    digits = 1 if scale == 100 else 3
     fig = new_figure(5.6, 3.0, constrained=True)
     ax = fig.add_subplot()
     if math.isfinite(mean):
@@ -279,16 +325,16 @@ def fewshot_episodes(result: str | Path | RunRecord, *, metric: str = "auroc") -
             color=PALETTE[1],
             linewidth=1.8,
             zorder=3,
-            label=f"mean {mean:.3f} ± {ci:.3f} (n={n})",
+            label=f"mean {mean:.{digits}f} ± {ci:.{digits}f} (n={n})",
         )
     if ax.get_legend_handles_labels()[0]:
         fig.legend(loc="outside lower center", ncols=3, fontsize=FONT - 1, frameon=False)
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_xlabel(f"{METRIC_NAMES.get(metric, metric)} per episode", fontsize=FONT)
-    ax.set_ylabel("episodes", fontsize=FONT)
+    ax.set_xlabel(f"{axis}, one value per episode", fontsize=FONT)
+    ax.set_ylabel("episodes (count)", fontsize=FONT)
     _tidy(ax)
     ax.set_title(
-        wrap(f"{record.method} on {record.target_id}", 5.2, 9),
+        wrap(f"{method_label(record)} on {target_label(record)}", 5.2, 9),
         fontsize=9,
         loc="left",
     )
