@@ -76,16 +76,18 @@ def finetune_episode(
 def trainable_parameters(
     template: Backbone, cfg: MethodSettings, adapt: Adapter | None = None
 ) -> dict[str, Any]:
-    """What an episode trains (the head of a binary task left out): parameters of the adapted
-    backbone, those trained and their share, as the run record keeps them."""
-    backbone = copy.deepcopy(template) if adapt is not None else template
-    trained = adapt(backbone, cfg) if adapt is not None else list(backbone.parameters())
-    total = sum(p.numel() for p in backbone.parameters())
-    n = sum(p.numel() for p in trained)
+    """What an episode trains besides the head: the backbone's own parameters, those trained
+    (all of them, or the adapters ``adapt`` adds) and their share, as the run record keeps
+    them."""
+    total = sum(p.numel() for p in template.parameters())
+    if adapt is None:
+        trained = total
+    else:
+        trained = sum(p.numel() for p in adapt(copy.deepcopy(template), cfg))
     return {
         "backbone_parameters": int(total),
-        "trained_backbone_parameters": int(n),
-        "trained_share": n / total if total else 0.0,
+        "trained_parameters": int(trained),
+        "trained_share": trained / total if total else 0.0,
     }
 
 
