@@ -8,8 +8,12 @@ from typing import Any
 import typer
 
 from medimeta.cli.options import (
+    check_hub_backbones,
     log_to_stderr,
     make_app,
+    pool_option,
+    pooled,
+    pooled_list,
     quiet_option,
     resolve,
     root_option,
@@ -69,7 +73,7 @@ def bench_settings(o: dict[str, Any]) -> Any:
     methods = tuple(split_list(o["methods"]))
     return BenchSettings(
         **({"methods": methods} if methods else {}),
-        backbones=tuple(split_list(o["backbones"])),
+        backbones=tuple(split_list(pooled_list(o["backbones"], o.get("pool")))),
         shots=tuple(int_list(o["shots"], "--shots")),
         queries=o["query"],
         episodes=o["episodes"],
@@ -111,7 +115,12 @@ def benchmark_command(
     domain: str | None = typer.Option(None, help="Only the datasets of this domain."),
     all_tasks: bool = typer.Option(False, help="Every task of each dataset, not the first."),
     methods: str = typer.Option("", help="Comma-separated methods.", show_default=False),
-    backbones: str = typer.Option("resnet18", help="Comma-separated backbone names."),
+    backbones: str = typer.Option(
+        "resnet18",
+        help="Comma-separated backbone names (registered, hf:MODEL, or a named hub model: "
+        "medimeta backbones list).",
+    ),
+    pool: str | None = pool_option(),
     shots: str = typer.Option("5", help="Support samples per class, e.g. 1,5,10."),
     query: int = typer.Option(10, help="Query samples per class."),
     episodes: int = typer.Option(100, help="Episodes per target and shots."),
@@ -158,6 +167,7 @@ def benchmark_command(
     verbose: bool = verbose_option(),
 ) -> None:
     """The paper's validation (Table 3 supervised, Table 4 few-shot) as one resumable plan."""
+    check_hub_backbones(pooled_list(backbones, pool))
     summary = _run(dict(locals()))
     if dry_run:
         typer.echo(f"dry run: plan written to {summary['plan']}")
@@ -194,7 +204,12 @@ def _run(o: dict[str, Any]) -> dict[str, Any]:
 def embed_command(
     dataset: str = typer.Argument(..., help='Dataset "ID" or "ID:TASK" (TASK: labels too).'),
     root: Path | None = root_option(),
-    backbone: str = typer.Option("efficientnet_lite0", help="Registered backbone name."),
+    backbone: str = typer.Option(
+        "efficientnet_lite0",
+        help="Registered backbone, hf:FOLDER|HUB_ID|NAME[@pool=POOL], or a named hub model "
+        "(medimeta backbones list).",
+    ),
+    pool: str | None = pool_option(),
     split: str = typer.Option("all", help="all, train, val, test or train+val."),
     module: str | None = typer.Option(None, help="Your model: FILE.py:factory."),
     weights: Path | None = typer.Option(None, help="Weights file (.pth/.safetensors)."),
@@ -209,9 +224,11 @@ def embed_command(
     verbose: bool = verbose_option(),
 ) -> None:
     """Frozen features of a dataset's samples, computed once into the embedding cache."""
+    if module is None:
+        check_hub_backbones(pooled(backbone, pool))
     from medimeta.features.embed import EmbedSpec, embed_dataset, export
 
-    spec = EmbedSpec(backbone, module, weights, split, image_size, normalize)
+    spec = EmbedSpec(backbone, module, weights, split, image_size, normalize, pool)
     table, record = embed_dataset(
         resolve(root), dataset, spec, cache=cache, device=device, progress=not quiet
     )

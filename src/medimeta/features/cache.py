@@ -142,6 +142,12 @@ class FeatureCache:
                 "images_sha256": self.fingerprint(folder),
             },
             "split": split,
+            # a backbone with its own preprocessing (hf:): that and its pooling
+            **(
+                {"preprocessing": reader.preprocessing(), "pooling": backbone.pooling}
+                if getattr(reader, "pixels", None) is not None
+                else {}
+            ),
         }
 
     def path(self, key: dict[str, Any]) -> Path:
@@ -335,8 +341,7 @@ def embed_rows(
     last = time.perf_counter()
     try:
         with Progress(progress, len(chunks), label) as bar:
-            for j, rows in enumerate(chunks):
-                x = reader.prepare(reader.loader.images(folder, rows))
+            for j, x in enumerate(reader.batches(folder, chunks)):  # reads ahead
                 out.append(backbone(x).float().cpu().numpy())
                 bar.advance()
                 if (
