@@ -25,8 +25,8 @@ demo: setup
 	$(PY) -m medimeta.demo --root $(DEMO_ROOT)
 
 lint: setup
-	$(VENV)/bin/ruff check src tests benchmarks
-	$(VENV)/bin/ruff format --check src tests benchmarks
+	$(VENV)/bin/ruff check src tests benchmarks tools
+	$(VENV)/bin/ruff format --check src tests benchmarks tools
 
 typecheck: setup
 	$(VENV)/bin/mypy

@@ -108,6 +108,7 @@ class Calibrator:
                 normalizer=normalizer,
                 device=self.device,
                 channels_last=channels_last,
+                preprocessing=backbone.preprocessing,
             )
             self._setups[ident] = (backbone, reader, build_s)
         return self._setups[ident]

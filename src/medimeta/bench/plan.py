@@ -31,13 +31,16 @@ from medimeta.train.fewshot.setup import sha256_file
 
 @dataclass(frozen=True)
 class BackboneFacts:
-    """What the protocol records of a backbone: name, weights choice and sha256, normaliser."""
+    """What the protocol records of a backbone: name, weights choice and sha256, normaliser;
+    for a backbone with its own preprocessing (``hf:``) also the model (hub id, revision,
+    commit), its pooling and that preprocessing."""
 
     name: str
     pretrained: bool | str
     weights_sha256: str | None
     normalizer: Normalizer
     num_features: int
+    model: dict[str, Any] | None = None
     unsupported: dict[str, str] = dataclasses.field(default_factory=dict)  # method -> why
 
 
@@ -48,12 +51,20 @@ def backbone_facts(name: str, pretrained: str, methods: tuple[str, ...] = ()) ->
     backbone = build_backbone(name, pretrained=choice)
     norm = make_normalizer(FewShotConfig(), backbone)  # "auto": the weights' statistics
     sha = (backbone.weights or {}).get("sha256")
+    model = None
+    if backbone.preprocessing is not None:
+        described = backbone.describe()
+        model = {
+            "model": described.get("hf"),
+            "pooling": backbone.pooling,
+            "preprocessing": described["preprocessing"],
+        }
     unsupported = {}
     for method in methods:
         why = None if method == SUPERVISED else get_method(method).unsupported(backbone)
         if why is not None:
             unsupported[method] = why
-    return BackboneFacts(name, choice, sha, norm, int(backbone.num_features), unsupported)
+    return BackboneFacts(name, choice, sha, norm, int(backbone.num_features), model, unsupported)
 
 
 @dataclass
@@ -107,6 +118,7 @@ def _base(target: str, folder: DatasetFolder, facts: BackboneFacts, size: int) -
             if not isinstance(facts.pretrained, bool)
             else facts.pretrained,
             "weights_sha256": facts.weights_sha256,
+            **(facts.model or {}),
         },
         "image_size": size,
         "normalization": {"mean": list(facts.normalizer.mean), "std": list(facts.normalizer.std)},

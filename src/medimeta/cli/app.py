@@ -9,6 +9,7 @@ import warnings
 import typer
 
 from medimeta.cli import audit as audit_cli
+from medimeta.cli import backbones as backbones_cli
 from medimeta.cli import bench as bench_cli
 from medimeta.cli import build as build_cli
 from medimeta.cli import convert, core, episodes
@@ -45,6 +46,7 @@ app.add_typer(bench_cli.results_app, name="results")
 bench_cli.results_app.command("medfm")(medfm_cli.results_medfm_command)
 app.command("audit")(audit_cli.audit_command)
 app.add_typer(weights_cli.app, name="weights")
+app.add_typer(backbones_cli.app, name="backbones")
 
 
 @app.callback()

@@ -9,9 +9,13 @@ from typing import Any
 import typer
 
 from medimeta.cli.options import (
+    check_hub_backbones,
     group_help_from,
     log_to_stderr,
     make_app,
+    pool_option,
+    pooled,
+    pooled_list,
     quiet_option,
     resolve,
     root_option,
@@ -71,7 +75,7 @@ def bench_settings(o: dict[str, Any]) -> Any:
     return BenchSettings.from_preset(
         o["preset"],
         methods=tuple(split_list(o["methods"])),
-        backbones=tuple(split_list(o["backbones"])),
+        backbones=tuple(split_list(pooled_list(o["backbones"], o.get("pool")))),
         shots=tuple(int_list(o["shots"], "--shots")),
         queries=o["query"],
         episodes=o["episodes"],
@@ -92,6 +96,10 @@ def bench_settings(o: dict[str, Any]) -> Any:
     )
 
 
+BACKBONES_HELP = (
+    "Comma-separated backbone names (registered, hf:MODEL, or a named hub model: "
+    "medimeta backbones list)."
+)
 SUPERVISED_HELP = "Supervised: {} [default: from --preset]."
 PRESET_HELP = (
     "paper or medmnist (the supervised protocol), or fm-grid: the authors' foundation-model "
@@ -173,12 +181,9 @@ def benchmark_command(
     domain: str | None = typer.Option(None, help="Only the datasets of this domain."),
     all_tasks: bool = typer.Option(False, help="Every task of each dataset, not the first."),
     methods: str = typer.Option("", help="Comma-separated methods.", show_default=False),
-    backbones: str = typer.Option("resnet18", help="Comma-separated backbone names."),
-    shots: str = typer.Option(
-        "",
-        help="Support samples per class, e.g. 1,5,10 [default: 5; fm-grid: 1-30].",
-        show_default=False,
-    ),
+    backbones: str = typer.Option("resnet18", help=BACKBONES_HELP),
+    pool: str | None = pool_option(),
+    shots: str = typer.Option("", help=SHOTS_HELP, show_default=False),
     query: int | None = typer.Option(None, help="Query samples per class [default: 10]."),
     episodes: int | None = typer.Option(
         None, help="Episodes per target and shot level [default: 100]."
@@ -233,6 +238,7 @@ def benchmark_command(
     run here or submitted to Slurm; `status` and `collect` follow a benchmark folder."""
     if ctx.invoked_subcommand is not None:
         return
+    check_hub_backbones(pooled_list(backbones, pool))
     options = dict(locals())
     _report(_run(options), options)
 
@@ -322,7 +328,12 @@ def benchmark_collect_command(
 def embed_command(
     dataset: str = typer.Argument(..., help='Dataset "ID" or "ID:TASK" (TASK: labels too).'),
     root: Path | None = root_option(),
-    backbone: str = typer.Option("efficientnet_lite0", help="Registered backbone name."),
+    backbone: str = typer.Option(
+        "efficientnet_lite0",
+        help="Registered backbone, hf:FOLDER|HUB_ID|NAME[@pool=POOL], or a named hub model "
+        "(medimeta backbones list).",
+    ),
+    pool: str | None = pool_option(),
     split: str = typer.Option("all", help="all, train, val, test or train+val."),
     module: str | None = typer.Option(None, help="Your model: FILE.py:factory."),
     weights: Path | None = typer.Option(None, help="Weights file (.pth/.safetensors)."),
@@ -337,9 +348,11 @@ def embed_command(
     verbose: bool = verbose_option(),
 ) -> None:
     """Frozen features of a dataset's samples, computed once into the embedding cache."""
+    if module is None:
+        check_hub_backbones(pooled(backbone, pool))
     from medimeta.features.embed import EmbedSpec, embed_dataset, export
 
-    spec = EmbedSpec(backbone, module, weights, split, image_size, normalize)
+    spec = EmbedSpec(backbone, module, weights, split, image_size, normalize, pool)
     table, record = embed_dataset(
         resolve(root), dataset, spec, cache=cache, device=device, progress=not quiet
     )

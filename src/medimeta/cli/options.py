@@ -145,3 +145,58 @@ def one_line_warning(
     without the source file and line that Python prints by default."""
     text = " ".join(str(message).split())
     print(f"warning ({category.__name__}): {text}", file=file or sys.stderr)
+
+
+POOL_HELP = (
+    "Pooling of hf: backbones: cls, mean, cls+mean or projected [default: the model's own, "
+    "see docs/backbones.md]; same as hf:MODEL@pool=POOL."
+)
+BACKBONE_HELP = "Backbone: registered, hf:FOLDER|HUB_ID|NAME, or a named hub model."
+
+
+def pool_option() -> Any:
+    return typer.Option(None, "--pool", help=POOL_HELP, show_default=False)
+
+
+def _hub_name(name: str) -> str | None:
+    """``hf:...`` for an hf: backbone or a named hub model (which no registered backbone
+    shadows), else None; torch-free."""
+    from medimeta.models.hf.source import parse_spec
+    from medimeta.models.hf.table import find_named
+
+    if name.startswith("hf:"):
+        return name
+    return f"hf:{name}" if find_named(parse_spec(name).source) is not None else None
+
+
+def pooled(backbone: str, pool: str | None) -> str:
+    """``backbone`` with ``--pool`` applied (an ``hf:`` backbone or a named hub model)."""
+    if not pool:
+        return backbone
+    from medimeta.models.hf.source import with_pool
+
+    return with_pool(_hub_name(backbone) or backbone, pool)
+
+
+def pooled_list(backbones: str, pool: str | None) -> str:
+    """Comma-separated backbones with ``--pool`` applied to the ``hf:`` ones (one at least)."""
+    if not pool:
+        return backbones
+    from medimeta.errors import OptionError
+
+    names = [b.strip() for b in backbones.split(",") if b.strip()]
+    if not any(_hub_name(n) for n in names):
+        raise OptionError(f"--pool applies to hf: backbones; none in {backbones!r}")
+    return ",".join(pooled(n, pool) if _hub_name(n) else n for n in names)
+
+
+def check_hub_backbones(*names: str) -> None:
+    """Fail at once (before torch is imported) when an hf: backbone or named hub model is not
+    on this machine: WeightsNotFoundError naming ``medimeta weights get NAME``."""
+    from medimeta.models.hf.source import parse_spec, resolve
+
+    for name in names:
+        for part in (p.strip() for p in name.split(",")):
+            hub = _hub_name(part) if part else None
+            if hub is not None:
+                resolve(parse_spec(hub.removeprefix("hf:")).source)

@@ -11,7 +11,17 @@ import typer
 
 import medimeta.cli.bench as bench_cli
 from medimeta.cli.evaluate import evaluate_command, score_command
-from medimeta.cli.options import log_to_stderr, quiet_option, resolve, root_option, verbose_option
+from medimeta.cli.options import (
+    BACKBONE_HELP,
+    check_hub_backbones,
+    log_to_stderr,
+    pool_option,
+    pooled,
+    quiet_option,
+    resolve,
+    root_option,
+    verbose_option,
+)
 
 
 def _pretrained(value: str | None) -> bool | str | None:
@@ -83,7 +93,8 @@ def train_command(
     dataset_id: str = typer.Argument(..., help="Dataset id, e.g. bus"),
     task: str = typer.Argument(..., help='Task name, e.g. "case category"'),
     root: Path | None = root_option(),
-    backbone: str = typer.Option("resnet18", help="Backbone name (see the model registry)."),
+    backbone: str = typer.Option("resnet18", help=BACKBONE_HELP),
+    pool: str | None = pool_option(),
     image_size: int | None = typer.Option(
         None, help="Train/evaluate at this size [default: the stored size]."
     ),
@@ -120,6 +131,7 @@ def train_command(
     verbose: bool = verbose_option(),
 ) -> None:
     """Supervised training with early stopping; writes logs, checkpoints, predictions, result."""
+    check_hub_backbones(backbone := pooled(backbone, pool))
     from medimeta.runs.files import write_json
     from medimeta.train import summarize_seeds
 
@@ -133,7 +145,8 @@ def train_command(
         "metrics_mode": metrics_mode,
     }
     config = _train_config(preset, changes, augment, patience)
-    base = out or Path("runs") / dataset_id / task.replace(" ", "_") / backbone
+    slug = backbone.replace("/", "_").replace(":", "_").replace("@", "_")
+    base = out or Path("runs") / dataset_id / task.replace(" ", "_") / slug
     # under torchrun every rank returns the record; one of them reports
     main_rank = os.environ.get("RANK", "0") == "0"
     with log_to_stderr("medimeta", quiet=quiet, verbose=verbose):
@@ -146,6 +159,9 @@ def train_command(
             if name in summary:
                 m = summary[name]
                 typer.echo(f"{name}: {m['mean']:.4f} ± {m['std'] or 0:.4f} (sd over seeds)")
+
+
+FINETUNE_BN_HELP = "im-pt/mm-pt BatchNorm while fine-tuning: train, frozen [train]."
 
 
 def fewshot_command(
@@ -163,18 +179,15 @@ def fewshot_command(
     seed: int = typer.Option(0, help="Episode seed (when sampling) and method seed."),
     split: str = typer.Option("all", help="Split the target episodes come from (all, test, ...)."),
     limit: int | None = typer.Option(None, help="Evaluate only the first N episodes."),
-    backbone: str = typer.Option("resnet18", help="Backbone name."),
+    backbone: str = typer.Option("resnet18", help=BACKBONE_HELP),
+    pool: str | None = pool_option(),
     pretrained: str = typer.Option("imagenet", help="imagenet, none or a weights file."),
     image_size: int | None = typer.Option(
         None, help="Train/evaluate at this size [default: the stored size]."
     ),
     steps: int | None = typer.Option(None, help="Fine-tuning / probe steps per episode [100]."),
     lr: float | None = typer.Option(None, help="Fine-tuning / probe learning rate [1e-2]."),
-    finetune_bn: str | None = typer.Option(
-        None,
-        "--finetune-bn",
-        help="im-pt/mm-pt BatchNorm while fine-tuning: train, frozen [train].",
-    ),
+    finetune_bn: str | None = typer.Option(None, "--finetune-bn", help=FINETUNE_BN_HELP),
     pretrain_steps: int | None = typer.Option(None, help=bench_cli.PRETRAIN_STEPS_HELP),
     meta_steps: int | None = typer.Option(None, help=bench_cli.META_STEPS_HELP),
     first_order: bool = typer.Option(False, help="First-order MAML."),
@@ -205,6 +218,7 @@ def fewshot_command(
     verbose: bool = verbose_option(),
 ) -> None:
     """Cross-domain few-shot evaluation; per-episode metrics and mean ± 95 % CI."""
+    check_hub_backbones(backbone := pooled(backbone, pool))
     from medimeta.features.cache import feature_source
     from medimeta.runs.record import RUN_FILE, SUMMARY_FILE
     from medimeta.train.fewshot import EpisodePlan, RunSettings, run_fewshot

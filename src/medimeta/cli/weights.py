@@ -1,4 +1,8 @@
-"""``medimeta weights list | get NAME | verify [NAME...] | add PATH --name NAME``."""
+"""``medimeta weights list | get NAME | verify [NAME...] | add PATH --name NAME``.
+
+``get`` also fetches hub models (a name of ``medimeta backbones list``, ``hf:ORG/NAME``) into
+the Hugging Face cache at their pinned revision (:mod:`medimeta.models.hf.download`).
+"""
 
 from __future__ import annotations
 
@@ -49,10 +53,18 @@ def list_command(
             typer.echo(f"{s.name}: {s.problem}", err=True)
 
 
-@app.command("get", help=f"Fetch, check (sha256) and install weights. {_FOLDER}")
+_HUB = (
+    "Hub models (medimeta backbones list, or hf:ORG/NAME) go to the Hugging Face cache "
+    "($HF_HUB_CACHE, else $HF_HOME/hub, else ~/.cache/huggingface/hub) from $HF_ENDPOINT."
+)
+
+
+@app.command("get", help=f"Fetch, check (sha256) and install weights. {_FOLDER} {_HUB}")
 def get_command(
     name: str = typer.Argument(
-        ..., help="Weights name, e.g. resnet18 (see: medimeta weights list)."
+        ...,
+        help="Weights name, e.g. resnet18 (medimeta weights list), or a hub model, e.g. "
+        "dinov2_vitb14 (medimeta backbones list).",
     ),
     mirror: str | None = typer.Option(
         None,
@@ -66,6 +78,9 @@ def get_command(
         None, "--from", help="Folder holding the weights file (its name: `medimeta weights list`)."
     ),
     force: bool = typer.Option(False, "--force", help="Replace an installed copy."),
+    text: bool = typer.Option(
+        False, "--text", help="Hub models: also the tokenizer files (for text towers)."
+    ),
     retries: int = typer.Option(5, help="Retries of a request that brought no new bytes."),
     timeout: float = typer.Option(60.0, help="Seconds without data before a retry."),
     deadline: float | None = typer.Option(
@@ -79,6 +94,11 @@ def get_command(
     quiet: bool = quiet_option("No progress bar; print only errors and where the file is."),
     verbose: bool = verbose_option(),
 ) -> None:
+    from medimeta.models.hf.download import is_hub_name
+
+    if is_hub_name(name):  # no weights-table name is a hub model name (tested); torch-free
+        _get_hub(name, offline, force, text, timeout, quiet, bool(mirror or from_dir))
+        return
     from medimeta.fetch.options import FetchOptions
     from medimeta.models.hub import install_weights
 
@@ -94,6 +114,25 @@ def get_command(
     with log_to_stderr("medimeta", quiet=quiet, verbose=verbose):
         done = install_weights(name, options, force=force)
     typer.echo(f"{done.name}: ready at {done.path}")  # where it went: printed even when quiet
+    if not quiet:
+        typer.echo(f"{done.name}: {done.how}")
+
+
+def _get_hub(
+    name: str, offline: bool, force: bool, text: bool, timeout: float, quiet: bool, files: bool
+) -> None:
+    from medimeta.errors import OptionError
+    from medimeta.models.hf.download import fetch_hub_model
+
+    if files:
+        raise OptionError(
+            f"--mirror and --from apply to weights files; {name} is a hub model: set HF_ENDPOINT "
+            "to a mirror, or copy its cache folder"
+        )
+    done = fetch_hub_model(
+        name, offline=offline, force=force, text=text, timeout=timeout, quiet=quiet
+    )
+    typer.echo(f"{done.name}: ready at {done.path}")
     if not quiet:
         typer.echo(f"{done.name}: {done.how}")
 

@@ -1,7 +1,8 @@
 """Images and labels of one task split as arrays for training and evaluation.
 
 Images stay uint8 (N, C, S, S) at the training size ``S`` (resized once, with antialiasing
-when shrinking); the caller turns a batch into floats, optionally augments it in [0, 1] and
+when shrinking; then, when given, a ``transform`` of the uint8 batch such as a model's own
+resize and crop); the caller turns a batch into floats, optionally augments it in [0, 1] and
 normalises it with :class:`medimeta.data.pixels.Normalizer`. Splits that fit in
 ``max_preload_bytes`` are read into memory once; larger ones are read per batch from the
 image store. Pixels are read with :func:`medimeta.data.pixels.load_images`, the route the
@@ -15,7 +16,7 @@ multi-label multi-hot (N, C).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -67,6 +68,7 @@ class SplitData:
     channels: int
     resize_mode: str = "auto"
     images: torch.Tensor | None = None  # preloaded uint8 (N, C, S, S)
+    transform: Callable[[torch.Tensor], torch.Tensor] | None = field(default=None, repr=False)
     _store: ImageStore | None = field(default=None, repr=False)
 
     def __len__(self) -> int:
@@ -80,7 +82,8 @@ class SplitData:
         if self._store is None:
             self._store = self.folder.image_store()
         x = load_images(self._store, global_indices, self.channels, "uint8").contiguous()
-        return resize_uint8(x, self.image_size, self.resize_mode)
+        x = resize_uint8(x, self.image_size, self.resize_mode)
+        return x if self.transform is None else self.transform(x)
 
     def preload(self, chunk: int = 256) -> None:
         """Read every image once into memory (at the training size)."""
@@ -116,14 +119,17 @@ def load_split(
     original: bool = False,
     resize_mode: str = "auto",
     max_preload_bytes: int = DEFAULT_MAX_PRELOAD_BYTES,
+    transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> SplitData:
-    """The ``split`` of ``task`` (``original=True``: from original_splits/), preloaded if small."""
+    """The ``split`` of ``task`` (``original=True``: from original_splits/), preloaded if small;
+    ``transform`` maps each uint8 batch after the resize (e.g. a model's own resize and crop)."""
     indices = folder.split_indices(split, original=original)
     channels = channels or folder.num_channels
     if channels not in (1, 3):
         raise ShapeError(f"channels must be 1 or 3; got {channels}")
     labels = task.encode_labels(folder.labels(task.name), "metric")[indices]
     data = SplitData(folder, task, split, indices, labels, image_size, channels, resize_mode)
+    data.transform = transform
     side = image_size or folder.spec.input_size[-1]
     if indices.size * channels * side * side <= max_preload_bytes:
         data.preload()

@@ -25,18 +25,15 @@ import medimeta.safeio as safeio
 from medimeta.data.device import channels_last_default
 from medimeta.errors import FormatError, OptionError
 from medimeta.features.cache import FeatureCache
-from medimeta.features.reader import EpisodeReader
+from medimeta.features.reader import reader_for
 from medimeta.features.table import FeatureTable
 from medimeta.format.reader import DatasetFolder, locate_dataset
 from medimeta.logs import Log
 from medimeta.models.backbone import Backbone, PretrainedCfg
-from medimeta.models.build import (
-    NormalizeChoice,
-    build_backbone,
-    make_normalizer,
-    pretrained_choice,
-)
+from medimeta.models.build import build_backbone, pretrained_choice
 from medimeta.models.external import WrappedBackbone
+from medimeta.models.hf.source import with_pool
+from medimeta.models.registry import canonical_name
 from medimeta.models.weights import load_backbone_weights, sha256_of
 from medimeta.paths import cache_dir
 from medimeta.runs.files import environment
@@ -78,16 +75,19 @@ def module_backbone(spec: str, *, normalize: str = "imagenet", side: int = 224) 
         first_conv="",
         classifier="",
     )
-    return WrappedBackbone(
+    wrapped = WrappedBackbone(
         net, num_features=int(np.prod(probe.shape[1:])), in_chans=3, pretrained_cfg=cfg
     )
+    wrapped.pooling = "module output"  # whatever the module returns, flattened
+    return wrapped
 
 
 @dataclass(frozen=True)
 class EmbedSpec:
     """Which features: a registered ``backbone`` (with its default weights, or ``weights``) or
     your ``module`` (``FILE.py:factory``), of the samples of ``split`` at ``image_size``
-    (default: the stored size), normalised as ``normalize`` (``auto``: the weights' own)."""
+    (default: the stored size), normalised as ``normalize`` (``auto``: the weights' own);
+    ``pool`` sets the pooling of an ``hf:`` backbone (``@pool=`` in its name)."""
 
     backbone: str = "efficientnet_lite0"
     module: str | None = None
@@ -95,6 +95,7 @@ class EmbedSpec:
     split: str = "all"
     image_size: int | None = None
     normalize: str = "auto"
+    pool: str | None = None
 
 
 def embed_dataset(
@@ -123,7 +124,7 @@ def embed_dataset(
         if weights is not None:
             load_backbone_weights(net, Path(weights))
     else:
-        name = backbone
+        name = backbone = with_pool(canonical_name(backbone), spec.pool) if spec.pool else backbone
         net = build_backbone(
             backbone, pretrained=Path(weights) if weights else pretrained_choice(backbone, "auto")
         )
@@ -131,11 +132,8 @@ def embed_dataset(
     channels_last = channels_last_default(None, dev, side)
     if channels_last:
         net = net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
-    reader = EpisodeReader(
-        image_size=side,
-        normalizer=make_normalizer(NormalizeChoice(normalize), net),
-        device=dev,
-        channels_last=channels_last,
+    reader = reader_for(
+        net, image_size=side, device=dev, normalize=normalize, channels_last=channels_last
     )
     rows = (
         np.arange(folder.num_samples, dtype=np.int64)
@@ -159,6 +157,9 @@ def embed_dataset(
         "split": split,
         "backbone": name,
         "weights": net.weights,
+        "pooling": net.pooling,
+        "preprocessing": reader.preprocessing(),
+        "model": net.describe().get("hf"),
         "samples": int(rows.size),
         "rows": rows,
         "features": int(table.features.shape[1]),
@@ -195,7 +196,10 @@ def export(path: str | Path, table: FeatureTable, record: dict[str, Any]) -> Pat
 
 
 def _export_record(path: Path, record: dict[str, Any]) -> RunRecord:
-    keep = ("dataset", "split", "samples", "features", "file", "key_sha256", "weights")
+    keep = (
+        *("dataset", "split", "samples", "features", "file", "key_sha256", "weights"),
+        *("pooling", "preprocessing", "model"),
+    )
     return RunRecord(
         kind="embedding",
         target=TargetRef(record["dataset"], record.get("task") or "–"),

@@ -63,8 +63,7 @@ def embed_rows(
 
     try:
         with Progress(progress, len(chunks), label) as bar:
-            for rows in chunks:
-                x = reader.prepare(reader.loader.images(folder, rows))
+            for x in reader.batches(folder, chunks):  # the next batch is read meanwhile
                 out.append(backbone(x).float().cpu().numpy())
                 bar.advance()
                 if time.perf_counter() - last > flush_s:

@@ -16,6 +16,7 @@ from torch import nn
 
 from medimeta.data.pixels import NORMALIZATIONS, Normalizer, get_normalization
 from medimeta.errors import ShapeError
+from medimeta.models.preprocessing import Preprocessing
 
 # The ImageNet statistics of the preset table (:data:`medimeta.data.pixels.NORMALIZATIONS`).
 IMAGENET_MEAN: tuple[float, ...] = NORMALIZATIONS["imagenet"].mean
@@ -119,10 +120,16 @@ class InputAdapter(nn.Module):
 class Backbone(nn.Module, abc.ABC):
     """Base class: ``forward(x) = forward_features(input_adapter(x))`` -> (B, num_features).
 
-    Attributes: ``num_features``, ``in_chans``, ``pretrained_cfg`` and ``weights`` (a record
-    of the weights actually loaded: ``None`` for random init, else path and sha256).
+    Attributes: ``num_features``, ``in_chans``, ``pretrained_cfg``, ``weights`` (a record
+    of the weights actually loaded: ``None`` for random init, else path and sha256),
+    ``pooling`` (how the features are pooled: ``"avg"``, global average, for the CNNs) and
+    ``preprocessing`` (the model's own :class:`Preprocessing`, e.g. of an ``hf:`` model; None:
+    the reader's resize and the normaliser of ``pretrained_cfg``).
     The adapter has no parameters, so ``state_dict`` keys are those of the wrapped network.
     """
+
+    pooling: str = "avg"
+    preprocessing: Preprocessing | None = None
 
     def __init__(self, *, num_features: int, in_chans: int, pretrained_cfg: PretrainedCfg):
         super().__init__()
@@ -144,11 +151,16 @@ class Backbone(nn.Module, abc.ABC):
         return self
 
     def describe(self) -> dict[str, Any]:
-        """What to record next to results: features, channels, weights and their cfg."""
-        return {
+        """What to record next to results: features, channels, pooling, weights and their cfg
+        (and the model's own preprocessing when it has one)."""
+        out = {
             "class": type(self).__name__,
             "num_features": self.num_features,
             "in_chans": self.in_chans,
+            "pooling": self.pooling,
             "weights": self.weights,
             "pretrained_cfg": self.pretrained_cfg.to_dict(),
         }
+        if self.preprocessing is not None:
+            out["preprocessing"] = self.preprocessing.to_dict()
+        return out

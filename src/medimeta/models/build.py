@@ -21,7 +21,7 @@ from torch import nn
 
 from medimeta.data.pixels import Normalizer, get_normalization
 from medimeta.models.backbone import Backbone
-from medimeta.models.registry import create_backbone
+from medimeta.models.registry import create_backbone, is_external
 
 Pretrained = bool | str | os.PathLike[str]
 
@@ -56,7 +56,7 @@ def pretrained_choice(name: str, pretrained: str) -> bool | str:
     explicit path (:func:`medimeta.models.user_weights.resolve_pretrained`)."""
     low = pretrained.lower()
     if low == "auto":
-        if ":" in name:
+        if is_external(name):
             return True
         return build_backbone(name, pretrained=False).pretrained_cfg.file_name is not None
     if low in ("imagenet", "default", "true"):

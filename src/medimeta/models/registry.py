@@ -1,15 +1,19 @@
 """Backbone registry: ``@register_backbone``, ``list_backbones``, ``create_backbone``.
 
-Adding a backbone is one factory ``fn(*, in_chans: int) -> Backbone`` decorated with
-``@register_backbone("name")``. Names with a prefix (``"timm:<model>"``,
-``"torchvision:<model>"``) go to a prefix handler, registered with
-``@register_backbone_prefix``; those need the optional packages of the ``vision`` extra.
+Importing this module registers the built-ins (:data:`BUILTIN_MODULES`; at the first look-up
+when a built-in module was imported first). Adding a backbone is one factory
+``fn(*, in_chans: int) -> Backbone`` decorated with ``@register_backbone("name")``. Names
+with a prefix (``"timm:<model>"``, ``"torchvision:<model>"``, ``"hf:<model>"``) go to a prefix
+handler, registered with ``@register_backbone_prefix``; timm and torchvision need the optional
+packages of the ``vision`` extra, hf those of the ``models`` extra (transformers).
 """
 
 from __future__ import annotations
 
 import fnmatch
+import importlib
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol, TypeVar
@@ -78,12 +82,31 @@ def list_backbones(pattern: str | None = None, *, include_prefixes: bool = False
 
     ``include_prefixes`` adds ``"<prefix>:*"`` entries for the external-library handlers.
     """
+    _load_builtins()
     names = sorted(_BACKBONES)
     if include_prefixes:
         names += sorted(f"{p}:*" for p in _PREFIXES)
     if pattern is not None:
         names = [n for n in names if fnmatch.fnmatchcase(n, pattern)]
     return names
+
+
+def canonical_name(name: str) -> str:
+    """``name``, with ``hf:`` put in front of a named hub model given without it
+    (``dinov2_vitb14``, ``facebook/dinov2-base``, each with an optional ``@pool=POOL``)."""
+    _load_builtins()
+    if ":" in name or name in _BACKBONES:
+        return name
+    from medimeta.models.hf.source import parse_spec
+    from medimeta.models.hf.table import find_named
+
+    return f"hf:{name}" if find_named(parse_spec(name).source) is not None else name
+
+
+def is_external(name: str) -> bool:
+    """Whether ``name`` is built by a prefix handler (``timm:``, ``torchvision:``, ``hf:`` or a
+    named hub model): such backbones come with their own default weights."""
+    return ":" in canonical_name(name)
 
 
 def create_backbone(name: str, *, pretrained: Pretrained = False, in_chans: int = 3) -> Backbone:
@@ -98,8 +121,10 @@ def create_backbone(name: str, *, pretrained: Pretrained = False, in_chans: int 
     """
     from medimeta.models.weights import default_weights_path, load_backbone_weights
 
+    _load_builtins()
     if not isinstance(in_chans, int) or in_chans < 1:
         raise ShapeError(f"in_chans must be a positive integer; got {in_chans!r}")
+    name = canonical_name(name)
     if ":" in name:
         prefix, model = name.split(":", 1)
         if prefix not in _PREFIXES:
@@ -114,3 +139,29 @@ def create_backbone(name: str, *, pretrained: Pretrained = False, in_chans: int 
     elif pretrained is not False and pretrained is not None:
         load_backbone_weights(backbone, Path(pretrained))
     return backbone
+
+
+#: Modules whose import registers the built-in backbones and prefixes.
+BUILTIN_MODULES = (
+    "medimeta.models.resnet",
+    "medimeta.models.efficientnet",
+    "medimeta.models.small",
+    "medimeta.models.external",
+    "medimeta.models.hf.backbone",
+)
+_builtins_loaded = False
+
+
+def _load_builtins() -> None:
+    """Import the built-in backbone modules once (their decorators register them)."""
+    global _builtins_loaded
+    if not _builtins_loaded:
+        _builtins_loaded = True
+        for module in BUILTIN_MODULES:
+            importlib.import_module(module)
+
+
+# Registered when this module is imported, unless a built-in module is importing it (it is then
+# half-initialised): the first look-up registers them.
+if not any(m in sys.modules for m in BUILTIN_MODULES):
+    _load_builtins()

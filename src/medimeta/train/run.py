@@ -96,8 +96,10 @@ class SupervisedRun:
         self.channels_last = channels_last_default(config.channels_last, self.device, side)
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        prep = self.model.backbone.preprocessing  # an hf: model's own resize and crop, RGB
+        transform = None if prep is None else prep.rgb_geometry
         self.train, self.val, self.test = (
-            load_split(self.folder, self.task, name, image_size=size)
+            load_split(self.folder, self.task, name, image_size=size, transform=transform)
             for name in ("train", "val", "test")
         )
         require_nonempty(self.train, "training")

@@ -17,12 +17,12 @@ import medimeta.data.distributed as D
 from medimeta.data.device import channels_last_default
 from medimeta.episodes import Episode, EpisodeSampler, EpisodeSet
 from medimeta.errors import EpisodeError, OptionError
-from medimeta.features.reader import EpisodeReader
+from medimeta.features.reader import EpisodeReader, reader_for
 from medimeta.features.table import FeatureSource, FeatureTable, episode_rows
 from medimeta.format.reader import DatasetFolder, locate_dataset
 from medimeta.logs import Log
 from medimeta.models.backbone import Backbone
-from medimeta.models.build import build_backbone, make_normalizer, seeded
+from medimeta.models.build import build_backbone, seeded
 from medimeta.train.fewshot.config import FewShotConfig
 from medimeta.train.fewshot.stage import prepare_stage, stage_context
 from medimeta.train.settings import EpisodePlan, RunSettings
@@ -99,7 +99,7 @@ def load_or_sample_episodes(
 def backbone_and_reader(
     root: str | Path, eps: EpisodeSet, cfg: FewShotConfig, device: torch.device
 ) -> tuple[Backbone, EpisodeReader]:
-    """The seeded backbone on ``device`` and the episode reader normalising for it."""
+    """The seeded backbone on ``device`` and the episode reader preparing images for it."""
     with seeded(cfg.seed):
         backbone = build_backbone(cfg.backbone, pretrained=cfg.pretrained).to(device)
     why = cfg.spec.unsupported(backbone)
@@ -108,14 +108,17 @@ def backbone_and_reader(
             f"--method {cfg.method} cannot run on --backbone {cfg.backbone}: {why}; fix: choose "
             "another method or backbone"
         )
-    normalizer = make_normalizer(cfg, backbone)
     side = cfg.image_size or _side(root, eps)
     channels_last = channels_last_default(cfg.channels_last, device, side)
     if channels_last:
         backbone = backbone.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     # the stored size when none is asked for: the same features get the same cache key
-    reader = EpisodeReader(
-        image_size=side, normalizer=normalizer, device=device, channels_last=channels_last
+    reader = reader_for(
+        backbone,
+        image_size=side,
+        device=device,
+        normalize=cfg.normalize,
+        channels_last=channels_last,
     )
     return backbone, reader
 
