@@ -41,3 +41,16 @@ def toy_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
         ),
     )
     return root
+
+
+@pytest.fixture(scope="session")
+def busi_root(realdata: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A root holding ``bus`` built from the real BUSI images (780, stored 224 x 224 grey)."""
+    from medimeta.builders import build_dataset
+
+    source = realdata / "busi-256"
+    if not source.is_dir():
+        pytest.skip(f"{source} is absent")
+    root = tmp_path_factory.mktemp("busi-root")
+    build_dataset("bus", source, root=root, workers=1)
+    return root

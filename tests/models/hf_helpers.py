@@ -119,3 +119,57 @@ def save_tiny(family: str, folder: Path, seed: int = 0) -> tuple[Any, Reference]
 
 def relative_error(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a - b).norm() / b.norm().clamp_min(1e-12))
+
+
+def _byte_vocab() -> dict[str, int]:
+    """A CLIP byte-level BPE vocabulary without merges: every byte, alone and word-final."""
+    bs = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1)]
+    bs += list(range(ord("®"), ord("ÿ") + 1))
+    cs, n = bs[:], 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    chars = [chr(c) for c in cs]
+    vocab = {c: i for i, c in enumerate(chars)}
+    vocab.update({c + "</w>": 256 + i for i, c in enumerate(chars)})
+    vocab["<|startoftext|>"], vocab["<|endoftext|>"] = 512, 513
+    return vocab
+
+
+def save_tiny_contrastive(family: str, folder: Path, seed: int = 0) -> Any:
+    """A tiny random CLIP or SigLIP (image and text towers) saved into ``folder`` with its
+    image processor and a real CLIP tokenizer (byte-level, 514 tokens; SigLIP's own needs
+    sentencepiece, and any tokenizer serves a random model); returns the model (eval)."""
+    import json
+    import tempfile
+
+    import transformers as T
+    from transformers.utils import logging as tlog
+
+    tlog.set_verbosity_error()
+    tlog.disable_progress_bar()
+    torch.manual_seed(seed)
+    text = {**_TOWER, "vocab_size": 520, "bos_token_id": 512, "eos_token_id": 513}
+    text["pad_token_id"] = 513
+    vision = {**_TOWER, "image_size": 224, "patch_size": 32}
+    if family == "clip":
+        model = T.CLIPModel(T.CLIPConfig(text_config=text, vision_config=vision, projection_dim=16))
+        processor = T.CLIPImageProcessor()
+    else:
+        text["max_position_embeddings"] = 24
+        model = T.SiglipModel(T.SiglipConfig(text_config=text, vision_config=vision))
+        processor = T.SiglipImageProcessor()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.02)
+    model.eval().save_pretrained(folder)
+    processor.save_pretrained(folder)
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "vocab.json").write_text(json.dumps(_byte_vocab()), encoding="utf-8")
+        (Path(tmp) / "merges.txt").write_text("#version: 0.2\n", encoding="utf-8")
+        T.CLIPTokenizer(
+            str(Path(tmp) / "vocab.json"), str(Path(tmp) / "merges.txt")
+        ).save_pretrained(folder)
+    return model

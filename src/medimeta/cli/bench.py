@@ -72,6 +72,11 @@ def bench_settings(o: dict[str, Any]) -> Any:
         o["distance"],
         o["k"],
     )
+    from medimeta.train.fewshot.registry import parse_options
+
+    fewshot.update(parse_options(o["option"]))
+    if o["prompts"] is not None:
+        fewshot["zs_prompts"] = str(o["prompts"])
     return BenchSettings.from_preset(
         o["preset"],
         methods=tuple(split_list(o["methods"])),
@@ -99,6 +104,16 @@ def bench_settings(o: dict[str, Any]) -> Any:
 BACKBONES_HELP = (
     "Comma-separated backbone names (registered, hf:MODEL, or a named hub model: "
     "medimeta backbones list)."
+)
+TARGETS_HELP = (
+    'Targets "ID:TASK" or "ID" (its first task), comma-separated or repeated '
+    "[default: every dataset present]."
+)
+CACHE_HELP = "Embedding cache folder [default: $MEDIMETA_CACHE, else ROOT/.cache]."
+PROMPTS_HELP = "zero-shot: a prompts file (YAML; docs/methods.md) instead of the templates."
+OPTION_HELP = (
+    "Any method option as KEY=VALUE, repeatable (e.g. lora_rank=16, vpt_deep=false, "
+    "zs_templates=domain-task; docs/methods.md lists them)."
 )
 SUPERVISED_HELP = "Supervised: {} [default: from --preset]."
 PRESET_HELP = (
@@ -173,11 +188,7 @@ benchmark_app = typer.Typer(
 def benchmark_command(
     ctx: typer.Context,
     root: Path | None = root_option(),
-    targets: list[str] = typer.Option(
-        [],
-        help='Targets "ID:TASK" or "ID" (its first task), comma-separated or repeated '
-        "[default: every dataset present].",
-    ),
+    targets: list[str] = typer.Option([], help=TARGETS_HELP),
     domain: str | None = typer.Option(None, help="Only the datasets of this domain."),
     all_tasks: bool = typer.Option(False, help="Every task of each dataset, not the first."),
     methods: str = typer.Option("", help="Comma-separated methods.", show_default=False),
@@ -185,24 +196,20 @@ def benchmark_command(
     pool: str | None = pool_option(),
     shots: str = typer.Option("", help=SHOTS_HELP, show_default=False),
     query: int | None = typer.Option(None, help="Query samples per class [default: 10]."),
-    episodes: int | None = typer.Option(
-        None, help="Episodes per target and shot level [default: 100]."
-    ),
+    episodes: int | None = typer.Option(None, help="Episodes per target and shot [100]."),
     seeds: str = typer.Option("0", help="Seeds (episodes and methods), e.g. 0,1,2."),
     split: str = typer.Option("all", help="Split the episodes come from (all, test, ...)."),
     image_size: int | None = typer.Option(None, help="Image size [default: the stored size]."),
     pretrained: str = typer.Option("auto", help="auto, imagenet, none or a weights file."),
-    steps: int | None = typer.Option(
-        None, help="Fine-tuning / probe steps per episode [default: 100]."
-    ),
+    steps: int | None = typer.Option(None, help="Fine-tuning / probe steps per episode."),
     lr: float | None = typer.Option(None, help="Fine-tuning / probe lr [default: 1e-2]."),
     pretrain_steps: int | None = typer.Option(None, help=PRETRAIN_STEPS_HELP),
     meta_steps: int | None = typer.Option(None, help=META_STEPS_HELP),
     first_order: bool = typer.Option(False, help="First-order MAML."),
-    distance: str | None = typer.Option(
-        None, help="ProtoNet distance [default: squared_euclidean]."
-    ),
+    distance: str | None = typer.Option(None, help="ProtoNet distance [squared_euclidean]."),
     k: int | None = typer.Option(None, "--k", help="kNN neighbours [default: 10]."),
+    prompts: Path | None = typer.Option(None, help=PROMPTS_HELP),
+    option: list[str] = typer.Option([], help=OPTION_HELP),
     preset: str = typer.Option("paper", help=PRESET_HELP),
     epochs: int | None = typer.Option(None, help=SUPERVISED_HELP.format("maximum epochs")),
     batch_size: int | None = typer.Option(None, help=SUPERVISED_HELP.format("batch size")),
@@ -214,9 +221,7 @@ def benchmark_command(
     out: Path = typer.Option(Path("runs/benchmark"), help="Output folder."),
     budget: str | None = typer.Option(None, help="Refuse a plan estimated over this (2h, 90m)."),
     dry_run: bool = typer.Option(False, help="Calibrate, print the plan and stop."),
-    cache: Path | None = typer.Option(
-        None, help="Embedding cache folder [default: $MEDIMETA_CACHE, else ROOT/.cache]."
-    ),
+    cache: Path | None = typer.Option(None, help=CACHE_HELP),
     no_cache: bool = typer.Option(False, "--no-cache", help="Frozen features per episode."),
     device: str | None = typer.Option(None, help="cpu, cuda, ... [default: cuda if available]."),
     executor: str = typer.Option("local", help=EXECUTOR_HELP),

@@ -193,6 +193,8 @@ def fewshot_command(
     first_order: bool = typer.Option(False, help="First-order MAML."),
     distance: str | None = typer.Option(None, help="ProtoNet distance [squared_euclidean]."),
     k: int | None = typer.Option(None, "--k", help="kNN neighbours [10]."),
+    prompts: Path | None = typer.Option(None, help=bench_cli.PROMPTS_HELP),
+    option: list[str] = typer.Option([], help=bench_cli.OPTION_HELP),
     sources: list[str] = typer.Option([], help=bench_cli.SOURCES_HELP),
     exclude_sources: list[str] = typer.Option([], help=bench_cli.EXCLUDE_SOURCES_HELP),
     allow_shared: bool = typer.Option(False, "--allow-shared", help=bench_cli.ALLOW_SHARED_HELP),
@@ -245,6 +247,7 @@ def _fewshot_config(o: dict[str, Any]) -> Any:
     from medimeta.bench.settings import split_list
     from medimeta.cli.bench import fewshot_overrides
     from medimeta.train.fewshot import FewShotConfig
+    from medimeta.train.fewshot.registry import parse_options
 
     overrides = fewshot_overrides(
         o["steps"], o["lr"], o["pretrain_steps"], o["meta_steps"], o["first_order"],
@@ -257,7 +260,8 @@ def _fewshot_config(o: dict[str, Any]) -> Any:
         exclude_sources=tuple(split_list(o["exclude_sources"])) or None,
         allow_shared=o["allow_shared"] or None,
         finetune_bn=o["finetune_bn"],
-        **overrides,
+        zs_prompts=str(o["prompts"]) if o["prompts"] is not None else None,
+        **{**overrides, **parse_options(o["option"])},
     )
 
 

@@ -147,6 +147,10 @@ class FeatureCache:
         digests = self.digests(folder)
         store = self.stored(key)
         missing = np.array([r for r in rows if bytes(digests[r]) not in store], np.int64)
+        if env.active and self.persist:
+            # one view of what is missing for every rank: a rank that looks after another
+            # stored its first chunks would shard other rows, and some would be computed by none
+            missing = D.broadcast_object(missing, env)
         if missing.size:
             job = _Fill(self, key, folder, digests, backbone, reader, env, log, progress)
             job.run(missing)
@@ -203,7 +207,8 @@ class _Fill:
     def run(self, missing: np.ndarray) -> None:
         c = self.cache.chunk
         chunks = [missing[i : i + c] for i in range(0, missing.size, c)]
-        mine = chunks[self.env.rank :: self.env.world_size] if self.env.active else chunks
+        shard = self.env.active and self.cache.persist  # in memory, every rank computes all
+        mine = chunks[self.env.rank :: self.env.world_size] if shard else chunks
         label = f"embed {self.folder.name}"
         try:
             embed_rows(
