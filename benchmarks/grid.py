@@ -4,7 +4,7 @@ On real BUSI features (EfficientNet-Lite0, ImageNet weights, 224 px; built from
 ``../shared/realdata/busi-256``) and on synthetic features of the same shape (780 x 1280,
 standard normal), for each of the authors' ten shot levels (1, 2, 3, 5, 7, 10, 15, 20, 25, 30;
 10 query images per class, 100 episodes each) and each frozen solver (linear-probe,
-protonet, knn, meta-baseline's cosine centroids), it measures the episodes/s of the batched
+protonet, knn, simpleshot, meta-baseline's cosine centroids), it measures the episodes/s of the batched
 solver (all 100 episodes at once) and of the per-episode path (the same learner one episode
 at a time; on 10 episodes, scaled), in the same run, and extrapolates the whole grid: 54
 tasks x 10 shot levels x 100 episodes, with BUSI's 3 classes standing for every task (more
@@ -144,7 +144,7 @@ def grid_minutes(rates: dict[str, Any]) -> dict[str, float]:
         for kind in ("batched_eps", "per_episode_eps"):
             seconds = sum(54 * 100 / rates[str(s)][name][kind] for s in SHOTS)
             out[f"{name} {kind.split('_eps')[0]}"] = round(seconds / 60, 2)
-    out["all four batched"] = round(sum(v for k, v in out.items() if "batched" in k), 2)
+    out["all solvers batched"] = round(sum(v for k, v in out.items() if "batched" in k), 2)
     return out
 
 
