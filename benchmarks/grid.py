@@ -4,11 +4,12 @@ On real BUSI features (EfficientNet-Lite0, ImageNet weights, 224 px; built from
 ``../shared/realdata/busi-256``) and on synthetic features of the same shape (780 x 1280,
 standard normal), for each of the authors' ten shot levels (1, 2, 3, 5, 7, 10, 15, 20, 25, 30;
 10 query images per class, 100 episodes each) and each frozen solver (linear-probe,
-protonet, knn, simpleshot, meta-baseline's cosine centroids), it measures the episodes/s of the batched
-solver (all 100 episodes at once) and of the per-episode path (the same learner one episode
-at a time; on 10 episodes, scaled), in the same run, and extrapolates the whole grid: 54
-tasks x 10 shot levels x 100 episodes, with BUSI's 3 classes standing for every task (more
-classes mean larger episodes; the figure is the order of magnitude, not a promise).
+protonet, knn, simpleshot, meta-baseline's cosine centroids), it measures the episodes/s of
+the batched solver (all 100 episodes at once, one thread as in the runner on the CPU) and of
+the per-episode path (the same learner one episode at a time; on 10 episodes, scaled), in
+the same run, and extrapolates the whole grid: 54 tasks x 10 shot levels x 100 episodes,
+with BUSI's 3 classes standing for every task (more classes mean larger episodes; the figure
+is the order of magnitude, not a promise).
 
 Also timed, with ``--old-main DIR`` (a checkout of the toolkit before this change, e.g.
 ``git worktree add /tmp/oldmain 3c8f583``): the warm 100-episode 5-shot linear probe as a
@@ -102,6 +103,7 @@ def solver_rates(table: Any, data: Path, repeats: int) -> dict[str, Any]:
     from medimeta.episodes import EpisodeSampler
     from medimeta.features.table import episode_batch
     from medimeta.train.fewshot import FewShotConfig
+    from medimeta.train.fewshot.learners import one_thread
 
     class Reader:
         device = torch.device("cpu")
@@ -121,7 +123,8 @@ def solver_rates(table: Any, data: Path, repeats: int) -> dict[str, Any]:
             one = spec.scorer(None, Reader(), cfg, stage, table)  # type: ignore[arg-type]
             for _ in range(repeats):
                 t0 = time.perf_counter()
-                spec.score_batch(batch, cfg, stage)  # type: ignore[arg-type]
+                with one_thread():  # as the runner's batched path on the CPU
+                    spec.score_batch(batch, cfg, stage)  # type: ignore[arg-type]
                 batched.append(len(episodes) / (time.perf_counter() - t0))
                 t0 = time.perf_counter()
                 for ep in episodes[:10]:
