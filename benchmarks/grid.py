@@ -5,7 +5,7 @@ On real BUSI features (EfficientNet-Lite0, ImageNet weights, 224 px; built from
 standard normal), for each of the authors' ten shot levels (1, 2, 3, 5, 7, 10, 15, 20, 25, 30;
 10 query images per class, 100 episodes each) and each frozen solver (linear-probe,
 protonet, knn, simpleshot, meta-baseline's cosine centroids), it measures the episodes/s of
-the batched solver (all 100 episodes at once, one thread as in the runner on the CPU) and of
+the batched solver (all 100 episodes at once, torch's threads as in the runner) and of
 the per-episode path (the same learner one episode at a time; on 10 episodes, scaled), in
 the same run, and extrapolates the whole grid: 54 tasks x 10 shot levels x 100 episodes,
 with BUSI's 3 classes standing for every task (more classes mean larger episodes; the figure
@@ -16,8 +16,9 @@ Also timed, with ``--old-main DIR`` (a checkout of the toolkit before this chang
 whole command, and the first and second ``benchmark --dry-run`` of BUSI, BreastMNIST and PBC
 with the default method set, for this checkout and the old one alternately (medians).
 
-Run: ``.venv/bin/python benchmarks/grid.py [--old-main /tmp/oldmain] [--repeats 3]``
-(writes benchmarks/results/grid.json).
+Run: ``.venv/bin/python benchmarks/grid.py [--old-main /tmp/oldmain] [--repeats 3]
+[--parts rates,estimates,commands]`` (writes benchmarks/results/grid.json after each part; the
+parts not measured are kept from the file).
 """
 
 from __future__ import annotations
@@ -103,7 +104,6 @@ def solver_rates(table: Any, data: Path, repeats: int) -> dict[str, Any]:
     from medimeta.episodes import EpisodeSampler
     from medimeta.features.table import episode_batch
     from medimeta.train.fewshot import FewShotConfig
-    from medimeta.train.fewshot.learners import one_thread
 
     class Reader:
         device = torch.device("cpu")
@@ -123,8 +123,7 @@ def solver_rates(table: Any, data: Path, repeats: int) -> dict[str, Any]:
             one = spec.scorer(None, Reader(), cfg, stage, table)  # type: ignore[arg-type]
             for _ in range(repeats):
                 t0 = time.perf_counter()
-                with one_thread():  # as the runner's batched path on the CPU
-                    spec.score_batch(batch, cfg, stage)  # type: ignore[arg-type]
+                spec.score_batch(batch, cfg, stage)  # type: ignore[arg-type]
                 batched.append(len(episodes) / (time.perf_counter() - t0))
                 t0 = time.perf_counter()
                 for ep in episodes[:10]:
@@ -159,7 +158,7 @@ def commands(data: Path, work: Path, old: Path | None, repeats: int) -> dict[str
     subprocess.run(
         [*_medimeta(python, None), "episodes", "sample", "--root", str(data), "--task",
          "bus:case category", "--shots", "5", "--query", "10", "--episodes", "100", "--seed",
-         "0", "--out", str(episodes), "-q"], check=True,
+         "0", "--out", str(episodes), "--force", "-q"], check=True,
     )  # fmt: skip
     probe: dict[str, list[float]] = {k: [] for k in variants}
     dry: dict[str, dict[str, list[float]]] = {k: {"first": [], "second": []} for k in variants}
@@ -237,34 +236,52 @@ def _fewshot(
     return done.stdout
 
 
+PARTS = ("rates", "estimates", "commands")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--old-main", type=Path, default=None)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--work", type=Path, default=None)
+    parser.add_argument(
+        "--parts", default=",".join(PARTS),
+        help="which parts to measure (rates, estimates, commands); the others are kept from "
+        "the existing results file",
+    )  # fmt: skip
     args = parser.parse_args()
     from medimeta.runs.files import environment, write_json
 
+    parts = [p.strip() for p in args.parts.split(",") if p.strip()]
+    if unknown := sorted(set(parts) - set(PARTS)):
+        parser.error(f"--parts: unknown {unknown}; valid: {', '.join(PARTS)}")
+    target = REPO / "benchmarks" / "results" / "grid.json"
+    result: dict[str, Any] = json.loads(target.read_text()) if target.is_file() else {}
+    result.update(what=__doc__.split("\n")[0], environment=environment())
     work = args.work or Path(tempfile.mkdtemp(prefix="grid-"))
     data = prepare(work)
     torch.set_num_threads(min(2, os.cpu_count() or 1))
-    real = busi_table(data, work / "features")
-    gen = np.random.default_rng(0)
-    from medimeta.features.table import FeatureTable
+    if "rates" in parts:
+        real = busi_table(data, work / "features")
+        gen = np.random.default_rng(0)
+        from medimeta.features.table import FeatureTable
 
-    synthetic = FeatureTable(real.indices, gen.standard_normal(real.features.shape, np.float32))
-    result: dict[str, Any] = {"what": __doc__.split("\n")[0], "environment": environment()}
-    for name, table in (("busi_features", real), ("synthetic_features", synthetic)):
-        _log(f"== {name}")
-        rates = solver_rates(table, data, args.repeats)
-        result[name] = {"rates": rates, "grid_minutes": grid_minutes(rates)}
-        _log(f"whole grid (54 x 10 x 100 episodes), minutes: {result[name]['grid_minutes']}")
-    result["estimates"] = estimates(data, work)
-    _log(f"grey / RGB estimates: {result['estimates']['grey_over_rgb_estimate']}")
-    result["commands"] = commands(data, work, args.old_main, args.repeats)
-    _log(f"commands: {result['commands']['warm_linear_probe_s']} "
-         f"dry-run: {result['commands']['dry_run_s']}")  # fmt: skip
-    write_json(REPO / "benchmarks" / "results" / "grid.json", result)
+        synthetic = FeatureTable(real.indices, gen.standard_normal(real.features.shape, np.float32))
+        for name, table in (("busi_features", real), ("synthetic_features", synthetic)):
+            _log(f"== {name}")
+            rates = solver_rates(table, data, args.repeats)
+            result[name] = {"rates": rates, "grid_minutes": grid_minutes(rates)}
+            _log(f"whole grid (54 x 10 x 100 episodes), minutes: {result[name]['grid_minutes']}")
+        write_json(target, result)  # each part as soon as it is measured
+    if "estimates" in parts:
+        result["estimates"] = estimates(data, work)
+        _log(f"grey / RGB estimates: {result['estimates']['grey_over_rgb_estimate']}")
+        write_json(target, result)
+    if "commands" in parts:
+        result["commands"] = commands(data, work, args.old_main, args.repeats)
+        _log(f"commands: {result['commands']['warm_linear_probe_s']} "
+             f"dry-run: {result['commands']['dry_run_s']}")  # fmt: skip
+        write_json(target, result)
 
 
 if __name__ == "__main__":

@@ -41,9 +41,17 @@ def _canonical(value: Any) -> Any:
 
 
 def content_sha256(data: Mapping[str, Any]) -> str:
-    """sha256 of ``data`` as canonical JSON (sorted keys, no NaN), without its own digest."""
+    """sha256 of ``data`` as canonical JSON (sorted keys, no NaN), without its own digest.
+
+    ``data`` is plain JSON data (string keys), as :func:`seal`'s callers pass it and JSON
+    files read back give it: the encoder then writes the canonical text itself, and the
+    element-wise walk (a third of a warm few-shot run's bookkeeping) is needed only for
+    values it refuses (non-finite floats, other mappings)."""
     body = {k: v for k, v in data.items() if k != DIGEST_KEY}
-    text = json.dumps(_canonical(body), sort_keys=True, allow_nan=False, ensure_ascii=True)
+    try:
+        text = json.dumps(body, sort_keys=True, allow_nan=False, ensure_ascii=True)
+    except (TypeError, ValueError):
+        text = json.dumps(_canonical(body), sort_keys=True, allow_nan=False, ensure_ascii=True)
     return hashlib.sha256(text.encode()).hexdigest()
 
 

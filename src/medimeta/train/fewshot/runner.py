@@ -12,7 +12,6 @@ episode number). Which method runs is the registry's business
 
 from __future__ import annotations
 
-import contextlib
 import time
 from pathlib import Path
 
@@ -30,7 +29,7 @@ from medimeta.safeio import wait_for, write_text
 from medimeta.train.fewshot.collect import collect_results
 from medimeta.train.fewshot.config import FewShotConfig
 from medimeta.train.fewshot.episode_files import read_result, write_result
-from medimeta.train.fewshot.learners import Scored, one_thread
+from medimeta.train.fewshot.learners import Scored
 from medimeta.train.fewshot.registry import Scorer
 from medimeta.train.fewshot.report import result_markdown
 from medimeta.train.fewshot.setup import RunContext, load_or_sample_episodes, prepare
@@ -128,11 +127,10 @@ def _batched(ctx: RunContext, todo: list[Episode]) -> dict[int, tuple[Scored, fl
     device = ctx.reader.device if ctx.reader is not None else "cpu"
     batch = episode_batch(ctx.table, todo, device)
     t0 = time.perf_counter()
-    # a few MB per solver step: on busy cores a second intra-op thread only waits (measured
-    # in benchmarks/grid.py: the 5-shot probe 1.3-16 s on two threads, 1.7-2.4 s on one)
-    threads = one_thread() if str(device) == "cpu" else contextlib.nullcontext()
-    with threads:
-        scored = None if batch is None else spec.score_batch(batch, ctx.cfg, ctx.stage)
+    # torch's own thread count: 100 episodes at once are large enough to gain from threads
+    # (the 5-shot probe: 0.39 s on two idle cores, 0.69 s on one); on cores busy with other
+    # work, set OMP_NUM_THREADS=1 (docs/benchmark.md)
+    scored = None if batch is None else spec.score_batch(batch, ctx.cfg, ctx.stage)
     if scored is None:
         return {}
     each = (time.perf_counter() - t0) / len(todo)
