@@ -25,7 +25,7 @@ from medimeta.audit.report import write_outputs
 from medimeta.audit.store import AuditCache
 from medimeta.audit.summary import across_summary, dataset_pairs, within_summary
 from medimeta.audit.views import CROPS
-from medimeta.errors import MedIMetaError
+from medimeta.errors import MedIMetaError, UnknownNameError
 from medimeta.format.reader import DatasetFolder, find_datasets, locate_dataset
 from medimeta.logs import Log
 from medimeta.paths import cache_dir
@@ -69,6 +69,16 @@ def audit_folders(root: str | Path, ids: Sequence[str]) -> list[DatasetFolder]:
     if not found:
         raise MedIMetaError(f"no dataset folders in {root}; pass --root or dataset ids")
     return [DatasetFolder(p) for p in found.values()]
+
+
+def check_tasks(folders: Sequence[DatasetFolder], tasks: Sequence[str]) -> None:
+    """Every name of ``--task`` is a task of at least one audited dataset (else the closest
+    names, before anything is computed)."""
+    known = {t.name for f in folders for t in f.spec.tasks}
+    for name in tasks:
+        if name not in known:
+            where = ", ".join(f.id for f in folders)
+            raise UnknownNameError("task", name, known, where=f"the audited datasets ({where})")
 
 
 def _descriptors(
@@ -151,6 +161,8 @@ def run_audit(
     root = Path(root)
     t0 = time.perf_counter()
     folders = audit_folders(root, ids)
+    if opts.labels:
+        check_tasks(folders, opts.tasks)
     facts = {f.id: DatasetFacts(f) for f in folders}
     cache = AuditCache(cache_dir(opts.cache, root), persist=opts.persist)
     guess = E.estimate(folders, cache, within=opts.within, across=opts.across, labels=opts.labels)

@@ -143,8 +143,8 @@ def _submitit() -> Any:
     try:
         import submitit
     except ImportError as exc:
-        raise MissingDependencyError(
-            f"--executor slurm needs submitit ({exc}); pip install 'medimeta-toolkit[cluster]'"
+        raise MissingDependencyError.for_extra(
+            "cluster", f"--executor slurm needs submitit ({exc})"
         ) from None
     return submitit
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import typer
 
+from medimeta.cli.interrupt import count_files, on_interrupt
 from medimeta.cli.options import (
     check_hub_backbones,
     group_help_from,
@@ -278,7 +279,8 @@ def _report(summary: dict[str, Any], o: dict[str, Any]) -> None:
 def _run(o: dict[str, Any]) -> dict[str, Any]:
     from medimeta.bench.runner import run_benchmark
 
-    with log_to_stderr("medimeta", quiet=o["quiet"], verbose=o["verbose"]):
+    kept = on_interrupt(lambda: _bench_saved(o["out"]))
+    with log_to_stderr("medimeta", quiet=o["quiet"], verbose=o["verbose"]), kept:
         return run_benchmark(
             resolve(o["root"]),
             bench_settings(o),
@@ -290,6 +292,23 @@ def _run(o: dict[str, Any]) -> dict[str, Any]:
             progress=not o["quiet"],
             slurm=slurm_settings(o),
         )
+
+
+def _bench_saved(out: Path) -> str | None:
+    """What an interrupted benchmark keeps: the record of every finished cell."""
+    return count_files(
+        out,
+        "**/run.json",
+        "run record",
+        f" (the next run skips those cells; `medimeta benchmark status {out}` lists them)",
+    )
+
+
+def _cache_saved(cache: Path | None, root: Path, what: str) -> str:
+    """What an interrupted embedding keeps: the chunks written to the feature cache."""
+    from medimeta.paths import cache_dir
+
+    return f"the {what} computed so far, in {cache_dir(cache, root) / what} (reused next time)"
 
 
 @benchmark_app.command("status")
@@ -358,9 +377,10 @@ def embed_command(
     from medimeta.features.embed import EmbedSpec, embed_dataset, export
 
     spec = EmbedSpec(backbone, module, weights, split, image_size, normalize, pool)
-    table, record = embed_dataset(
-        resolve(root), dataset, spec, cache=cache, device=device, progress=not quiet
-    )
+    with on_interrupt(lambda: _cache_saved(cache, resolve(root), "features")):
+        table, record = embed_dataset(
+            resolve(root), dataset, spec, cache=cache, device=device, progress=not quiet
+        )
     typer.echo(
         f"{record['dataset']} ({record['split']}): {record['samples']} samples x "
         f"{record['features']} features of {record['backbone']}: {record['from_cache']} from "

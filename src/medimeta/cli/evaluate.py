@@ -11,6 +11,7 @@ import typer
 
 from medimeta.cli.options import log_to_stderr, quiet_option, resolve, verbose_option
 from medimeta.errors import UnknownNameError
+from medimeta.logs import plural
 
 
 def _parse_bins(values: list[str]) -> dict[str, list[float]]:
@@ -173,5 +174,5 @@ def score_command(
                 for name, entry in result["summary"].items():
                     typer.echo(
                         f"  {name}: {entry['mean']:.6f} ± {entry['ci']:.6f} "
-                        f"({entry['n']} of {result['n_episodes']} episodes)"
+                        f"({entry['n']} of {plural(result['n_episodes'], 'episode')})"
                     )

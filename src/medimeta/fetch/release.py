@@ -169,7 +169,7 @@ def plan(
         manifest = load_manifest(root, record_id(), opts, write_cache=False)
     except DownloadError as err:
         # a plan is still useful: the catalog knows every dataset and where its file lives
-        logger.warning("%s\nThe plan below comes from the catalog: sizes are unknown.", err)
+        logger.warning("%s (the plan below comes from the catalog: sizes are unknown)", err)
         manifest, unreachable = None, True
     items = []
     for dataset_id in dataset_ids:
