@@ -4,7 +4,7 @@ On real BUSI features (EfficientNet-Lite0, ImageNet weights, 224 px; built from
 ``../shared/realdata/busi-256``) and on synthetic features of the same shape (780 x 1280,
 standard normal), for each of the authors' ten shot levels (1, 2, 3, 5, 7, 10, 15, 20, 25, 30;
 10 query images per class, 100 episodes each) and each frozen solver (linear-probe,
-protonet, knn, meta-baseline's cosine centroids), it measures the episodes/s of the batched
+protonet, knn, simpleshot, meta-baseline's cosine centroids), it measures the episodes/s of the batched
 solver (all 100 episodes at once) and of the per-episode path (the same learner one episode
 at a time; on 10 episodes, scaled), in the same run, and extrapolates the whole grid: 54
 tasks x 10 shot levels x 100 episodes, with BUSI's 3 classes standing for every task (more
@@ -22,6 +22,7 @@ Run: ``.venv/bin/python benchmarks/grid.py [--old-main /tmp/oldmain] [--repeats 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import statistics
@@ -38,7 +39,13 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 REAL = Path(os.environ.get("MEDIMETA_REALDATA", REPO.parent / "shared" / "realdata"))
 SHOTS = (1, 2, 3, 5, 7, 10, 15, 20, 25, 30)
-SOLVERS = (("linear-probe", {}), ("protonet", {}), ("knn", {}), ("meta-baseline", {"tau": 10}))
+SOLVERS = (
+    ("linear-probe", {}),
+    ("protonet", {}),
+    ("knn", {}),
+    ("simpleshot", {}),
+    ("meta-baseline", {"tau": 10}),
+)
 GRID_EPISODES = 54 * 10 * 100
 
 
@@ -137,7 +144,7 @@ def grid_minutes(rates: dict[str, Any]) -> dict[str, float]:
         for kind in ("batched_eps", "per_episode_eps"):
             seconds = sum(54 * 100 / rates[str(s)][name][kind] for s in SHOTS)
             out[f"{name} {kind.split('_eps')[0]}"] = round(seconds / 60, 2)
-    out["all four batched"] = round(sum(v for k, v in out.items() if "batched" in k), 2)
+    out["all solvers batched"] = round(sum(v for k, v in out.items() if "batched" in k), 2)
     return out
 
 
@@ -180,6 +187,41 @@ def commands(data: Path, work: Path, old: Path | None, repeats: int) -> dict[str
             "probe_times": probe, "dry_times": dry}  # fmt: skip
 
 
+def estimates(data: Path, work: Path) -> dict[str, Any]:
+    """The cost model against the clock: a real benchmark of BUSI (grey) and PBC (RGB), both
+    224 px, with the methods that run in CI (20 episodes, 10 fine-tuning steps); per cell the
+    estimate, the measured seconds and their ratio, and per method the grey / RGB estimates."""
+    from medimeta.runs.record import read_run
+
+    out = work / "estimates"
+    shutil.rmtree(out, ignore_errors=True)
+    subprocess.run(
+        [*_medimeta(Path(sys.executable), None), "benchmark", "--root", str(data), "--targets",
+         "bus,pbc", "--backbones", "efficientnet_lite0", "--methods",
+         "linear-probe,protonet,knn,simpleshot,im-pt", "--episodes", "20", "--steps", "10",
+         "--out", str(out), "--cache", str(work / "estimates-cache"), "-q"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    plan = json.loads((out / "plan.json").read_text(encoding="utf-8"))
+    cells = []
+    for c in plan["cells"]:
+        seconds = float((read_run(Path(c["folder"])).cell or {}).get("seconds") or 0.0)
+        estimate = float(c["estimate_s"] or 0.0)
+        ratio = round(seconds / estimate, 2) if estimate else None
+        row = {"cell": c["label"], "estimate_s": round(estimate, 2)}
+        cells.append({**row, "measured_s": round(seconds, 2), "measured_over_estimate": ratio})
+        _log(f"{c['label']}: estimated {estimate:.1f} s, measured {seconds:.1f} s ({ratio}x)")
+    grey_rgb = {}
+    for method in ("linear-probe", "protonet", "knn", "simpleshot", "im-pt"):
+        est = {t: sum(c["estimate_s"] for c in cells if c["cell"].startswith(f"{method} {t}:"))
+               for t in ("bus", "pbc")}  # fmt: skip
+        per_episode = {t: v / 20 for t, v in est.items()}
+        grey_rgb[method] = round(per_episode["bus"] / per_episode["pbc"], 2) if est["pbc"] else None
+    ratios = [c["measured_over_estimate"] for c in cells if c["measured_over_estimate"]]
+    median = statistics.median(ratios) if ratios else None
+    return {"cells": cells, "grey_over_rgb_estimate": grey_rgb, "median_ratio": median}
+
+
 def _fewshot(
     python: Path, src: Path | None, data: Path, episodes: Path, out: Path, cache: Path
 ) -> str:
@@ -214,6 +256,8 @@ def main() -> None:
         rates = solver_rates(table, data, args.repeats)
         result[name] = {"rates": rates, "grid_minutes": grid_minutes(rates)}
         _log(f"whole grid (54 x 10 x 100 episodes), minutes: {result[name]['grid_minutes']}")
+    result["estimates"] = estimates(data, work)
+    _log(f"grey / RGB estimates: {result['estimates']['grey_over_rgb_estimate']}")
     result["commands"] = commands(data, work, args.old_main, args.repeats)
     _log(f"commands: {result['commands']['warm_linear_probe_s']} "
          f"dry-run: {result['commands']['dry_run_s']}")  # fmt: skip

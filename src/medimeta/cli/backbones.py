@@ -79,7 +79,10 @@ def list_command(
             rev,
             "yes" if r["local"] else "-",
         )
-    Console().print(table)
+    import sys
+
+    # piped or captured: one line per model (rich would fold every cell at 80 columns)
+    Console(width=None if sys.stdout.isatty() else 200).print(table)
     present = sum(1 for r in rows if r["local"])
     typer.echo(
         f"{len(rows)} hub models, {present} in the local cache; * = one of the MedIMeta "

@@ -73,7 +73,7 @@ def bench_settings(o: dict[str, Any]) -> Any:
         o["distance"],
         o["k"],
     )
-    from medimeta.train.fewshot.registry import parse_options
+    from medimeta.train.fewshot.config import parse_options
 
     fewshot.update(parse_options(o["option"]))
     if o["prompts"] is not None:

@@ -283,7 +283,7 @@ def _fewshot_config(o: dict[str, Any]) -> Any:
     from medimeta.bench.settings import split_list
     from medimeta.cli.bench import fewshot_overrides
     from medimeta.train.fewshot import FewShotConfig
-    from medimeta.train.fewshot.registry import parse_options
+    from medimeta.train.fewshot.config import parse_options
 
     overrides = fewshot_overrides(
         o["steps"], o["lr"], o["pretrain_steps"], o["meta_steps"], o["first_order"],

@@ -91,6 +91,7 @@ class EpisodeReader:
                 **self.pixels.to_dict(),
             }
         return {
+            "path": "resize + normalise",
             "image_size": self.image_size,
             "resize": "auto (area for whole factors, else bilinear; resize_uint8)",
             "channels": channels,

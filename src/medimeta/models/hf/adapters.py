@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from medimeta.errors import OptionError
+from medimeta.errors import MissingDependencyError, OptionError
 from medimeta.models.backbone import Backbone
 
 #: Attention projections LoRA adapts by default, by the naming of the model's modules.
@@ -58,7 +58,13 @@ def add_lora(
     backbone: Backbone, *, rank: int, alpha: int, dropout: float, targets: tuple[str, ...] = ()
 ) -> list[nn.Parameter]:
     """Inject LoRA adapters into ``backbone.model`` (in place); returns their parameters."""
-    from peft import LoraConfig, inject_adapter_in_model
+    try:
+        from peft import LoraConfig, inject_adapter_in_model
+    except ImportError as exc:  # peft is in the models extra
+        raise MissingDependencyError(
+            f"LoRA needs the peft package ({exc}); install it with: pip install 'peft>=0.13' "
+            "(or the toolkit's models extra)"
+        ) from None
 
     chosen = lora_targets(backbone, targets)
     if chosen is None:

@@ -12,12 +12,12 @@ Defaults are those of the MedIMeta paper's code; docs/methods.md lists each meth
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
-from medimeta.errors import OptionError, check_choice
+from medimeta.errors import OptionError, UnknownNameError, check_choice
 from medimeta.train.fewshot.options import MethodOptions, OptionsT
-from medimeta.train.fewshot.registry import FewShotMethod, get_method, option_fields
+from medimeta.train.fewshot.registry import FewShotMethod, all_methods, get_method, option_fields
 
 NORMALIZATIONS = ("auto", "half", "imagenet")
 #: The shared settings every result records (besides the method's options).
@@ -135,3 +135,43 @@ class FewShotConfig:
         out = {k: getattr(self, k) for k in COMMON_FIELDS}
         out.update(self.options.recorded())
         return out
+
+
+def parse_options(values: list[str]) -> dict[str, Any]:
+    """``["KEY=VALUE", ...]`` (``--option``) as typed option values of the registered methods'
+    options (int, float, bool, text, comma-separated lists); OptionError naming the key."""
+    fields_by_name = {f.name: f for m in all_methods() for f in fields(m.options)}
+    out: dict[str, Any] = {}
+    for item in values:
+        key, sep, raw = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or key not in fields_by_name:
+            raise UnknownNameError(
+                "method option (--option KEY=VALUE)", key or item, sorted(fields_by_name)
+            )
+        out[key] = _typed(key, str(fields_by_name[key].type), raw.strip())
+    return out
+
+
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
+def _typed(key: str, kind: str, raw: str) -> Any:
+    try:
+        if "None" in kind and raw.lower() in ("", "none"):
+            return None
+        if kind.startswith("bool"):
+            if raw.lower() not in (*_TRUE, *_FALSE):
+                raise ValueError
+            return raw.lower() in _TRUE
+        if kind.startswith("int"):
+            return int(raw)
+        if kind.startswith("float"):
+            return float(raw)
+        if kind.startswith("tuple"):
+            return tuple(p.strip() for p in raw.split(",") if p.strip())
+    except ValueError:
+        raise OptionError(
+            f"--option {key}={raw}: expected {kind.split(' ')[0].split('[')[0]}; got {raw!r}"
+        ) from None
+    return raw

@@ -25,7 +25,6 @@ import pkgutil
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, is_dataclass
-from dataclasses import fields as dataclass_fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
 
@@ -360,46 +359,6 @@ def method_names(*, default_benchmark: bool = False) -> list[str]:
 def option_fields() -> set[str]:
     """Every option name of every registered method."""
     return {name for m in all_methods() for name in m.options.field_names()}
-
-
-def parse_options(values: list[str]) -> dict[str, Any]:
-    """``["KEY=VALUE", ...]`` (``--option``) as typed option values of the registered methods'
-    options (int, float, bool, text, comma-separated lists); OptionError naming the key."""
-    fields_by_name = {f.name: f for m in all_methods() for f in dataclass_fields(m.options)}
-    out: dict[str, Any] = {}
-    for item in values:
-        key, sep, raw = item.partition("=")
-        key = key.strip().replace("-", "_")
-        if not sep or key not in fields_by_name:
-            raise UnknownNameError(
-                "method option (--option KEY=VALUE)", key or item, sorted(fields_by_name)
-            )
-        out[key] = _typed(key, str(fields_by_name[key].type), raw.strip())
-    return out
-
-
-_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
-
-
-def _typed(key: str, kind: str, raw: str) -> Any:
-    try:
-        if "None" in kind and raw.lower() in ("", "none"):
-            return None
-        if kind.startswith("bool"):
-            if raw.lower() not in (*_TRUE, *_FALSE):
-                raise ValueError
-            return raw.lower() in _TRUE
-        if kind.startswith("int"):
-            return int(raw)
-        if kind.startswith("float"):
-            return float(raw)
-        if kind.startswith("tuple"):
-            return tuple(p.strip() for p in raw.split(",") if p.strip())
-    except ValueError:
-        raise OptionError(
-            f"--option {key}={raw}: expected {kind.split(' ')[0].split('[')[0]}; got {raw!r}"
-        ) from None
-    return raw
 
 
 def methods_help() -> str:

@@ -98,22 +98,19 @@ def finetune_cost(ctx: CostContext, steps: int) -> tuple[float, dict[str, Any]]:
     return ctx.episodes * per_episode, {"per_episode_s": per_episode}
 
 
-@dataclass(frozen=True)
-class ImPtOptions(FinetuneOptions):
-    """im-pt: the fine-tuning options only."""
+class EpisodeTraining(FewShotMethod):
+    """Base of the methods that train a copy of the backbone (all of it, or the adapters that
+    ``adapter`` adds) and a zero-initialised head on each support set: the learner, its cost
+    model and the record of what it trains. A subclass declares its name, options and, for
+    parameter-efficient methods, :meth:`adapter`."""
 
-
-@register_method
-class ImageNetFinetune(FewShotMethod):
-    name = "im-pt"
-    paper_name = "ImageNet"
     kind = MethodKind.ADAPTED
-    summary = "fine-tune the pretrained network and a zero-initialised head per episode"
-    reference = "Woerner et al., MedIMeta (2024), Table 4 'ImageNet'"
-    options = ImPtOptions
     calibration = ("forward", "train")
-    order = 10
     cost_knobs = ("--steps",)
+
+    def adapter(self) -> Adapter | None:
+        """What adds the parameters to train to a copy of the backbone (None: train all)."""
+        return None
 
     def score_episode(
         self,
@@ -123,7 +120,7 @@ class ImageNetFinetune(FewShotMethod):
         seed: int,
         stage: dict[str, Any],
     ) -> Scored:
-        return finetune_episode(backbone, ep, cfg, seed)
+        return finetune_episode(backbone, ep, cfg, seed, self.adapter())
 
     def estimate(self, ctx: CostContext) -> tuple[float, dict[str, Any]]:
         return finetune_cost(ctx, ctx.cfg.options_as(FinetuneOptions).finetune_steps)
@@ -131,4 +128,19 @@ class ImageNetFinetune(FewShotMethod):
     def run_details(
         self, backbone: Backbone, cfg: MethodSettings, episodes: Sequence[Episode]
     ) -> dict[str, Any]:
-        return trainable_parameters(backbone, cfg)
+        return trainable_parameters(backbone, cfg, self.adapter())
+
+
+@dataclass(frozen=True)
+class ImPtOptions(FinetuneOptions):
+    """im-pt: the fine-tuning options only."""
+
+
+@register_method
+class ImageNetFinetune(EpisodeTraining):
+    name = "im-pt"
+    paper_name = "ImageNet"
+    summary = "fine-tune the pretrained network and a zero-initialised head per episode"
+    reference = "Woerner et al., MedIMeta (2024), Table 4 'ImageNet'"
+    options = ImPtOptions
+    order = 10

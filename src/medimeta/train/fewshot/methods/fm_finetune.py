@@ -9,26 +9,11 @@ that the paper's ``im-pt`` (lr 1e-2, 100 steps) and this protocol appear as sepa
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
-from medimeta.episodes import Episode
-from medimeta.features.reader import EpisodeTensors
-from medimeta.models.backbone import Backbone
-from medimeta.train.fewshot.learners import Scored
-from medimeta.train.fewshot.methods.finetune import (
-    finetune_cost,
-    finetune_episode,
-    trainable_parameters,
-)
-from medimeta.train.fewshot.options import FinetuneOptions, MethodSettings
-from medimeta.train.fewshot.registry import (
-    CostContext,
-    FewShotMethod,
-    MethodKind,
-    register_method,
-)
+from medimeta.train.fewshot.methods.finetune import EpisodeTraining
+from medimeta.train.fewshot.options import FinetuneOptions
+from medimeta.train.fewshot.registry import register_method
 
 
 @dataclass(frozen=True)
@@ -41,32 +26,11 @@ class FmFinetuneOptions(FinetuneOptions):
 
 
 @register_method
-class FoundationFinetune(FewShotMethod):
+class FoundationFinetune(EpisodeTraining):
     name = "finetune"
     paper_name = "Fine-tuning (FM protocol)"
-    kind = MethodKind.ADAPTED
     summary = "fine-tune the whole model per episode: Adam 1e-4 x 150 steps, zero head"
     reference = "Woerner et al., arXiv:2408.08058 (MedIMeta foundation-model benchmark)"
     options = FmFinetuneOptions
-    calibration = ("forward", "train")
     order = 15
     in_default_benchmark = False  # the fm-grid preset's
-    cost_knobs = ("--steps",)
-
-    def score_episode(
-        self,
-        backbone: Backbone,
-        ep: EpisodeTensors,
-        cfg: MethodSettings,
-        seed: int,
-        stage: dict[str, Any],
-    ) -> Scored:
-        return finetune_episode(backbone, ep, cfg, seed)
-
-    def estimate(self, ctx: CostContext) -> tuple[float, dict[str, Any]]:
-        return finetune_cost(ctx, ctx.cfg.options_as(FinetuneOptions).finetune_steps)
-
-    def run_details(
-        self, backbone: Backbone, cfg: MethodSettings, episodes: Sequence[Episode]
-    ) -> dict[str, Any]:
-        return trainable_parameters(backbone, cfg)

@@ -17,22 +17,11 @@ from torch import nn
 
 from medimeta.episodes import Episode
 from medimeta.errors import OptionError
-from medimeta.features.reader import EpisodeTensors
 from medimeta.models.backbone import Backbone
 from medimeta.models.hf.adapters import add_lora, lora_targets
-from medimeta.train.fewshot.learners import Scored
-from medimeta.train.fewshot.methods.finetune import (
-    finetune_cost,
-    finetune_episode,
-    trainable_parameters,
-)
+from medimeta.train.fewshot.methods.finetune import Adapter, EpisodeTraining
 from medimeta.train.fewshot.options import FinetuneOptions, MethodSettings
-from medimeta.train.fewshot.registry import (
-    CostContext,
-    FewShotMethod,
-    MethodKind,
-    register_method,
-)
+from medimeta.train.fewshot.registry import register_method
 
 
 @dataclass(frozen=True)
@@ -69,17 +58,17 @@ def _adapt(backbone: Backbone, cfg: MethodSettings) -> list[nn.Parameter]:
 
 
 @register_method
-class Lora(FewShotMethod):
+class Lora(EpisodeTraining):
     name = "lora"
     paper_name = "LoRA"
-    kind = MethodKind.ADAPTED
     summary = "low-rank adapters on attention query/value and a zero head, trained per episode"
     reference = "Hu et al., ICLR 2022 (LoRA, via peft); THUNDER's LoRA baseline"
     options = LoraOptions
-    calibration = ("forward", "train")
     order = 16
     in_default_benchmark = False
-    cost_knobs = ("--steps",)
+
+    def adapter(self) -> Adapter:
+        return _adapt
 
     def unsupported(self, backbone: Backbone) -> str | None:
         if lora_targets(backbone) is None:
@@ -89,22 +78,8 @@ class Lora(FewShotMethod):
             )
         return None
 
-    def score_episode(
-        self,
-        backbone: Backbone,
-        ep: EpisodeTensors,
-        cfg: MethodSettings,
-        seed: int,
-        stage: dict[str, Any],
-    ) -> Scored:
-        return finetune_episode(backbone, ep, cfg, seed, adapt=_adapt)
-
     def run_details(
         self, backbone: Backbone, cfg: MethodSettings, episodes: Sequence[Episode]
     ) -> dict[str, Any]:
-        o = cfg.options_as(LoraOptions)
-        chosen = lora_targets(backbone, tuple(o.lora_targets))
-        return {**trainable_parameters(backbone, cfg, _adapt), "lora_modules": list(chosen or ())}
-
-    def estimate(self, ctx: CostContext) -> tuple[float, dict[str, Any]]:
-        return finetune_cost(ctx, ctx.cfg.options_as(FinetuneOptions).finetune_steps)
+        chosen = lora_targets(backbone, tuple(cfg.options_as(LoraOptions).lora_targets))
+        return {**super().run_details(backbone, cfg, episodes), "lora_modules": list(chosen or ())}

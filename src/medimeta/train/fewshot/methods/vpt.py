@@ -10,30 +10,16 @@ tower (and open_clip / timm ViTs).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from torch import nn
 
-from medimeta.episodes import Episode
 from medimeta.errors import OptionError
-from medimeta.features.reader import EpisodeTensors
 from medimeta.models.backbone import Backbone
 from medimeta.models.hf.adapters import add_prompts, token_tower
-from medimeta.train.fewshot.learners import Scored
-from medimeta.train.fewshot.methods.finetune import (
-    finetune_cost,
-    finetune_episode,
-    trainable_parameters,
-)
+from medimeta.train.fewshot.methods.finetune import Adapter, EpisodeTraining
 from medimeta.train.fewshot.options import FinetuneOptions, MethodSettings
-from medimeta.train.fewshot.registry import (
-    CostContext,
-    FewShotMethod,
-    MethodKind,
-    register_method,
-)
+from medimeta.train.fewshot.registry import register_method
 
 
 @dataclass(frozen=True)
@@ -58,37 +44,19 @@ def _adapt(backbone: Backbone, cfg: MethodSettings) -> list[nn.Parameter]:
 
 
 @register_method
-class VisualPromptTuning(FewShotMethod):
+class VisualPromptTuning(EpisodeTraining):
     name = "vpt"
     paper_name = "VPT"
-    kind = MethodKind.ADAPTED
     summary = "learnable prompt tokens (deep) and a zero head, backbone frozen, per episode"
     reference = "Jia et al., ECCV 2022 (VPT); MedFM's VPT baseline (Wang et al., NeurIPS 2023)"
     options = VptOptions
-    calibration = ("forward", "train")
     order = 17
     in_default_benchmark = False
-    cost_knobs = ("--steps",)
+
+    def adapter(self) -> Adapter:
+        return _adapt
 
     def unsupported(self, backbone: Backbone) -> str | None:
         if token_tower(backbone) is None:
             return "VPT needs a class-token transformer (an hf: ViT, DeiT, DINOv2 or CLIP)"
         return None
-
-    def score_episode(
-        self,
-        backbone: Backbone,
-        ep: EpisodeTensors,
-        cfg: MethodSettings,
-        seed: int,
-        stage: dict[str, Any],
-    ) -> Scored:
-        return finetune_episode(backbone, ep, cfg, seed, adapt=_adapt)
-
-    def run_details(
-        self, backbone: Backbone, cfg: MethodSettings, episodes: Sequence[Episode]
-    ) -> dict[str, Any]:
-        return trainable_parameters(backbone, cfg, _adapt)
-
-    def estimate(self, ctx: CostContext) -> tuple[float, dict[str, Any]]:
-        return finetune_cost(ctx, ctx.cfg.options_as(FinetuneOptions).finetune_steps)
