@@ -27,7 +27,7 @@ from medimeta.audit.summary import across_summary, dataset_pairs, within_summary
 from medimeta.audit.views import CROPS
 from medimeta.errors import MedIMetaError, UnknownNameError
 from medimeta.format.reader import DatasetFolder, find_datasets, locate_dataset
-from medimeta.logs import Log
+from medimeta.logs import Log, plural
 from medimeta.paths import cache_dir
 
 
@@ -88,7 +88,7 @@ def _descriptors(
     for ds_id, f in facts.items():
         d = cache.descriptors(f.folder, log=log)
         how = "from the cache" if d.from_cache else f"computed in {d.seconds:.1f} s"
-        log(f"descriptors of {ds_id}: {len(d):,} images, {how}")
+        log(f"descriptors of {ds_id}: {plural(len(d), 'image', thousands=True)}, {how}")
         out[ds_id] = d
     return out
 
@@ -109,7 +109,10 @@ def _tables(
             t = find_pairs(desc[ds_id], **kw)
             tables.append(t)
             within.append(within_summary(t, facts[ds_id]))
-            log(f"within {ds_id}: {len(t):,} pairs ({t.result.seconds:.1f} s)")
+            log(
+                f"within {ds_id}: {plural(len(t), 'pair', thousands=True)} "
+                f"({t.result.seconds:.1f} s)"
+            )
     if opts.across:
         for a, b in dataset_pairs(list(facts)):
             t = find_pairs(desc[a], desc[b], **kw)
@@ -117,7 +120,8 @@ def _tables(
             s = across_summary(t, facts[a], facts[b])
             across.append(s)
             log(
-                f"{a} x {b}: {len(t):,} pairs; {s['a_paired']:,} of {s['a_images']:,} {a} and "
+                f"{a} x {b}: {plural(len(t), 'pair', thousands=True)}; "
+                f"{s['a_paired']:,} of {s['a_images']:,} {a} and "
                 f"{s['b_paired']:,} of {s['b_images']:,} {b} images paired "
                 f"({t.result.seconds:.1f} s)"
             )

@@ -21,7 +21,13 @@ from medimeta.cli import plots as plots_cli
 from medimeta.cli import train as train_cli
 from medimeta.cli import weights as weights_cli
 from medimeta.cli.download import download_command
-from medimeta.cli.interrupt import ATTRIBUTE, command_args, interrupted_message
+from medimeta.cli.interrupt import (
+    ATTRIBUTE,
+    NOTHING_KEPT,
+    command_args,
+    interrupted_message,
+    reported,
+)
 from medimeta.cli.options import help_from, make_app, methods_help, one_line_warning
 from medimeta.errors import MedIMetaError
 
@@ -80,6 +86,10 @@ def main(argv: list[str] | None = None) -> None:
             raise
         typer.echo(f"error: {exc}", err=True)
         sys.exit(2)
+    except SystemExit as exc:  # typer's answer to Ctrl-C inside a command is exit 130 too
+        if exc.code == 130 and not reported():  # before the command's work began
+            typer.echo(NOTHING_KEPT, err=True)
+        raise
     except KeyboardInterrupt as exc:  # outside a command (typer handles those: exit 130)
         # a second Ctrl-C while this is printed must not end in a traceback
         signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -8,7 +8,7 @@ from typing import Any
 
 import typer
 
-from medimeta.cli.interrupt import count_files, on_interrupt
+from medimeta.cli.interrupt import bench_saved, cache_saved, on_interrupt
 from medimeta.cli.options import (
     check_hub_backbones,
     group_help_from,
@@ -22,6 +22,7 @@ from medimeta.cli.options import (
     root_option,
     verbose_option,
 )
+from medimeta.logs import plural
 
 results_app = make_app("results", "Merge result records into the paper's tables.")
 
@@ -269,8 +270,8 @@ def _report(summary: dict[str, Any], o: dict[str, Any]) -> None:
         typer.echo(merged_file(out, ".md").read_text(encoding="utf-8"))
     if summary.get("failed"):
         typer.echo(
-            f"error: {len(summary['failed'])} cell(s) failed (see failed.txt in their folders): "
-            + "; ".join(summary["failed"]),
+            f"error: {plural(len(summary['failed']), 'cell')} failed (see failed.txt in their "
+            "folders): " + "; ".join(summary["failed"]),
             err=True,
         )
         raise typer.Exit(1)
@@ -279,7 +280,7 @@ def _report(summary: dict[str, Any], o: dict[str, Any]) -> None:
 def _run(o: dict[str, Any]) -> dict[str, Any]:
     from medimeta.bench.runner import run_benchmark
 
-    kept = on_interrupt(lambda: _bench_saved(o["out"]))
+    kept = on_interrupt(lambda: bench_saved(o["out"]))
     with log_to_stderr("medimeta", quiet=o["quiet"], verbose=o["verbose"]), kept:
         return run_benchmark(
             resolve(o["root"]),
@@ -292,23 +293,6 @@ def _run(o: dict[str, Any]) -> dict[str, Any]:
             progress=not o["quiet"],
             slurm=slurm_settings(o),
         )
-
-
-def _bench_saved(out: Path) -> str | None:
-    """What an interrupted benchmark keeps: the record of every finished cell."""
-    return count_files(
-        out,
-        "**/run.json",
-        "run record",
-        f" (the next run skips those cells; `medimeta benchmark status {out}` lists them)",
-    )
-
-
-def _cache_saved(cache: Path | None, root: Path, what: str) -> str:
-    """What an interrupted embedding keeps: the chunks written to the feature cache."""
-    from medimeta.paths import cache_dir
-
-    return f"the {what} computed so far, in {cache_dir(cache, root) / what} (reused next time)"
 
 
 @benchmark_app.command("status")
@@ -377,7 +361,7 @@ def embed_command(
     from medimeta.features.embed import EmbedSpec, embed_dataset, export
 
     spec = EmbedSpec(backbone, module, weights, split, image_size, normalize, pool)
-    with on_interrupt(lambda: _cache_saved(cache, resolve(root), "features")):
+    with on_interrupt(lambda: cache_saved(cache, resolve(root), "features")):
         table, record = embed_dataset(
             resolve(root), dataset, spec, cache=cache, device=device, progress=not quiet
         )

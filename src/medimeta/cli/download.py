@@ -38,7 +38,7 @@ def _print_plan(items: list[PlanItem]) -> None:
     for col in ("dataset", "action", "to fetch", "file size", "source"):
         table.add_column(col, overflow="fold")
     for item in items:
-        fetch = "?" if item.action == "unreachable" else human_bytes(item.nbytes)
+        fetch = {"unreachable": "?", "missing": "-"}.get(item.action) or human_bytes(item.nbytes)
         table.add_row(item.name, item.action, fetch, human_bytes(item.size), item.source)
     Console().print(table)
     total = sum(i.nbytes for i in items)
@@ -48,8 +48,8 @@ def _print_plan(items: list[PlanItem]) -> None:
         sized = f" and {plural(known, 'file')} of {human_bytes(total)}" if known else ""
         typer.echo(
             f"would download {plural(len(unknown), 'file')} of unknown size ("
-            f"{', '.join(unknown)}: the record could not be reached, so they are planned from "
-            f"the catalog){sized}"
+            f"{', '.join(unknown)}; planned from the catalog: the record could not be "
+            f"reached){sized}"
         )
     else:
         typer.echo(
@@ -179,5 +179,6 @@ def download_command(
         with on_interrupt(lambda: _download_saved(data_root)):
             failed = _install_all(wanted, data_root, size, options, deadline)
     if failed:
-        typer.echo(f"{len(failed)} of {len(wanted)} failed: {', '.join(failed)}", err=True)
+        if len(wanted) > 1:  # one dataset: its own error line says it all
+            typer.echo(f"{len(failed)} of {len(wanted)} failed: {', '.join(failed)}", err=True)
         raise typer.Exit(1)

@@ -31,7 +31,10 @@ app = make_app("episodes", "Few-shot episodes: draw reproducible episode sets an
 @app.command("sample")
 def sample_command(
     task: str = typer.Option(
-        ..., "--task", help="Task as 'dataset_id:task name', e.g. 'bus:case category'."
+        ...,
+        "--task",
+        help="Task as 'dataset_id:task name', e.g. 'bus:case category', or 'dataset_id' (its "
+        "first task).",
     ),
     out: Path = typer.Option(..., "--out", help="Episode file to write (JSON)."),
     root: Path | None = root_option(),

@@ -125,7 +125,13 @@ def evaluate_command(
             frame = _annotations(annotations)
         else:
             if not preds.dataset_id:
-                raise UnknownNameError("dataset of the predictions", "", [])
+                raise UnknownNameError(
+                    "dataset of the predictions",
+                    "",
+                    [],
+                    where=str(predictions),
+                    expected="the file names no dataset; fix: pass --annotations FILE",
+                )
             recorded = None if root is not None else recorded_folder(predictions, preds.dataset_id)
             folder = DatasetFolder(recorded) if recorded else None
             frame = (folder or DatasetFolder.from_root(resolve(root), preds.dataset_id)).annotations

@@ -6,7 +6,8 @@ disk (called only when the interrupt arrives) and how the resuming command diffe
 one typed (``train`` adds ``--resume``, ``fewshot`` drops ``--fresh``). The block prints
 :func:`interrupted_message` to stderr; typer then exits with 130, the shell's code for SIGINT,
 without a traceback. The entry point (:func:`medimeta.cli.app.main`) records the arguments
-(:func:`command_args`) and says "interrupted" for an interrupt outside such a block.
+(:func:`command_args`) and says :data:`NOTHING_KEPT` for an interrupt outside such a block
+(while the command starts, before its work).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from medimeta.logs import plural
 #: What the interrupt exception carries (an attribute, so that any KeyboardInterrupt works).
 ATTRIBUTE = "medimeta_resume"
 _ARGS: list[list[str]] = []
+_REPORTED: list[bool] = []
+NOTHING_KEPT = "interrupted before its work began: nothing new was saved (run it again)"
 
 
 @contextmanager
@@ -62,7 +65,13 @@ def on_interrupt(
         if getattr(exc, ATTRIBUTE, None) is None:
             setattr(exc, ATTRIBUTE, Resume(saved, tuple(add), tuple(drop)))
             print(interrupted_message(exc, current_args()), file=sys.stderr, flush=True)
+            _REPORTED.append(True)
         raise
+
+
+def reported() -> bool:
+    """Whether an interrupt of this process was already described (by :func:`on_interrupt`)."""
+    return bool(_REPORTED)
 
 
 def resume_command(args: Sequence[str], resume: Resume) -> str:
@@ -76,7 +85,7 @@ def interrupted_message(exc: BaseException, args: Sequence[str]) -> str:
     """The lines printed for an interrupted command: what was saved, then how to resume."""
     resume: Resume | None = getattr(exc, ATTRIBUTE, None)
     if resume is None:
-        return "interrupted (nothing of this command is kept to resume from)"
+        return NOTHING_KEPT
     try:
         saved = resume.saved()
     except Exception as err:  # describing must never hide the interrupt itself
@@ -103,3 +112,22 @@ def partial_files(folder: Path, pattern: str = "*.part") -> str | None:
         return None
     sizes = ", ".join(f"{p.name} ({p.stat().st_size:,} bytes)" for p in parts)
     return f"partial downloads in {folder}: {sizes}; the next run continues them"
+
+
+def bench_saved(out: Path) -> str | None:
+    """What an interrupted benchmark keeps: the record of every finished cell."""
+    from medimeta.runs.record import RUN_FILE
+
+    return count_files(
+        out,
+        f"**/{RUN_FILE}",
+        "run record",
+        f" (the next run skips those cells; `medimeta benchmark status {out}` lists them)",
+    )
+
+
+def cache_saved(cache: Path | None, root: Path, what: str) -> str:
+    """What an interrupted embedding keeps: the chunks it wrote to the feature cache."""
+    from medimeta.paths import cache_dir
+
+    return f"the {what} computed so far, in {cache_dir(cache, root) / what} (reused next time)"

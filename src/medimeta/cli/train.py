@@ -157,7 +157,7 @@ def train_command(
     base = out or Path("runs") / dataset_id / task.replace(" ", "_") / slug
     # under torchrun every rank returns the record; one of them reports
     main_rank = os.environ.get("RANK", "0") == "0"
-    kept = on_interrupt(lambda: _train_saved(base, seed), add=("--resume",))
+    kept = on_interrupt(lambda: _train_saved(base, seed), add=("--resume",), drop=("--no-resume",))
     with log_to_stderr("medimeta", quiet=quiet, verbose=verbose), kept:
         runs = dict(out_dir=base, resume=resume, device=device, progress=not quiet)
         results = _train_seeds(resolve(root), dataset_id, task, backbone, config, seed, runs)
@@ -236,10 +236,7 @@ def fewshot_command(
     from medimeta.train.fewshot import EpisodePlan, RunSettings, run_fewshot
 
     config = _fewshot_config(dict(locals()))
-    if target is not None:  # "bus" -> "bus:case category" (with a note), so the run folder
-        from medimeta.format.locate import resolve_task_ref  # is the same either way
-
-        target = ":".join(resolve_task_ref(resolve(root), target))
+    target = _full_target(resolve(root), target)
     features = None if no_cache else feature_source(cache, resolve(root))
     name = (target or (episodes_file.stem if episodes_file else "episodes")).replace(":", "_")
     folder = out or Path("runs") / "fewshot" / name.replace(" ", "_") / method
@@ -255,6 +252,16 @@ def fewshot_command(
         # the result table is the output asked for: printed even when quiet, with its file
         typer.echo((folder / SUMMARY_FILE).read_text(encoding="utf-8"))
         typer.echo(f"results: {folder / RUN_FILE}")
+
+
+def _full_target(root: Path, target: str | None) -> str | None:
+    """``"bus"`` -> ``"bus:case category"`` (with a note), so that the run folder is the same
+    either way."""
+    if target is None:
+        return None
+    from medimeta.format.locate import resolve_task_ref
+
+    return ":".join(resolve_task_ref(root, target))
 
 
 def _train_saved(base: Path, seeds: list[int]) -> str | None:

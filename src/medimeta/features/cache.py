@@ -168,7 +168,7 @@ class FeatureCache:
             "seconds": time.perf_counter() - t0,
         }
         emit(log)(
-            f"features of {plural(info['requested'], 'sample')}: {info['from_cache']} from the "
+            f"features of {plural(int(rows.size), 'sample')}: {info['from_cache']} from the "
             f"cache, {info['computed']} computed ({info['seconds']:.1f} s) [{where}]"
         )
         if self.persist and env.is_main:

@@ -4,7 +4,9 @@ Without a network a download would otherwise spend its retries (and a name look-
 dropped connection can take a minute each) before failing. Every fetch first asks
 :func:`require_network`: offline mode (``--offline``, ``MEDIMETA_OFFLINE=1`` or
 ``HF_HUB_OFFLINE=1``) answers at once; otherwise one TCP connection to the host (or to the
-proxy that urllib would use) must open within :data:`PROBE_S` seconds, name look-up included.
+proxy that urllib would use) must open within :data:`PROBE_S` seconds (``$MEDIMETA_PROBE_S``
+on a slow link), name look-up included, so that a command without a network fails in about a
+second instead of after its DNS and connection retries.
 A failure raises :class:`~medimeta.errors.NetworkUnavailableError` naming the host and why;
 the caller adds the fix (a mirror, ``--from FILE``, the cache folder to copy files into).
 Answers are kept for a minute per host, so a run fetching many files asks once.
@@ -23,8 +25,10 @@ from medimeta.errors import NetworkUnavailableError
 
 #: Variables that switch every fetch off (huggingface_hub's own, and the toolkit's).
 OFFLINE_ENVS = ("MEDIMETA_OFFLINE", "HF_HUB_OFFLINE")
-#: Seconds a connection to the host may take to open, name look-up included.
-PROBE_S = 2.0
+#: Seconds a connection to the host may take to open, name look-up included (a working link
+#: answers in well under a second; ``$MEDIMETA_PROBE_S`` gives a slow one more).
+PROBE_S = 1.0
+PROBE_ENV = "MEDIMETA_PROBE_S"
 _KEEP_S = 60.0
 _TRUE = ("1", "true", "yes", "on")
 _answers: dict[tuple[str, int], tuple[float, str | None]] = {}
@@ -50,16 +54,31 @@ def _address(url: str) -> tuple[str, int]:
     return host, port
 
 
-def probe(url: str, timeout: float = PROBE_S) -> str | None:
-    """None when a TCP connection for ``url`` opens within ``timeout`` seconds (name look-up
-    included; a thread bounds a resolver that would hang); else why not."""
+def probe_seconds() -> float:
+    """How long :func:`probe` waits: ``$MEDIMETA_PROBE_S`` when it is a positive number, else
+    :data:`PROBE_S`."""
+    try:
+        value = float(os.environ.get(PROBE_ENV, ""))
+    except ValueError:
+        return PROBE_S
+    return value if value > 0 else PROBE_S
+
+
+def probe(url: str, timeout: float | None = None) -> str | None:
+    """None when a TCP connection for ``url`` opens within ``timeout`` seconds (default:
+    :func:`probe_seconds`; name look-up included; a thread bounds a resolver that would
+    hang); else why not."""
+    timeout = probe_seconds() if timeout is None else timeout
     host, port = _address(url)
+    slow = f"no answer within {timeout:g} s; on a slow link set {PROBE_ENV}=10"
     result: list[str | None] = []
 
     def attempt() -> None:
         try:
             with socket.create_connection((host, port), timeout=timeout):
                 result.append(None)
+        except TimeoutError:
+            result.append(slow)
         except OSError as exc:
             text = exc.strerror or str(exc) or type(exc).__name__
             result.append(f"{type(exc).__name__}: {text}")
@@ -67,12 +86,12 @@ def probe(url: str, timeout: float = PROBE_S) -> str | None:
     worker = threading.Thread(target=attempt, name="medimeta-probe", daemon=True)
     worker.start()
     worker.join(timeout + 0.25)
-    return result[0] if result else f"no answer within {timeout:g} s"
+    return result[0] if result else slow
 
 
 def require_network(url: str, offline: bool = False) -> None:
     """Return when ``url``'s host can be reached; else NetworkUnavailableError (at once when
-    offline, within :data:`PROBE_S` seconds otherwise)."""
+    offline, within :func:`probe_seconds` otherwise)."""
     why = offline_reason(offline)
     if why is not None:
         raise NetworkUnavailableError(f"offline ({why}): {url} is not fetched")

@@ -164,7 +164,7 @@ def load_manifest(
         downloads = FetchPaths(root).downloads
         raise type(err)(
             f"{err}; the file list of Zenodo record {record} is needed to download; fix: "
-            f"--mirror URL (or ${MIRROR_ENV}), or put the zips in a folder DIR and run with "
+            f"--mirror URL (or ${MIRROR_ENV}), or put the files in a folder DIR and run with "
             f"--offline --from DIR, or copy them into {downloads} and run with --offline"
         ) from err
     manifest = parse_record(record, data, options.base, url)

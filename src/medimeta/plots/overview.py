@@ -108,7 +108,9 @@ def class_grid(
         cells: tuple[Cell, ...] = (Cell(None, note="no images"),)
         if chosen.size:
             cells = tuple(Cell(img) for img in sel.images(sel.global_indices(chosen)))
-        rows.append(Row((cells,), label=f"{name}\n({members.size:,} images)"))
+        rows.append(
+            Row((cells,), label=f"{name}\n({plural(int(members.size), 'image', thousands=True)})")
+        )
     multilabel = spec.target is TaskTarget.MULTILABEL_CLASSIFICATION
     if title is None:
         title = f"{sel.title}, task '{spec.name}', split {sel.split}: "

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from medimeta.errors import DownloadError, FormatError, WeightsNotFoundError
 from medimeta.fetch.network import offline_reason, probe
+from medimeta.logs import plural
 from medimeta.models.hf.source import (
     WEIGHT_NAMES,
     cached_snapshot,
@@ -193,5 +194,5 @@ def _download(
     return Fetched(
         model.label,
         Path(path),
-        f"{len(patterns)} files of {model.hub_id} at {Path(path).name} from {url}",
+        f"{plural(len(patterns), 'file')} of {model.hub_id} at {Path(path).name} from {url}",
     )
