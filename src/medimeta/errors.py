@@ -7,6 +7,7 @@ keep working. Messages name the file, the key, the expected and the actual value
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -47,9 +48,22 @@ class FormatError(MedIMetaError, ValueError):
 
 
 class UnknownNameError(MedIMetaError, KeyError):
-    """A dataset id, task name, option value or registry key does not exist."""
+    """A dataset id, task name, option value or registry key does not exist.
 
-    def __init__(self, kind: str, name: str, choices: Iterable[str], where: str = "") -> None:
+    The message suggests the closest ``choices`` and lists them; ``expected`` says in words
+    what a valid value looks like (shown when there is no list to choose from, e.g. "a task
+    reference is DATASET or DATASET:TASK"), so no message ends in an empty list.
+    """
+
+    def __init__(
+        self,
+        kind: str,
+        name: str,
+        choices: Iterable[str],
+        where: str = "",
+        *,
+        expected: str | None = None,
+    ) -> None:
         self.kind = kind
         self.name = name
         self.choices = sorted(choices)
@@ -61,9 +75,13 @@ class UnknownNameError(MedIMetaError, KeyError):
             msg += f" in {where}"
         if suggestion:
             msg += f"; did you mean {' or '.join(repr(s) for s in suggestion)}?"
-        msg += (
-            f"{'' if suggestion else '.'} Valid values: {', '.join(repr(c) for c in self.choices)}"
-        )
+        if self.choices:
+            listed = ", ".join(repr(c) for c in self.choices)
+            msg += f"{'' if suggestion else '.'} Valid values: {listed}"
+            if expected:
+                msg += f" ({expected})"
+        else:
+            msg += f"; {expected or f'there is no {kind} to choose from here'}"
         self.message = msg
         super().__init__(msg)
 
@@ -89,6 +107,10 @@ class ChecksumMismatchError(MedIMetaError, OSError):
 
 class DownloadError(MedIMetaError, OSError):
     """A download failed after all retries."""
+
+
+class NetworkUnavailableError(DownloadError):
+    """No network (or offline mode): the host could not be reached, so nothing was fetched."""
 
 
 class DownloadDeadlineError(DownloadError, TimeoutError):
@@ -137,6 +159,79 @@ class WeightsNotFoundError(MedIMetaError, FileNotFoundError):
 
 class MissingDependencyError(MedIMetaError, ImportError):
     """An optional dependency (a package extra) needed for this feature is not installed."""
+
+    @classmethod
+    def for_extra(cls, extra: str, what: str) -> MissingDependencyError:
+        """``what`` (what is missing and why) with the command that installs ``extra``."""
+        return cls(f"{what}; fix: {install_hint(extra)}")
+
+
+#: The distribution's name (pyproject.toml's [project] name): what ``pip install`` takes.
+DISTRIBUTION = "medimeta-toolkit"
+
+
+def source_checkout() -> Path | None:
+    """The source checkout the package runs from (``src/medimeta`` beside a pyproject.toml of
+    this distribution), or None (an installed wheel)."""
+    repo = Path(__file__).resolve().parents[2]
+    pyproject = repo / "pyproject.toml"
+    try:
+        text = pyproject.read_text(encoding="utf-8")
+    except OSError:
+        return None
+    return repo if f'name = "{DISTRIBUTION}"' in text else None
+
+
+def _requirement_name(requirement: str) -> str:
+    return re.split(r"[\s;<>=!~\[(]", requirement.strip(), maxsplit=1)[0].lower()
+
+
+def package_extras() -> dict[str, tuple[str, ...]]:
+    """Every extra and its requirements, from the one place they are written: pyproject.toml's
+    ``[project.optional-dependencies]`` (the checkout's file, else the installed
+    distribution's metadata, which pip wrote from it)."""
+    checkout = source_checkout()
+    if checkout is not None:
+        try:
+            import tomllib
+
+            with open(checkout / "pyproject.toml", "rb") as fh:
+                table = tomllib.load(fh)["project"]["optional-dependencies"]
+            return {k: tuple(v) for k, v in table.items()}
+        except (ImportError, OSError, KeyError, ValueError):  # Python 3.10: no tomllib
+            pass
+    from importlib import metadata
+
+    try:
+        requires = metadata.requires(DISTRIBUTION) or []
+        provided = metadata.metadata(DISTRIBUTION).get_all("Provides-Extra") or []
+    except metadata.PackageNotFoundError:
+        return {}
+    out: dict[str, tuple[str, ...]] = {}
+    for extra in provided:
+        marker = re.compile(rf"extra\s*==\s*[\"']{re.escape(extra)}[\"']")
+        out[extra] = tuple(r.split(";")[0].strip() for r in requires if marker.search(r))
+    return out
+
+
+def install_hint(extra: str) -> str:
+    """The command that installs the extra ``extra`` here: in a source checkout
+    ``cd CHECKOUT && pip install -e '.[EXTRA]'`` (or ``make setup``, where the dev extra
+    covers it), else ``pip install 'medimeta-toolkit[EXTRA]'``; with the packages it brings."""
+    extras = package_extras()
+    packages = [_requirement_name(r) for r in extras.get(extra, ())]
+    brings = f" (installs {', '.join(packages)})" if packages else ""
+    checkout = source_checkout()
+    if checkout is None:
+        return f"pip install '{DISTRIBUTION}[{extra}]'{brings}"
+    dev = {_requirement_name(r) for r in extras.get("dev", ())}
+    make = f" (or: make -C {checkout} setup)" if packages and set(packages) <= dev else ""
+    return f"cd {checkout} && pip install -e '.[{extra}]'{brings}{make}"
+
+
+class Note(UserWarning):
+    """Not an error: what the toolkit chose on the user's behalf (e.g. the first task of a
+    dataset given by its id alone). The command line prints it as one ``note:`` line."""
 
 
 class BuildError(MedIMetaError, RuntimeError):

@@ -24,3 +24,13 @@ def emit(log: Log | None) -> Log:
 def main_only(log: Log | None, is_main: bool) -> Log:
     """``log`` on the main process, :func:`silent` on the others."""
     return log if (log is not None and is_main) else silent
+
+
+_PLURALS = {"class": "classes", "entry": "entries", "match": "matches", "index": "indices"}
+
+
+def plural(n: int, singular: str, plural: str | None = None, *, thousands: bool = False) -> str:
+    """``"1 dataset"``, ``"2 datasets"``, ``"0 classes"``: a count with its noun in the right
+    number (``thousands``: ``1,000``)."""
+    word = singular if n == 1 else (plural or _PLURALS.get(singular, singular + "s"))
+    return f"{n:,} {word}" if thousands else f"{n} {word}"

@@ -38,3 +38,18 @@ def weights_dir() -> Path:
     if os.environ.get(WEIGHTS_ENV):
         return Path(os.environ[WEIGHTS_ENV]).expanduser()
     return user_cache_dir() / "weights"
+
+
+def torch_hub_checkpoints_dir() -> Path:
+    """torch's cache of downloaded weights, ``<torch hub dir>/checkpoints``: what
+    ``torch.hub.get_dir()`` says once torch is imported (it may have been changed with
+    ``torch.hub.set_dir``), else the same rule without importing torch (``$TORCH_HOME/hub``,
+    else ``$XDG_CACHE_HOME/torch/hub``, else ``~/.cache/torch/hub``)."""
+    import sys
+
+    torch = sys.modules.get("torch")
+    if torch is not None and hasattr(torch, "hub"):
+        return Path(torch.hub.get_dir()) / "checkpoints"
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    home = os.environ.get("TORCH_HOME") or os.path.join(base, "torch")
+    return Path(home).expanduser() / "hub" / "checkpoints"

@@ -51,5 +51,5 @@ def test_cli_report_with_audit(root: Path, tmp_path: Path) -> None:
     args = ["report", "--root", str(root), "--out", str(tmp_path / "site")]
     res = CliRunner().invoke(app, [*args, "--no-verify", "--audit", str(audit_out)])
     assert res.exit_code == 0, res.output
-    assert "1 audits" in res.output
+    assert "1 audit," in res.output
     assert (tmp_path / "site" / "audit.html").is_file()

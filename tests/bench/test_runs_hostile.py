@@ -251,6 +251,6 @@ def test_a_finished_plan_in_a_read_only_folder_has_nothing_to_do(
     code = _main(_cli(bench_root, out))
     text = capsys.readouterr()
     assert code == 0, text
-    assert "nothing to do: 1 of 1 cells are finished" in text.out + text.err
+    assert "nothing to do: 1 of 1 cell finished" in text.out + text.err
     assert "Traceback" not in text.out + text.err
     assert _state(out) == before  # nothing written, nothing left behind

@@ -16,6 +16,7 @@ from medimeta.builders.engine.scan import scan_sources
 from medimeta.builders.sources.deepdrid import process_deepdrid
 from medimeta.builders.sources.deepdrid.tables import eye_grade, eye_letter, read_xlsx_rows
 from medimeta.errors import LabelError, SourceTreeError
+from medimeta.logs import plural
 
 
 @pytest.fixture(scope="module")
@@ -59,8 +60,8 @@ def test_regular_uses_eye_level_grades(fake):
         if r.split != "test" and fake.patient_level[i] != r.labels["DR level"]
     )
     assert differ > 0
-    assert any(f"{differ} image(s) get a different DR level" in n for n in plan.notes)
-    assert any("1 image(s) whose image_id eye letter disagrees" in n for n in plan.notes)
+    assert any(f"{plural(differ, 'image')} with another DR level" in n for n in plan.notes)
+    assert any("1 image whose image_id eye letter disagrees" in n for n in plan.notes)
     assert got["1_l1"].annotations["source"] == "Nicheng"
     # ordered by split, then patient number
     splits = [r.split for r in plan.records]

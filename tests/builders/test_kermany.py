@@ -65,7 +65,8 @@ def test_pneumonia(cell: tuple[Path, dict, Path], tmp_path: Path) -> None:
     groups = _patient_splits(folder)
     train_patients = {pid for (orig, pid) in groups if orig == "train"}
     assert all(len(groups[("train", pid)]) == 1 for pid in train_patients)
-    assert any("occur in both" in n for n in info_of(built)["notes"])  # patient 201
+    notes = info_of(built)["notes"]
+    assert any("shared by the source train and test" in n for n in notes)  # patient 201
     rel = "chest_xray/test/PNEUMONIA/VIRUS-203-0001.jpeg"
     expected = reference_pixels(src / "x" / "CellData" / rel, "L", "pad", "resize")
     assert np.array_equal(folder.image_store("hdf5").read(row_of(folder, rel)), expected)

@@ -45,7 +45,7 @@ def test_verify_exit_codes(tmp_path: Path) -> None:
     path = make_release_dataset(tmp_path, ToySpec(dataset_id="mine"))
     ok = runner.invoke(app, ["verify", "--root", str(tmp_path)])
     assert ok.exit_code == 0, ok.output
-    assert "1 of 1 datasets OK" in ok.output
+    assert "1 of 1 dataset OK" in ok.output
     np.save(path / "task_labels" / "Malignancy.npy", np.full(12, 5))
     bad = runner.invoke(app, ["verify", "mine", "--root", str(tmp_path)])
     assert bad.exit_code == 1 and "ERROR" in bad.output and "Malignancy.npy" in bad.output

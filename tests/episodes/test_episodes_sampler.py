@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from medimeta.episodes import Episode, EpisodeSampler, SmallClassWarning
-from medimeta.errors import EpisodeError, UnknownNameError
+from medimeta.errors import EpisodeError, Note, UnknownNameError
 from medimeta.format.reader import DatasetFolder
 
 
@@ -159,6 +159,13 @@ def test_binary_small_class_is_an_error(ep_root: Path) -> None:
         EpisodeSampler.from_root(ep_root, "ep_rgb:Malignancy", "train", shots=20, queries=20)
 
 
+def test_a_bare_dataset_id_means_its_first_task_with_a_note(ep_root: Path) -> None:
+    with pytest.warns(Note, match="'ep_rgb' means its first task: ep_rgb:case category"):
+        warnings.simplefilter("ignore", SmallClassWarning)
+        s = EpisodeSampler.from_root(ep_root, "ep_rgb", "train")
+    assert s.pool.identifier == sampler(ep_root, "case category").pool.identifier
+
+
 def test_bad_arguments(ep_root: Path) -> None:
     with pytest.raises(EpisodeError, match="shots"):
         sampler(ep_root, "case category", shots=0)
@@ -166,8 +173,10 @@ def test_bad_arguments(ep_root: Path) -> None:
         sampler(ep_root, "case category", seed=-1)
     with pytest.raises(UnknownNameError):
         sampler(ep_root, "case category", on_small_class="ignore")
-    with pytest.raises(UnknownNameError):
-        EpisodeSampler.from_root(ep_root, "ep_rgb", "train")
+    with pytest.raises(UnknownNameError, match=r"is DATASET \(its first task\) or DATASET:TASK"):
+        EpisodeSampler.from_root(ep_root, "ep_rgb:", "train")
+    with pytest.raises(UnknownNameError, match="did you mean 'ep_rgb'"):
+        EpisodeSampler.from_root(ep_root, "ep_rbg", "train")
     s = sampler(ep_root, "case category", num_episodes=3)
     with pytest.raises(IndexError):
         s[3]

@@ -42,7 +42,7 @@ def test_dry_run_prints_plan_and_total(stub: ZenodoStub, toy_zip: bytes, tmp_pat
     code, out, _ = _run("--all", "--dry-run", "--root", str(tmp_path), "--mirror", stub.base)
     assert code == 0
     total = len(toy_zip) + 2_500_000
-    assert f"would download 2 file(s), {human_bytes(total)} ({total:,} bytes)" in out
+    assert f"would download 2 files, {human_bytes(total)} ({total:,} bytes)" in out
     assert "toy_a" in out and "toy_b" in out
     assert list(tmp_path.iterdir()) == []
     assert stub.requests(stub.file_path(REC, "toy_a.zip")) == []
@@ -77,7 +77,7 @@ def test_offline_all_from_dir(tmp_path: Path) -> None:
     (zips / "toy_b.zip").write_bytes(dataset_zip("toy_b", top_folder=False))
     root = tmp_path / "root"
     code, out, _ = _run("--all", "--dry-run", "--root", str(root), "--offline", "--from", str(zips))
-    assert code == 0 and "would download 0 file(s)" in out and "local" in out
+    assert code == 0 and "would download 0 files" in out and "local" in out
     code, _, err = _run("--all", "--root", str(root), "--offline", "--from", str(zips), "-q")
     assert code == 0, err
     assert is_installed(root, "toy_a") and is_installed(root, "toy_b")

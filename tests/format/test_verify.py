@@ -40,7 +40,7 @@ def test_count_mismatch_with_info(toy: Path) -> None:
     (toy / "splits" / "train.txt").write_text("\n".join(lines[:-1]))
     text = _problems(toy)
     assert "5 lines, info.yaml splits_num_samples.train = 6" in text
-    assert "1 samples are in no split" in text
+    assert "1 sample in no split" in text
 
 
 def test_overlapping_splits(toy: Path) -> None:

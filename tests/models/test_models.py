@@ -252,7 +252,7 @@ def test_registry_rejects_duplicates_and_unknown_names(monkeypatch):
 def test_missing_extras_name_the_vision_extra(monkeypatch):
     for name in ("timm", "torchvision"):
         monkeypatch.setitem(sys.modules, name, None)  # import fails even where installed
-        with pytest.raises(MissingDependencyError, match=r"medimeta-toolkit\[vision\]"):
+        with pytest.raises(MissingDependencyError, match=r"pip install -e '\.\[vision\]'"):
             create_backbone(f"{name}:resnet18")
 
 

@@ -50,7 +50,7 @@ def test_lesions_are_darker_than_tissue_and_the_builder_reads_the_tree(tmp_path:
 def test_demo_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     main(["--root", str(tmp_path / "MedIMeta"), "--per-class", "15", "--episodes", "2"])
     out = capsys.readouterr().out
-    assert "$ medimeta build bus --source" in out and "1 of 1 datasets OK" in out
+    assert "$ medimeta build bus --source" in out and "1 of 1 dataset OK" in out
     assert "batch: x (16, 1, 224, 224)" in out
     assert "| ProtoNet | efficientnet_lite0 | " in out and "(n=2)" in out
     for picture in ("montage.png", "bus_per_class.png", "episode.png", "report/index.html"):

@@ -29,7 +29,7 @@ import numpy as np
 
 from medimeta.audit.context import DatasetFacts
 from medimeta.catalog import TaskSpec, TaskTarget
-from medimeta.errors import MedIMetaError
+from medimeta.errors import MissingDependencyError
 from medimeta.logs import Log
 
 FOLDS = 5
@@ -44,9 +44,9 @@ def _need_cleanlab() -> None:
         import cleanlab  # noqa: F401
         import sklearn  # noqa: F401
     except ImportError as exc:
-        raise MedIMetaError(
-            f"suspect labels need cleanlab and scikit-learn ({exc}); install them with "
-            "`pip install 'medimeta-toolkit[audit]'`, or pass --no-labels"
+        raise MissingDependencyError.for_extra(
+            "audit",
+            f"suspect labels need cleanlab and scikit-learn ({exc}); or pass --no-labels",
         ) from None
 
 

@@ -25,9 +25,9 @@ from medimeta.audit.report import write_outputs
 from medimeta.audit.store import AuditCache
 from medimeta.audit.summary import across_summary, dataset_pairs, within_summary
 from medimeta.audit.views import CROPS
-from medimeta.errors import MedIMetaError
+from medimeta.errors import MedIMetaError, UnknownNameError
 from medimeta.format.reader import DatasetFolder, find_datasets, locate_dataset
-from medimeta.logs import Log
+from medimeta.logs import Log, plural
 from medimeta.paths import cache_dir
 
 
@@ -71,6 +71,16 @@ def audit_folders(root: str | Path, ids: Sequence[str]) -> list[DatasetFolder]:
     return [DatasetFolder(p) for p in found.values()]
 
 
+def check_tasks(folders: Sequence[DatasetFolder], tasks: Sequence[str]) -> None:
+    """Every name of ``--task`` is a task of at least one audited dataset (else the closest
+    names, before anything is computed)."""
+    known = {t.name for f in folders for t in f.spec.tasks}
+    for name in tasks:
+        if name not in known:
+            where = ", ".join(f.id for f in folders)
+            raise UnknownNameError("task", name, known, where=f"the audited datasets ({where})")
+
+
 def _descriptors(
     facts: dict[str, DatasetFacts], cache: AuditCache, log: Log
 ) -> dict[str, Descriptors]:
@@ -78,7 +88,7 @@ def _descriptors(
     for ds_id, f in facts.items():
         d = cache.descriptors(f.folder, log=log)
         how = "from the cache" if d.from_cache else f"computed in {d.seconds:.1f} s"
-        log(f"descriptors of {ds_id}: {len(d):,} images, {how}")
+        log(f"descriptors of {ds_id}: {plural(len(d), 'image', thousands=True)}, {how}")
         out[ds_id] = d
     return out
 
@@ -99,7 +109,10 @@ def _tables(
             t = find_pairs(desc[ds_id], **kw)
             tables.append(t)
             within.append(within_summary(t, facts[ds_id]))
-            log(f"within {ds_id}: {len(t):,} pairs ({t.result.seconds:.1f} s)")
+            log(
+                f"within {ds_id}: {plural(len(t), 'pair', thousands=True)} "
+                f"({t.result.seconds:.1f} s)"
+            )
     if opts.across:
         for a, b in dataset_pairs(list(facts)):
             t = find_pairs(desc[a], desc[b], **kw)
@@ -107,7 +120,8 @@ def _tables(
             s = across_summary(t, facts[a], facts[b])
             across.append(s)
             log(
-                f"{a} x {b}: {len(t):,} pairs; {s['a_paired']:,} of {s['a_images']:,} {a} and "
+                f"{a} x {b}: {plural(len(t), 'pair', thousands=True)}; "
+                f"{s['a_paired']:,} of {s['a_images']:,} {a} and "
                 f"{s['b_paired']:,} of {s['b_images']:,} {b} images paired "
                 f"({t.result.seconds:.1f} s)"
             )
@@ -151,6 +165,8 @@ def run_audit(
     root = Path(root)
     t0 = time.perf_counter()
     folders = audit_folders(root, ids)
+    if opts.labels:
+        check_tasks(folders, opts.tasks)
     facts = {f.id: DatasetFacts(f) for f in folders}
     cache = AuditCache(cache_dir(opts.cache, root), persist=opts.persist)
     guess = E.estimate(folders, cache, within=opts.within, across=opts.across, labels=opts.labels)

@@ -15,7 +15,7 @@ from typing import Any
 
 from medimeta.bench.cells import CELLS_DIR
 from medimeta.errors import FormatError
-from medimeta.logs import Log, emit
+from medimeta.logs import Log, emit, plural
 from medimeta.runs.integrity import DamagedResultWarning
 from medimeta.runs.model import RunRecord
 from medimeta.runs.record import (
@@ -100,7 +100,7 @@ def merge_folder(out: Path, log: Log | None = None) -> dict[str, Any] | None:
         write_merged(merged, merged_file(out, suffix), records)
     figure = save_figure(records, merged_file(out, ".png"))
     written = "/".join(SUFFIXES) + (" and the figure" if figure else "")
-    emit(log)(f"merged {len(records)} records into {merged_file(out, '')}{written}")
+    emit(log)(f"merged {plural(len(records), 'record')} into {merged_file(out, '')}{written}")
     return merged
 
 

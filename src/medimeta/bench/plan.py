@@ -20,7 +20,7 @@ from medimeta.data.pixels import Normalizer
 from medimeta.episodes import EpisodeSampler, EpisodeSet
 from medimeta.errors import EpisodeError, OptionError
 from medimeta.format.reader import DatasetFolder, locate_dataset
-from medimeta.logs import Log
+from medimeta.logs import Log, plural
 from medimeta.models.build import build_backbone, make_normalizer, pretrained_choice
 from medimeta.safeio import wait_for
 from medimeta.train.config import preset
@@ -322,7 +322,7 @@ def plan_table(cells: list[Cell], notes: list[str] | None = None) -> str:
     todo = [c for c in cells if c.status == "todo"]
     total = sum(c.estimate_s or 0.0 for c in todo)
     lines = [
-        f"benchmark plan: {len(cells)} cells, {len(todo)} to run, "
+        f"benchmark plan: {plural(len(cells), 'cell')}, {len(todo)} to run, "
         f"{sum(c.status == 'done' for c in cells)} done, "
         f"{sum(c.status == 'skipped' for c in cells)} skipped; "
         f"estimated {format_duration(total)}",
@@ -356,7 +356,7 @@ def shot_levels(cells: list[Cell]) -> list[str]:
         todo = [c for c in level if c.status == "todo"]
         estimate = sum(c.estimate_s or 0.0 for c in todo)
         out.append(
-            f"{shots:>3}-shot: {len(level)} cells, {len(todo)} to run, "
+            f"{shots:>3}-shot: {plural(len(level), 'cell')}, {len(todo)} to run, "
             f"estimated {format_duration(estimate)}"
         )
     return out
@@ -379,6 +379,7 @@ def check_budget(cells: list[Cell], budget_s: float | None) -> None:
         ["drop them with --methods/--targets/--backbones", *knobs, "--episodes, --shots, --seeds"]
     )
     raise OptionError(
-        f"the plan needs ~{format_duration(total)} for {len(todo)} cells, over the budget of "
-        f"{format_duration(budget_s)}; most expensive: {worst}; cut it: {how}, or raise --budget"
+        f"the plan needs ~{format_duration(total)} for {plural(len(todo), 'cell')}, over the "
+        f"budget of {format_duration(budget_s)}; most expensive: {worst}; cut it: {how}, or "
+        "raise --budget"
     )

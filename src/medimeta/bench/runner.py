@@ -35,7 +35,7 @@ from medimeta.bench.settings import BenchSettings, format_duration, resolve_targ
 from medimeta.bench.tasks import COMPUTED, CellRun, embed_cells, execute_cell, one_line
 from medimeta.errors import MedIMetaError, OptionError
 from medimeta.features.cache import FeatureCache
-from medimeta.logs import Log, main_only
+from medimeta.logs import Log, main_only, plural
 from medimeta.paths import cache_dir
 from medimeta.runs.record import FAILED_FILE, RUN_FILE, read_run
 from medimeta.safeio import wait_for
@@ -158,7 +158,7 @@ def _nothing_to_do(
     folder can be written, keep them as they are where it cannot (a read-only copy)."""
     done = sum(c.status == "done" for c in cells)
     rest = f", {len(cells) - done} skipped" if done < len(cells) else ""
-    say(f"nothing to do: {done} of {len(cells)} cells are finished{rest}")
+    say(f"nothing to do: {done} of {plural(len(cells), 'cell')} finished{rest}")
     summary["failed"] = []
     if env.is_main:
         try:

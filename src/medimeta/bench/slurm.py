@@ -35,7 +35,7 @@ from medimeta.bench.settings import format_duration, parse_duration
 from medimeta.bench.status import counts_line, folder_status, queue_states
 from medimeta.bench.tasks import TaskSpec, feature_groups
 from medimeta.errors import BenchmarkError, MissingDependencyError, OptionError
-from medimeta.logs import Log
+from medimeta.logs import Log, plural
 from medimeta.runs.files import read_json_object, write_json
 from medimeta.runs.record import SLURM_DIR, submission_file, task_plan_file
 from medimeta.safeio import write_bytes
@@ -143,8 +143,8 @@ def _submitit() -> Any:
     try:
         import submitit
     except ImportError as exc:
-        raise MissingDependencyError(
-            f"--executor slurm needs submitit ({exc}); pip install 'medimeta-toolkit[cluster]'"
+        raise MissingDependencyError.for_extra(
+            "cluster", f"--executor slurm needs submitit ({exc})"
         ) from None
     return submitit
 
@@ -283,12 +283,15 @@ def _summary(out: Path, record: dict[str, Any]) -> str:
     cells = sum(len(t["cells"]) for t in tasks)
     total = sum(t["estimate_s"] for t in tasks)
     lines = [
-        f"submitted {cells} cells as {len(tasks)} tasks in {len(arrays)} job arrays "
+        f"submitted {plural(cells, 'cell')} as {plural(len(tasks), 'task')} in "
+        f"{plural(len(arrays), 'job array')} "
         f"({', '.join(arrays)}), estimated {format_duration(total)} of work"
         + (f", after {len(embeds)} embedding jobs" if embeds else "")
     ]
     for e in embeds:
-        lines.append(f"  embedding {e['group']}: job {e['job']} ({len(e['cells'])} cells wait)")
+        lines.append(
+            f"  embedding {e['group']}: job {e['job']} ({plural(len(e['cells']), 'cell')} waiting)"
+        )
     return "\n".join(lines)
 
 

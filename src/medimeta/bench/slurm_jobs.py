@@ -1,7 +1,7 @@
 """The callables a Slurm job runs (submitit pickles them by reference, with their
 :class:`~medimeta.bench.tasks.TaskSpec`): checkpointable, so that a time-out or a preemption
 requeues the job with the same cells instead of losing it. Imported only where submitit is
-installed (``pip install 'medimeta-toolkit[cluster]'``)."""
+installed (the ``cluster`` extra)."""
 
 from __future__ import annotations
 

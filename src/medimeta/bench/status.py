@@ -28,7 +28,7 @@ from typing import Any
 from medimeta.bench.cells import CELLS_DIR, PLAN_FILE, finished_in
 from medimeta.bench.claims import describe, read_claim, stale_reason
 from medimeta.errors import FormatError
-from medimeta.logs import Log
+from medimeta.logs import Log, plural
 from medimeta.runs.files import read_json_object
 from medimeta.runs.record import FAILED_FILE, submission_files
 
@@ -141,7 +141,7 @@ def folder_status(
 
 def counts_line(statuses: list[CellStatus]) -> str:
     counts = Counter(s.state for s in statuses)
-    return f"{len(statuses)} cells: " + ", ".join(f"{counts[k]} {k}" for k in STATES)
+    return f"{plural(len(statuses), 'cell')}: " + ", ".join(f"{counts[k]} {k}" for k in STATES)
 
 
 def status_table(out: Path, statuses: list[CellStatus]) -> str:

@@ -34,7 +34,7 @@ from medimeta.errors import BenchmarkError, FormatError, MedIMetaError
 from medimeta.features.cache import FeatureCache
 from medimeta.features.table import episode_rows
 from medimeta.format.reader import locate_dataset
-from medimeta.logs import Log, emit, main_only
+from medimeta.logs import Log, emit, main_only, plural
 from medimeta.runs.files import read_json_object
 from medimeta.runs.record import FAILED_FILE
 from medimeta.safeio import write_text
@@ -180,7 +180,7 @@ def embed_cells(cells: Sequence[Cell], run: CellRun) -> int:
         first, eps = group[0]
         rows = np.unique(np.concatenate([episode_rows(list(e)) for _, e in group]))
         backbone, reader = backbone_and_reader(run.root, eps, first.config, device)  # type: ignore[arg-type]
-        say(f"embedding {rows.size} images of {first.target} with {first.backbone}")
+        say(f"embedding {plural(rows.size, 'image')} of {first.target} with {first.backbone}")
         run.features.table(
             folder=locate_dataset(run.root, str(eps.header["dataset"]["id"])),
             split=str(eps.header["split_label"]),
@@ -286,7 +286,7 @@ def run_task(spec: TaskSpec) -> dict[str, Any]:
     failed = [h for h, s in outcomes.items() if s == "failed"]
     if failed:
         raise BenchmarkError(
-            f"{len(failed)} of {len(cells)} cells failed (failed.txt in their folders)"
+            f"{len(failed)} of {plural(len(cells), 'cell')} failed (failed.txt in their folders)"
         )
     return {"task": spec.name, "outcomes": outcomes}
 

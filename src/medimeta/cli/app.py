@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import traceback
 import warnings
 
 import typer
@@ -19,6 +21,13 @@ from medimeta.cli import plots as plots_cli
 from medimeta.cli import train as train_cli
 from medimeta.cli import weights as weights_cli
 from medimeta.cli.download import download_command
+from medimeta.cli.interrupt import (
+    ATTRIBUTE,
+    NOTHING_KEPT,
+    command_args,
+    interrupted_message,
+    reported,
+)
 from medimeta.cli.options import help_from, make_app, methods_help, one_line_warning
 from medimeta.errors import MedIMetaError
 
@@ -60,14 +69,16 @@ def _options(
 
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI. Errors become one line naming what failed and exit code 2 (``--debug``,
-    anywhere on the line, shows the traceback); warnings are one line each."""
+    anywhere on the line, shows the traceback); warnings are one line each. Ctrl-C prints what
+    the command saved and the command that resumes it, and exits with 130."""
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args or bool(os.environ.get("MEDIMETA_DEBUG"))
     args = [a for a in args if a != "--debug"]
     if not debug:
         warnings.showwarning = one_line_warning
     try:
-        app(args, prog_name="medimeta")
+        with command_args(args):
+            app(args, prog_name="medimeta")
     except MedIMetaError as exc:
         if debug:
             if getattr(exc, "worker_traceback", None):  # a build worker's own traceback
@@ -75,8 +86,17 @@ def main(argv: list[str] | None = None) -> None:
             raise
         typer.echo(f"error: {exc}", err=True)
         sys.exit(2)
-    except KeyboardInterrupt:
-        typer.echo("interrupted", err=True)
+    except SystemExit as exc:  # typer's answer to Ctrl-C inside a command is exit 130 too
+        if exc.code == 130 and not reported():  # before the command's work began
+            typer.echo(NOTHING_KEPT, err=True)
+        raise
+    except KeyboardInterrupt as exc:  # outside a command (typer handles those: exit 130)
+        # a second Ctrl-C while this is printed must not end in a traceback
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        if debug:
+            traceback.print_exc()
+        if getattr(exc, ATTRIBUTE, None) is None:
+            typer.echo(interrupted_message(exc, args), err=True)
         sys.exit(130)
     except Exception as exc:  # a raw third-party error that slipped through: still one line
         if debug:

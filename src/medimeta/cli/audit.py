@@ -10,7 +10,9 @@ from pathlib import Path
 
 import typer
 
+from medimeta.cli.interrupt import on_interrupt
 from medimeta.cli.options import log_to_stderr, quiet_option, resolve, root_option, verbose_option
+from medimeta.logs import plural
 
 PICTURES_HELP = "Most examples pictured per section (pairs, leaks, suspect labels); 0: none."
 
@@ -83,11 +85,23 @@ def audit_command(
             html_page=html,
         )
         log = (lambda _msg: None) if quiet else typer.echo
-        run = run_audit(resolve(root), ids or (), out, opts, log=log)
+        with on_interrupt(lambda: _audit_saved(cache, resolve(root))):
+            run = run_audit(resolve(root), ids or (), out, opts, log=log)
         if html:
             from medimeta.plots.audit_page import write_audit_page
 
             run.files["html"] = write_audit_page(out, run.report)
         rows = run.report["audit"]["pairs_csv_rows"]
         names = ", ".join(p.name for p in run.files.values())
-        typer.echo(f"wrote {Path(out)}: {names} ({rows:,} pairs)")
+        typer.echo(f"wrote {Path(out)}: {names} ({plural(rows, 'pair', thousands=True)})")
+
+
+def _audit_saved(cache: Path | None, root: Path) -> str:
+    """What an interrupted audit keeps: image descriptors and features in the cache."""
+    from medimeta.paths import cache_dir
+
+    return (
+        f"the image descriptors of the datasets finished so far and the features, in "
+        f"{cache_dir(cache, root)} "
+        "(reused next time)"
+    )

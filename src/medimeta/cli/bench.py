@@ -8,6 +8,7 @@ from typing import Any
 
 import typer
 
+from medimeta.cli.interrupt import bench_saved, cache_saved, on_interrupt
 from medimeta.cli.options import (
     check_hub_backbones,
     group_help_from,
@@ -21,6 +22,7 @@ from medimeta.cli.options import (
     root_option,
     verbose_option,
 )
+from medimeta.logs import plural
 
 results_app = make_app("results", "Merge result records into the paper's tables.")
 
@@ -268,8 +270,8 @@ def _report(summary: dict[str, Any], o: dict[str, Any]) -> None:
         typer.echo(merged_file(out, ".md").read_text(encoding="utf-8"))
     if summary.get("failed"):
         typer.echo(
-            f"error: {len(summary['failed'])} cell(s) failed (see failed.txt in their folders): "
-            + "; ".join(summary["failed"]),
+            f"error: {plural(len(summary['failed']), 'cell')} failed (see failed.txt in their "
+            "folders): " + "; ".join(summary["failed"]),
             err=True,
         )
         raise typer.Exit(1)
@@ -278,7 +280,8 @@ def _report(summary: dict[str, Any], o: dict[str, Any]) -> None:
 def _run(o: dict[str, Any]) -> dict[str, Any]:
     from medimeta.bench.runner import run_benchmark
 
-    with log_to_stderr("medimeta", quiet=o["quiet"], verbose=o["verbose"]):
+    kept = on_interrupt(lambda: bench_saved(o["out"]))
+    with log_to_stderr("medimeta", quiet=o["quiet"], verbose=o["verbose"]), kept:
         return run_benchmark(
             resolve(o["root"]),
             bench_settings(o),
@@ -358,9 +361,10 @@ def embed_command(
     from medimeta.features.embed import EmbedSpec, embed_dataset, export
 
     spec = EmbedSpec(backbone, module, weights, split, image_size, normalize, pool)
-    table, record = embed_dataset(
-        resolve(root), dataset, spec, cache=cache, device=device, progress=not quiet
-    )
+    with on_interrupt(lambda: cache_saved(cache, resolve(root), "features")):
+        table, record = embed_dataset(
+            resolve(root), dataset, spec, cache=cache, device=device, progress=not quiet
+        )
     typer.echo(
         f"{record['dataset']} ({record['split']}): {record['samples']} samples x "
         f"{record['features']} features of {record['backbone']}: {record['from_cache']} from "

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import typer
 
+from medimeta.cli.interrupt import on_interrupt
 from medimeta.cli.options import log_to_stderr, quiet_option, resolve, root_option, verbose_option
+from medimeta.logs import plural
 
 SOURCE_HELP = (
     "The publisher's archive, the folder holding it, or the extracted tree (any level). "
@@ -66,23 +68,40 @@ def build_command(
             if not report.ok:
                 raise typer.Exit(code=1)
             return
-        result = run_build(
-            builder,
-            source,
-            root=resolve(root),
-            workers=workers,
-            partial=partial,
-            overwrite=overwrite,
-            progress=not quiet,
-        )
+        with on_interrupt(lambda: _build_saved(resolve(root), dataset_id)):
+            result = run_build(
+                builder,
+                source,
+                root=resolve(root),
+                workers=workers,
+                partial=partial,
+                overwrite=overwrite,
+                progress=not quiet,
+            )
     kind = "partial build" if result.partial else "build"
     typer.echo(
-        f"{result.dataset_id}: {kind} of {result.num_samples} images in {result.path} "
+        f"{result.dataset_id}: {kind} of {plural(result.num_samples, 'image')} in {result.path} "
         f"({result.seconds:.1f} s, {result.images_per_second:.1f} images/s)"
     )
     typer.echo(f"  splits {result.splits}; source splits {result.original_splits}")
     warnings = len(result.report.warnings) + len(result.report.unexpected)
     if warnings:
-        typer.echo(f"  {warnings} warning(s) about the source, see above")
+        typer.echo(f"  {plural(warnings, 'warning')} about the source, see above")
     for note in result.notes:
         typer.echo(f"  note: {note}")
+
+
+def _build_saved(root: Path, dataset_id: str) -> str | None:
+    """What an interrupted build keeps: its staging folder with the samples written so far."""
+    from medimeta.format.writer.stage import JOURNAL_FILE
+
+    for staging in sorted(root.glob(f".{dataset_id}.partial-*")):
+        journal = staging / JOURNAL_FILE
+        if journal.is_file():
+            with open(journal, "rb") as fh:
+                done = sum(1 for line in fh if line.strip())
+            return (
+                f"{plural(done, 'finished sample')} in {staging} (the next run with the same "
+                "source resumes after them)"
+            )
+    return None

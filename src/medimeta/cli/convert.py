@@ -18,6 +18,7 @@ from medimeta.cli.options import (
     verbose_option,
 )
 from medimeta.errors import MedIMetaError
+from medimeta.logs import plural
 
 app = make_app(
     "convert", "Convert MedMNIST, MedFMC, an image folder or a CSV into the MedIMeta format."
@@ -90,7 +91,7 @@ def _done(path: Path, quiet: bool) -> None:
     if not quiet:
         counts = dict(folder.spec.splits)
         tasks = ", ".join(f"{t.name} ({t.target.short})" for t in folder.spec.tasks)
-        typer.echo(f"{folder.id}: {folder.num_samples} samples {counts}, tasks: {tasks}")
+        typer.echo(f"{folder.id}: {plural(folder.num_samples, 'sample')} {counts}, tasks: {tasks}")
     typer.echo(str(path))
 
 

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from medimeta.cli.options import log_to_stderr, quiet_option, resolve, root_option, verbose_option
 from medimeta.errors import UnknownNameError
+from medimeta.logs import plural
 
 # The library (numpy, YAML, the catalog) loads inside the commands, so `--help` stays fast.
 
@@ -214,10 +215,17 @@ def verify_command(
         if not wanted:
             console.print(f"no datasets found under {data_root}")
             raise typer.Exit(1)
+        _check_ids(wanted, present, data_root)
         failed = 0
         for ds_id in wanted:
             if ds_id not in present:
-                console.print(f"{ds_id}: not present under {data_root}", style="red")
+                console.print(
+                    f"{ds_id}: not present under {data_root}; get it: medimeta download {ds_id} "
+                    f"--root {data_root}",
+                    style="red",
+                    highlight=False,
+                    soft_wrap=True,
+                )
                 failed += 1
                 continue
             report = verify_dataset(present[ds_id], deep=deep)
@@ -225,6 +233,16 @@ def verify_command(
                 report.format(), style=None if report.ok else "red", highlight=False, soft_wrap=True
             )
             failed += not report.ok
-        console.print(f"{len(wanted) - failed} of {len(wanted)} datasets OK")
+        console.print(f"{len(wanted) - failed} of {plural(len(wanted), 'dataset')} OK")
         if failed:
             raise typer.Exit(1)
+
+
+def _check_ids(wanted: list[str], present: dict[str, Path], data_root: Path) -> None:
+    """Ids that are neither in the root nor in the catalog fail at once, with the closest."""
+    from medimeta.catalog import get_catalog
+
+    known = sorted({d.id for d in get_catalog()} | set(present))
+    for ds_id in wanted:
+        if ds_id not in known:
+            raise UnknownNameError("dataset id", ds_id, known, where=str(data_root))

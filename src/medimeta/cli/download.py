@@ -9,8 +9,10 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from medimeta.cli.interrupt import on_interrupt, partial_files
 from medimeta.cli.options import log_to_stderr, quiet_option, resolve, root_option, verbose_option
 from medimeta.errors import MedIMetaError
+from medimeta.logs import plural
 
 if TYPE_CHECKING:  # the fetch machinery loads when the command runs, not for --help
     from medimeta.fetch import FetchOptions, PlanItem
@@ -34,23 +36,29 @@ def _print_plan(items: list[PlanItem]) -> None:
 
     table = Table(title="medimeta download --dry-run")
     for col in ("dataset", "action", "to fetch", "file size", "source"):
-        table.add_column(col)
+        table.add_column(col, overflow="fold")
     for item in items:
-        size = human_bytes(item.size)
-        table.add_row(item.name, item.action, human_bytes(item.nbytes), size, item.source)
+        fetch = {"unreachable": "?", "missing": "-"}.get(item.action) or human_bytes(item.nbytes)
+        table.add_row(item.name, item.action, fetch, human_bytes(item.size), item.source)
     Console().print(table)
     total = sum(i.nbytes for i in items)
-    count = sum(1 for i in items if i.nbytes or i.action == "unreachable")
+    known = sum(1 for i in items if i.nbytes)
+    unknown = [i.name for i in items if i.action == "unreachable"]
+    if unknown:  # nothing is known about their sizes: no "0 B"
+        sized = f" and {plural(known, 'file')} of {human_bytes(total)}" if known else ""
+        typer.echo(
+            f"would download {plural(len(unknown), 'file')} of unknown size ("
+            f"{', '.join(unknown)}; planned from the catalog: the record could not be "
+            f"reached){sized}"
+        )
+    else:
+        typer.echo(
+            f"would download {plural(known, 'file')}, {human_bytes(total)} ({total:,} bytes) "
+            "in total"
+        )
     missing = [i.name for i in items if i.action == "missing"]
-    typer.echo(f"would download {count} file(s), {human_bytes(total)} ({total:,} bytes) in total")
     if missing:
         typer.echo(f"not available offline: {', '.join(missing)}")
-    unknown = [i.name for i in items if i.action == "unreachable"]
-    if unknown:
-        typer.echo(
-            f"the record could not be reached: {', '.join(unknown)} planned from the catalog "
-            "(sizes and checksums unknown until the record answers)"
-        )
 
 
 def _install_all(
@@ -79,6 +87,13 @@ def _install_all(
             continue
         typer.echo(f"{name}: ready at {path}")  # where the data went: printed even when quiet
     return failed
+
+
+def _download_saved(data_root: Path) -> str | None:
+    """What an interrupted download keeps: the partial files (resumed with HTTP Range)."""
+    from medimeta.fetch.options import FetchPaths
+
+    return partial_files(FetchPaths(data_root).downloads)
 
 
 def _dry_run(wanted: list[str], data_root: Path, size: int, options: FetchOptions) -> None:
@@ -161,7 +176,9 @@ def download_command(
         except (MedIMetaError, OSError) as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(1) from exc
-        failed = _install_all(wanted, data_root, size, options, deadline)
+        with on_interrupt(lambda: _download_saved(data_root)):
+            failed = _install_all(wanted, data_root, size, options, deadline)
     if failed:
-        typer.echo(f"{len(failed)} of {len(wanted)} failed: {', '.join(failed)}", err=True)
+        if len(wanted) > 1:  # one dataset: its own error line says it all
+            typer.echo(f"{len(failed)} of {len(wanted)} failed: {', '.join(failed)}", err=True)
         raise typer.Exit(1)

@@ -19,6 +19,7 @@ from medimeta.cli.options import (
     verbose_option,
 )
 from medimeta.errors import EpisodeError
+from medimeta.logs import plural
 
 if TYPE_CHECKING:  # torch and numpy load only when a command runs
     from medimeta.episodes import Episode, EpisodeSet
@@ -30,7 +31,10 @@ app = make_app("episodes", "Few-shot episodes: draw reproducible episode sets an
 @app.command("sample")
 def sample_command(
     task: str = typer.Option(
-        ..., "--task", help="Task as 'dataset_id:task name', e.g. 'bus:case category'."
+        ...,
+        "--task",
+        help="Task as 'dataset_id:task name', e.g. 'bus:case category', or 'dataset_id' (its "
+        "first task).",
     ),
     out: Path = typer.Option(..., "--out", help="Episode file to write (JSON)."),
     root: Path | None = root_option(),
@@ -86,8 +90,9 @@ def sample_command(
         )
         path = sampler.sample().save(out)
         console.print(
-            f"wrote {episodes} episodes of {sampler.pool.identifier} ({sampler.n_way}-way, "
-            f"{shots}-shot, {query} query, split {sampler.pool.split_label}, seed {seed}) to {path}"
+            f"wrote {plural(episodes, 'episode')} of {sampler.pool.identifier} "
+            f"({sampler.n_way}-way, {shots}-shot, {query} query, split "
+            f"{sampler.pool.split_label}, seed {seed}) to {path}"
         )
         console.print(f"data fingerprint: {sampler.pool.fingerprint}")
 
@@ -141,7 +146,7 @@ def show_command(
 def _print_summary(file: Path, eps: EpisodeSet) -> None:
     h = eps.header
     console.print(
-        f"[bold]{file}[/bold]: {len(eps)} episodes of {h['task']['identifier']} "
+        f"[bold]{file}[/bold]: {plural(len(eps), 'episode')} of {h['task']['identifier']} "
         f"({h['task']['target']}) from {h['dataset']['name']} ({h['dataset']['domain']})"
     )
     console.print(f"split {h['split_label']}; seed {h['seed']}; settings {h['settings']}")

@@ -11,6 +11,7 @@ import typer
 
 from medimeta.cli.options import log_to_stderr, quiet_option, resolve, verbose_option
 from medimeta.errors import UnknownNameError
+from medimeta.logs import plural
 
 
 def _parse_bins(values: list[str]) -> dict[str, list[float]]:
@@ -124,7 +125,13 @@ def evaluate_command(
             frame = _annotations(annotations)
         else:
             if not preds.dataset_id:
-                raise UnknownNameError("dataset of the predictions", "", [])
+                raise UnknownNameError(
+                    "dataset of the predictions",
+                    "",
+                    [],
+                    where=str(predictions),
+                    expected="the file names no dataset; fix: pass --annotations FILE",
+                )
             recorded = None if root is not None else recorded_folder(predictions, preds.dataset_id)
             folder = DatasetFolder(recorded) if recorded else None
             frame = (folder or DatasetFolder.from_root(resolve(root), preds.dataset_id)).annotations
@@ -173,5 +180,5 @@ def score_command(
                 for name, entry in result["summary"].items():
                     typer.echo(
                         f"  {name}: {entry['mean']:.6f} ± {entry['ci']:.6f} "
-                        f"({entry['n']} of {result['n_episodes']} episodes)"
+                        f"({entry['n']} of {plural(result['n_episodes'], 'episode')})"
                     )

@@ -142,9 +142,13 @@ def one_line_warning(
     line: str | None = None,
 ) -> None:
     """``warnings.showwarning`` for the CLI: ``warning (Category): message`` on one line,
-    without the source file and line that Python prints by default."""
+    without the source file and line that Python prints by default; a
+    :class:`~medimeta.errors.Note` (what the toolkit chose for the user) as ``note: message``."""
+    from medimeta.errors import Note
+
     text = " ".join(str(message).split())
-    print(f"warning ({category.__name__}): {text}", file=file or sys.stderr)
+    head = "note" if issubclass(category, Note) else f"warning ({category.__name__})"
+    print(f"{head}: {text}", file=file or sys.stderr)
 
 
 POOL_HELP = (

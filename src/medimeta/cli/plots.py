@@ -22,6 +22,7 @@ from medimeta.cli.options import (
     verbose_option,
 )
 from medimeta.errors import MedIMetaError, UnknownNameError
+from medimeta.logs import plural
 
 app = make_app("plot", "Charts of a dataset or of run folders, and the task table, as files.")
 
@@ -135,8 +136,9 @@ def report_command(
             resolve(root), out, runs=runs, ids=ids or (), seed=seed, verify=verify, audits=audit
         )
         typer.echo(
-            f"wrote {rep.index} ({len(rep.datasets)} datasets, {len(rep.runs)} runs, "
-            f"{len(rep.audits)} audits, {len(rep.files)} files)"
+            f"wrote {rep.index} ({plural(len(rep.datasets), 'dataset')}, "
+            f"{plural(len(rep.runs), 'run')}, {plural(len(rep.audits), 'audit')}, "
+            f"{plural(len(rep.files), 'file')})"
         )
         for problem in rep.problems:
             typer.echo(f"note: {problem}", err=True)

@@ -11,6 +11,7 @@ import typer
 
 import medimeta.cli.bench as bench_cli
 from medimeta.cli.evaluate import evaluate_command, score_command
+from medimeta.cli.interrupt import count_files, on_interrupt
 from medimeta.cli.options import (
     BACKBONE_HELP,
     check_hub_backbones,
@@ -91,7 +92,9 @@ def _train_seeds(
 
 def train_command(
     dataset_id: str = typer.Argument(..., help="Dataset id, e.g. bus"),
-    task: str = typer.Argument(..., help='Task name, e.g. "case category"'),
+    task: str | None = typer.Argument(
+        None, help='Task name, e.g. "case category" [default: the dataset\'s first task]'
+    ),
     root: Path | None = root_option(),
     backbone: str = typer.Option("resnet18", help=BACKBONE_HELP),
     pool: str | None = pool_option(),
@@ -145,11 +148,17 @@ def train_command(
         "metrics_mode": metrics_mode,
     }
     config = _train_config(preset, changes, augment, patience)
+    from medimeta.format.locate import resolve_task_ref
+
+    dataset_id, task = resolve_task_ref(
+        resolve(root), dataset_id if task is None else (dataset_id, task)
+    )
     slug = backbone.replace("/", "_").replace(":", "_").replace("@", "_")
     base = out or Path("runs") / dataset_id / task.replace(" ", "_") / slug
     # under torchrun every rank returns the record; one of them reports
     main_rank = os.environ.get("RANK", "0") == "0"
-    with log_to_stderr("medimeta", quiet=quiet, verbose=verbose):
+    kept = on_interrupt(lambda: _train_saved(base, seed), add=("--resume",), drop=("--no-resume",))
+    with log_to_stderr("medimeta", quiet=quiet, verbose=verbose), kept:
         runs = dict(out_dir=base, resume=resume, device=device, progress=not quiet)
         results = _train_seeds(resolve(root), dataset_id, task, backbone, config, seed, runs)
     if len(results) > 1 and main_rank:
@@ -167,7 +176,8 @@ FINETUNE_BN_HELP = "im-pt/mm-pt BatchNorm while fine-tuning: train, frozen [trai
 def fewshot_command(
     root: Path | None = root_option(),
     target: str | None = typer.Option(
-        None, help='Target task "ID:TASK", e.g. "bus:case category".'
+        None,
+        help='Target task "ID:TASK", e.g. "bus:case category", or "ID" (its first task).',
     ),
     method: str = typer.Option("im-pt", help="A registered few-shot method."),
     episodes_file: Path | None = typer.Option(
@@ -226,12 +236,14 @@ def fewshot_command(
     from medimeta.train.fewshot import EpisodePlan, RunSettings, run_fewshot
 
     config = _fewshot_config(dict(locals()))
+    target = _full_target(resolve(root), target)
     features = None if no_cache else feature_source(cache, resolve(root))
     name = (target or (episodes_file.stem if episodes_file else "episodes")).replace(":", "_")
     folder = out or Path("runs") / "fewshot" / name.replace(" ", "_") / method
     plan = EpisodePlan(episodes_file, shots, query, episodes, seed, split, limit)
     run = RunSettings(folder, resume, device, not quiet, backbone_checkpoint, not per_episode)
-    with log_to_stderr("medimeta", quiet=quiet, verbose=verbose):
+    kept = on_interrupt(lambda: _fewshot_saved(folder), drop=("--fresh",))
+    with log_to_stderr("medimeta", quiet=quiet, verbose=verbose), kept:
         log = None if quiet else typer.echo
         record = run_fewshot(
             resolve(root), target, config, episodes=plan, run=run, log=log, features=features
@@ -240,6 +252,37 @@ def fewshot_command(
         # the result table is the output asked for: printed even when quiet, with its file
         typer.echo((folder / SUMMARY_FILE).read_text(encoding="utf-8"))
         typer.echo(f"results: {folder / RUN_FILE}")
+
+
+def _full_target(root: Path, target: str | None) -> str | None:
+    """``"bus"`` -> ``"bus:case category"`` (with a note), so that the run folder is the same
+    either way."""
+    if target is None:
+        return None
+    from medimeta.format.locate import resolve_task_ref
+
+    return ":".join(resolve_task_ref(root, target))
+
+
+def _train_saved(base: Path, seeds: list[int]) -> str | None:
+    """What an interrupted ``train`` keeps: each seed's checkpoint of its last epoch."""
+    folders = [base] if len(seeds) == 1 else [base / f"seed_{s}" for s in seeds]
+    found = [str(f / "last.safetensors") for f in folders if (f / "last.safetensors").is_file()]
+    if not found:
+        return None
+    return f"the checkpoint of the last finished epoch: {', '.join(found)}"
+
+
+def _fewshot_saved(folder: Path) -> str | None:
+    """What an interrupted ``fewshot`` keeps: the result file of every finished episode."""
+    from medimeta.runs.record import EPISODE_DIR
+
+    return count_files(
+        folder / EPISODE_DIR,
+        "episode_*.json",
+        "finished episode",
+        " (the next run with the same settings skips them)",
+    )
 
 
 def _fewshot_config(o: dict[str, Any]) -> Any:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import typer
 
+from medimeta.cli.interrupt import on_interrupt, partial_files
 from medimeta.cli.options import log_to_stderr, make_app, quiet_option, verbose_option
 
 app = make_app(
@@ -111,7 +112,10 @@ def get_command(
         deadline=deadline,
         quiet=quiet,
     )
-    with log_to_stderr("medimeta", quiet=quiet, verbose=verbose):
+    from medimeta.paths import weights_dir
+
+    kept = on_interrupt(lambda: partial_files(weights_dir()))
+    with log_to_stderr("medimeta", quiet=quiet, verbose=verbose), kept:
         done = install_weights(name, options, force=force)
     typer.echo(f"{done.name}: ready at {done.path}")  # where it went: printed even when quiet
     if not quiet:
@@ -122,16 +126,22 @@ def _get_hub(
     name: str, offline: bool, force: bool, text: bool, timeout: float, quiet: bool, files: bool
 ) -> None:
     from medimeta.errors import OptionError
-    from medimeta.models.hf.download import fetch_hub_model
+    from medimeta.models.hf.download import fetch_hub_model, hub_model
 
     if files:
         raise OptionError(
             f"--mirror and --from apply to weights files; {name} is a hub model: set HF_ENDPOINT "
             "to a mirror, or copy its cache folder"
         )
-    done = fetch_hub_model(
-        name, offline=offline, force=force, text=text, timeout=timeout, quiet=quiet
-    )
+    from medimeta.models.hf.source import repo_folder
+
+    def saved() -> str:
+        return f"the files fetched so far stay in {repo_folder(hub_model(name).hub_id)}"
+
+    with on_interrupt(saved):
+        done = fetch_hub_model(
+            name, offline=offline, force=force, text=text, timeout=timeout, quiet=quiet
+        )
     typer.echo(f"{done.name}: ready at {done.path}")
     if not quiet:
         typer.echo(f"{done.name}: {done.how}")

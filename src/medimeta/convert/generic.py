@@ -19,6 +19,7 @@ from medimeta.convert.labels import TaskColumns, interpret, is_missing, is_numbe
 from medimeta.convert.table import SplitOptions, TableSource, normalize_split, write_table
 from medimeta.errors import LabelError, OptionError, SourceTreeError
 from medimeta.format.writer.files import reserved_columns
+from medimeta.logs import plural
 
 __all__ = ["SplitOptions", "TaskColumns", "convert_csv", "convert_folder"]
 
@@ -167,8 +168,8 @@ def convert_csv(
         if empty:
             raise LabelError(
                 f"{path}, row {empty[0] + 1} ({paths[empty[0]]}): no {subject_column!r} "
-                f"({subjects[empty[0]]!r}; {len(empty)} row(s) in all); expected a subject id; "
-                "fix: fill in the cells or convert without --subject-column"
+                f"({subjects[empty[0]]!r}; {plural(len(empty), 'row')} in all); expected a subject "
+                "id; fix: fill in the cells or convert without --subject-column"
             )
     splits = None
     if split_column:

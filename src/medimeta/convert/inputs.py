@@ -18,6 +18,7 @@ from pathlib import Path, PurePosixPath
 from PIL import Image
 
 from medimeta.errors import OutsidePathError, SourceTreeError
+from medimeta.logs import plural
 
 #: Errors Pillow raises for files it cannot read as images.
 IMAGE_ERRORS: tuple[type[BaseException], ...] = (
@@ -76,8 +77,9 @@ def check_paths(
         if not (base / rel).is_file():
             missing = sum(1 for p in paths if not (base / p).is_file())
             raise SourceTreeError(
-                f"{where(i)}: image {rel!r} does not exist in {base} ({missing} listed "
-                f"image(s) missing); paths are relative to the image folder (--images DIR); "
+                f"{where(i)}: image {rel!r} does not exist in {base} "
+                f"({plural(missing, 'listed image')} missing); paths are relative to the image "
+                "folder (--images DIR); "
                 "fix: correct the path or drop the row"
             )
 

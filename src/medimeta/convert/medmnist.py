@@ -51,6 +51,7 @@ from medimeta.format import layout
 from medimeta.format.record import SampleRecord
 from medimeta.format.writer import write_dataset
 from medimeta.format.writer.stage import check_target
+from medimeta.logs import plural
 
 __all__ = ["CACHE_DIR", "convert_medmnist", "flag_from_name", "medmnist_image"]
 
@@ -133,7 +134,7 @@ def _count_notes(info: MedMNISTInfo, shapes: dict[str, Any]) -> list[str]:
     for split, official in zip(layout.SPLIT_NAMES, info.n_samples, strict=True):
         count = int(shapes[f"{split}_images"][0][0])
         if count != official:
-            notes.append(f"{split}: {count} images, MedMNIST 3.0.2 lists {official}")
+            notes.append(f"{split}: {plural(count, 'image')}, MedMNIST 3.0.2 lists {official}")
     return notes
 
 

@@ -25,6 +25,7 @@ import numpy as np
 from medimeta.catalog.medmnist import KNOWN_MD5, SIZES, MedMNISTInfo
 from medimeta.errors import ChecksumMismatchError, FormatError
 from medimeta.format import layout
+from medimeta.logs import plural
 from medimeta.safeio import atomic_open
 
 CACHE_DIR = ".medimeta/cache"
@@ -197,7 +198,7 @@ def check_labels(path: Path, info: MedMNISTInfo, labels: dict[str, np.ndarray]) 
             raise FormatError(
                 path,
                 f"{split}_labels row {row} is not a label of task {info.task_name!r} "
-                f"({int(bad.sum())} bad row(s)); nothing was written",
+                f"({plural(int(bad.sum()), 'bad row')}); nothing was written",
                 key=f"{split}_labels[{row}]",
                 expected=f"integers in {allowed}",
                 actual=flat[row].tolist(),

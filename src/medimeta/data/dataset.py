@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +14,7 @@ import torch
 from medimeta.catalog.tasks import TaskTarget
 from medimeta.data.base import ImageDatasetBase, Split, _as_index, resolve_root
 from medimeta.data.collate import sample_views
-from medimeta.errors import check_choice
+from medimeta.errors import Note, check_choice
 from medimeta.format.reader import DatasetFolder, find_datasets, locate_dataset
 
 ORDINAL_ENCODINGS = ("key", "index")
@@ -41,13 +42,14 @@ class MedIMeta(ImageDatasetBase):
     ``normalize`` ("half", "imagenet", "unit"), ``ordinal_labels`` ("key" or "index"),
     ``backend`` ("auto", "memmap", "hdf5", "tiff"), ``download``, ``pin_memory`` (write
     batches straight into page-locked memory; needs an accelerator, see docs/loading.md).
+    Without ``task_name``, the dataset's first task (announced as a note).
     """
 
     def __init__(
         self,
         data_path: str | Path | None,
         dataset_id: str,
-        task_name: str,
+        task_name: str | None = None,
         split: Split = None,
         original_split: Split = None,
         transform: Callable[[Any], Any] | None = None,
@@ -74,6 +76,14 @@ class MedIMeta(ImageDatasetBase):
             download=download,
             pin_memory=pin_memory,
         )
+        if task_name is None:  # the dataset's first task (the paper's primary one), with a note
+            task_name = self.folder.spec.tasks[0].name
+            warnings.warn(
+                f"MedIMeta({dataset_id!r}) without a task means its first task: "
+                f"{dataset_id}:{task_name}",
+                Note,
+                stacklevel=2,
+            )
         self.task = self.folder.task(task_name)
         self.task_name = self.task.name
         self.transform = transform

@@ -46,10 +46,10 @@ class TaskBatch:
         return iter((self.x, self.y, self.task))
 
 
-def _ref(task: TaskRef) -> tuple[str, str]:
+def _ref(task: TaskRef, root: str | Path | None) -> tuple[str, str]:
     if isinstance(task, TaskSpec):
         return task.dataset_id, task.name
-    return parse_task_ref(task)
+    return parse_task_ref(task, root)
 
 
 class CrossDomainBatches(IterableDataset):
@@ -96,7 +96,7 @@ class CrossDomainBatches(IterableDataset):
         self.epoch = check_seed(epoch)
         self.rank, self.world_size = resolve_rank(rank, world_size)
         self.equal_shards = equal_shards
-        refs = [_ref(t) for t in tasks]
+        refs = [_ref(t, root) for t in tasks]
         ids = [f"{d}:{t}" for d, t in refs]
         if len(set(ids)) != len(ids):
             raise EpisodeError(f"a task is listed twice: {ids}")

@@ -32,7 +32,8 @@ from medimeta.episodes.multilabel import Shortfall, draw_cover
 from medimeta.episodes.pool import TaskPool
 from medimeta.episodes.seeding import check_seed, item_rng, stable_hash
 from medimeta.episodes.settings import EpisodeSettings
-from medimeta.errors import EpisodeError, UnknownNameError
+from medimeta.errors import EpisodeError
+from medimeta.format.locate import resolve_task_ref
 from medimeta.format.reader import DatasetFolder, locate_dataset
 
 MAX_ATTEMPTS = 20
@@ -44,14 +45,11 @@ class SmallClassWarning(UserWarning):
     """Classes were left out of episodes because they have too few samples or subjects."""
 
 
-def parse_task_ref(task: str | tuple[str, str]) -> tuple[str, str]:
-    """``"bus:case category"`` or ``("bus", "case category")`` -> (dataset id, task name)."""
-    if isinstance(task, tuple):
-        return task
-    head, sep, tail = task.partition(":")
-    if not sep or not head.strip() or not tail.strip():
-        raise UnknownNameError("task reference ('dataset_id:task name')", task, [])
-    return head.strip(), tail.strip()
+def parse_task_ref(task: str | tuple[str, str], root: str | Path | None = None) -> tuple[str, str]:
+    """``"bus:case category"``, ``("bus", "case category")`` or ``"bus"`` alone (its first
+    task, that of the folder under ``root`` when given, else the catalog's; a
+    :class:`~medimeta.errors.Note` says which) -> (dataset id, task name)."""
+    return resolve_task_ref(root, task)
 
 
 def _shuffled(
@@ -114,8 +112,9 @@ class EpisodeSampler(EpisodeSequence):
         split: str | Sequence[str] | None = None,
         **kwargs: object,
     ) -> EpisodeSampler:
-        """Sampler for ``"dataset_id:task name"`` of a dataset under ``root``."""
-        dataset_id, task_name = parse_task_ref(task)
+        """Sampler for ``"dataset_id:task name"`` (or ``"dataset_id"``: its first task) of a
+        dataset under ``root``."""
+        dataset_id, task_name = parse_task_ref(task, root)
         return cls(locate_dataset(root, dataset_id), task_name, split, **kwargs)  # type: ignore[arg-type]
 
     def __repr__(self) -> str:

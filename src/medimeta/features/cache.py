@@ -40,7 +40,7 @@ from medimeta.features.digests import DIGEST_BYTES, CacheIntegrityWarning, image
 from medimeta.features.embedding import embed_rows, state_sha256
 from medimeta.features.reader import EpisodeReader
 from medimeta.features.table import FeatureTable
-from medimeta.logs import Log, emit
+from medimeta.logs import Log, emit, plural
 from medimeta.models.backbone import Backbone
 from medimeta.paths import cache_dir
 
@@ -168,8 +168,8 @@ class FeatureCache:
             "seconds": time.perf_counter() - t0,
         }
         emit(log)(
-            f"features of {info['requested']} samples: {info['from_cache']} from the cache, "
-            f"{info['computed']} computed ({info['seconds']:.1f} s) [{where}]"
+            f"features of {plural(int(rows.size), 'sample')}: {info['from_cache']} from the "
+            f"cache, {info['computed']} computed ({info['seconds']:.1f} s) [{where}]"
         )
         if self.persist and env.is_main:
             compact(where, key)

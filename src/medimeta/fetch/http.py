@@ -1,8 +1,10 @@
 """HTTP with the standard library: JSON GETs and resumable file downloads with retries.
 
 Network failures (refused or dropped connections, timeouts, HTTP 408/429/5xx) are retried with
-exponential backoff; other HTTP errors fail at once. A download appends to its ``.part`` file with
-an HTTP Range request, so an interrupted transfer (even a killed process) resumes where it stopped.
+exponential backoff; other HTTP errors fail at once, and so does a host that cannot be reached
+at all (no network: :func:`medimeta.fetch.network.require_network`, before the first
+request). A download appends to its ``.part`` file with an HTTP Range request, so an
+interrupted transfer (even a killed process) resumes where it stopped.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 
 from medimeta.errors import ChecksumMismatchError, DownloadDeadlineError, DownloadError
 from medimeta.fetch.files import file_problem
+from medimeta.fetch.network import require_network
 from medimeta.fetch.options import FetchOptions
 from medimeta.fetch.progress import NullProgress, ProgressReporter
 
@@ -113,7 +116,9 @@ def _wait(
 
 
 def fetch_json(url: str, options: FetchOptions, *, sleep: Sleeper = time.sleep) -> Any:
-    """GET ``url`` and parse it as JSON, retrying network failures."""
+    """GET ``url`` and parse it as JSON, retrying network failures (none at all when the host
+    cannot be reached: NetworkUnavailableError within seconds)."""
+    require_network(url)
     failures = 0
     while True:
         try:
@@ -229,7 +234,8 @@ def download_file(
     On return ``part`` holds exactly the expected bytes. Raises DownloadError when the retries
     are spent or the server refuses, DownloadDeadlineError past ``options.deadline`` (the part
     file is kept for resuming), ChecksumMismatchError when the complete file is wrong (the bad
-    file is deleted so that the next run starts afresh).
+    file is deleted so that the next run starts afresh), NetworkUnavailableError at once when
+    the host cannot be reached (:mod:`medimeta.fetch.network`).
     """
     clock = _Clock(options.deadline)
     progress = progress or NullProgress()
@@ -238,6 +244,8 @@ def download_file(
     pieces = 0
     restarted = False
     have = part.stat().st_size if part.exists() else 0
+    if size is None or have < size:
+        require_network(url)
     if have:
         pieces += 1
         logger.info("resuming %s at byte %d", part.name, have)

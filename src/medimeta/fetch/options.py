@@ -9,6 +9,7 @@ from typing import Any
 
 from medimeta._version import __version__
 from medimeta.catalog import get_catalog
+from medimeta.fetch.network import offline_reason
 
 ZENODO_BASE = "https://zenodo.org"
 MIRROR_ENV = "MEDIMETA_MIRROR"
@@ -37,6 +38,8 @@ def rewrite_url(url: str, base: str) -> str:
 class FetchOptions:
     """How files are fetched: mirror, offline mode, local zips, retries, timeouts, output.
 
+    ``offline`` is also on when ``$MEDIMETA_OFFLINE`` or ``$HF_HUB_OFFLINE`` is set (``1``).
+
     ``retries`` counts failed attempts that brought no new bytes; an attempt that made progress
     resets the count, so a flaky link still finishes a large file. ``timeout`` bounds each wait
     for data; ``deadline`` (seconds, None: no limit) bounds a whole file transfer, retries and
@@ -60,6 +63,8 @@ class FetchOptions:
     user_agent: str = field(default=f"medimeta-toolkit/{__version__} (python urllib)")
 
     def __post_init__(self) -> None:
+        if not self.offline and offline_reason() is not None:  # MEDIMETA_OFFLINE=1 and friends
+            object.__setattr__(self, "offline", True)
         for name in ("timeout", "deadline", "backoff", "max_backoff", "lock_timeout"):
             value = getattr(self, name)
             if value is None and name == "deadline":

@@ -45,15 +45,24 @@ class NullProgress:
 
 
 class RichProgress:
-    """One rich progress bar per file, drawn on stderr so stdout stays clean for scripts."""
+    """One rich progress bar per file, drawn on stderr so stdout stays clean for scripts. The
+    bar appears with the first bytes: a transfer that fails before any data arrives (no
+    network, HTTP 404) leaves only its one error line."""
 
     def __init__(self, console: Console | None = None) -> None:
         self._console = console or Console(stderr=True)
         self._progress: Progress | None = None
         self._task: TaskID | None = None
+        self._pending: tuple[str, int | None, int] | None = None
 
     def start(self, description: str, total: int | None, completed: int) -> None:
         self.close()
+        self._pending = (description, total, completed)
+
+    def _show(self) -> None:
+        if self._progress is not None or self._pending is None:
+            return
+        description, total, completed = self._pending
         self._progress = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
@@ -67,18 +76,22 @@ class RichProgress:
         self._task = self._progress.add_task(description, total=total, completed=completed)
 
     def advance(self, nbytes: int) -> None:
+        self._show()
         if self._progress is not None and self._task is not None:
             self._progress.advance(self._task, nbytes)
 
     def reset(self, completed: int) -> None:
         if self._progress is not None and self._task is not None:
             self._progress.update(self._task, completed=completed)
+        elif self._pending is not None:
+            self._pending = (self._pending[0], self._pending[1], completed)
 
     def close(self) -> None:
         if self._progress is not None:
             self._progress.stop()
         self._progress = None
         self._task = None
+        self._pending = None
 
 
 def make_progress(quiet: bool) -> ProgressReporter:

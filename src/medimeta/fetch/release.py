@@ -164,19 +164,22 @@ def plan(
     """What installing ``dataset_ids`` would fetch, without changing anything on disk."""
     root = Path(root)
     opts = FetchOptions.from_kwargs(options, **kw)
-    unreachable = False
+    failure: DownloadError | None = None
     try:
         manifest = load_manifest(root, record_id(), opts, write_cache=False)
-    except DownloadError as err:
-        # a plan is still useful: the catalog knows every dataset and where its file lives
-        logger.warning("%s\nThe plan below comes from the catalog: sizes are unknown.", err)
-        manifest, unreachable = None, True
+    except DownloadError as err:  # a plan is still useful: the catalog knows every dataset
+        manifest, failure = None, err
+    if manifest is None:  # a mistyped id is said first, with the closest ids
+        for dataset_id in dataset_ids:
+            unknown = unknown_id(dataset_id, _local_ids(root, opts))
+            if unknown is not None:
+                raise unknown from None
+    if failure is not None:
+        logger.warning("%s (the plan below comes from the catalog: sizes are unknown)", failure)
+    unreachable = failure is not None
     items = []
     for dataset_id in dataset_ids:
         remote = _remote(manifest, dataset_id)
-        unknown = unknown_id(dataset_id, _local_ids(root, opts)) if manifest is None else None
-        if unknown is not None:
-            raise unknown
         key = archive_key(dataset_id)
         if not opts.force and is_installed(root, dataset_id):
             size = remote.size if remote is not None else None

@@ -16,7 +16,7 @@ from typing import Any
 
 from medimeta.errors import DownloadError, FormatError, UnknownNameError
 from medimeta.fetch.http import fetch_json
-from medimeta.fetch.options import ZENODO_BASE, FetchOptions, FetchPaths, rewrite_url
+from medimeta.fetch.options import MIRROR_ENV, ZENODO_BASE, FetchOptions, FetchPaths, rewrite_url
 from medimeta.safeio import write_json
 
 logger = logging.getLogger(__name__)
@@ -161,9 +161,11 @@ def load_manifest(
     try:
         data = fetch_json(url, options)
     except DownloadError as err:
-        raise DownloadError(
-            f"{err}\nThe file list of Zenodo record {record} is needed to download. Without "
-            f"network access, place the zips in a folder and run with --offline --from DIR."
+        downloads = FetchPaths(root).downloads
+        raise type(err)(
+            f"{err}; the file list of Zenodo record {record} is needed to download; fix: "
+            f"--mirror URL (or ${MIRROR_ENV}), or put the files in a folder DIR and run with "
+            f"--offline --from DIR, or copy them into {downloads} and run with --offline"
         ) from err
     manifest = parse_record(record, data, options.base, url)
     if write_cache:

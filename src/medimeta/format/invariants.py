@@ -17,6 +17,7 @@ import numpy as np
 
 from medimeta.errors import FormatError
 from medimeta.format import layout
+from medimeta.logs import plural
 
 SplitReader = Callable[[str, bool], np.ndarray]
 
@@ -71,7 +72,7 @@ def split_problems(folder: Folder, read_split: SplitReader, *, original: bool) -
         problems.append(
             FormatError(
                 folder.path / kind,
-                f"{twice.size} samples are listed in more than one split "
+                f"{plural(int(twice.size), 'sample')} listed in more than one split "
                 f"(first: {layout.image_name(int(twice[0]))})",
                 expected="disjoint splits",
                 actual=f"{twice.size} shared samples",
@@ -83,7 +84,7 @@ def split_problems(folder: Folder, read_split: SplitReader, *, original: bool) -
         problems.append(
             FormatError(
                 folder.path / kind,
-                f"{missing.size} samples are in no split "
+                f"{plural(int(missing.size), 'sample')} in no split "
                 f"(first: {layout.image_name(int(missing[0]))})",
                 expected="splits covering every sample",
                 actual=f"{missing.size} uncovered samples",

@@ -9,7 +9,7 @@ from typing import Any
 import yaml
 
 from medimeta.catalog.checks import plain_name
-from medimeta.errors import DatasetNotFoundError, FormatError, UnknownNameError
+from medimeta.errors import DatasetNotFoundError, FormatError, Note, UnknownNameError
 from medimeta.format import layout
 
 
@@ -100,3 +100,45 @@ def locate_dataset(root: str | Path, dataset_id: str) -> Path:
             f"get it with `medimeta download {dataset_id} --root {root}`"
         )
     raise UnknownNameError("dataset id", dataset_id, known, where=str(root))
+
+
+TASK_REF = "a task reference is DATASET (its first task) or DATASET:TASK, e.g. 'bus:case category'"
+
+
+def resolve_task_ref(
+    root: str | Path | None, ref: str | tuple[str, str], *, note: bool = True
+) -> tuple[str, str]:
+    """``"ID:TASK"`` or ``("ID", "TASK")`` -> ``(ID, TASK)``; ``"ID"`` alone means the
+    dataset's first task (the paper's primary one): that of the folder under ``root`` when it
+    is there, else the catalog's. The choice is announced once as a
+    :class:`~medimeta.errors.Note` (``note=False``: silently). An unknown id fails with the
+    closest ids; nothing is checked about ``TASK`` here (its dataset does that)."""
+    if isinstance(ref, tuple):
+        return ref
+    text = str(ref)
+    head, sep, tail = text.partition(":")
+    ds, task = head.strip(), tail.strip()
+    if not ds or (sep and not task):
+        raise UnknownNameError("task reference", text, [], expected=TASK_REF)
+    if task:
+        return ds, task
+    tasks = _task_names(root, ds)
+    if not tasks:
+        raise UnknownNameError("task reference", text, [], expected=f"{ds} lists no tasks")
+    if note:
+        others = f"; the others: {', '.join(tasks[1:])}" if len(tasks) > 1 else ""
+        warnings.warn(
+            f"{ds!r} means its first task: {ds}:{tasks[0]} (give {ds}:TASK for another{others})",
+            Note,
+            stacklevel=3,
+        )
+    return ds, tasks[0]
+
+
+def _task_names(root: str | Path | None, dataset_id: str) -> list[str]:
+    if root is not None and Path(root).is_dir():
+        info = read_info_file(locate_dataset(root, dataset_id) / layout.INFO_FILE)
+        return [str(t.get("task_name")) for t in info.get("tasks") or [] if isinstance(t, dict)]
+    from medimeta.catalog import get_catalog
+
+    return [t.name for t in get_catalog().get(dataset_id).tasks]

@@ -11,6 +11,7 @@ import numpy as np
 from medimeta.errors import MedIMetaError
 from medimeta.format import invariants, layout
 from medimeta.format.reader import DatasetFolder
+from medimeta.logs import plural
 
 TIFF_SAMPLES = 8  # TIFF-vs-HDF5 rows compared when not ``deep``
 
@@ -48,7 +49,8 @@ def verify_dataset(path: str | Path, *, deep: bool = False) -> VerifyReport:
         return report
     report.dataset_id = folder.id
     report.checks.append(
-        f"info.yaml parsed: {folder.num_samples} samples, {len(folder.spec.tasks)} tasks"
+        f"info.yaml parsed: {plural(folder.num_samples, 'sample')}, "
+        f"{plural(len(folder.spec.tasks), 'task')}"
     )
     steps: list[Callable[[DatasetFolder, VerifyReport], None]] = [
         _check_catalog,
@@ -180,4 +182,6 @@ def _check_annotations(folder: DatasetFolder, report: VerifyReport) -> None:
     problems = invariants.annotation_problems(folder, frame)
     report.problems += [str(p) for p in problems]
     if not problems:
-        report.checks.append(f"annotations.csv: {len(frame)} rows, {len(frame.columns)} columns")
+        report.checks.append(
+            f"annotations.csv: {plural(len(frame), 'row')}, {plural(len(frame.columns), 'column')}"
+        )

@@ -16,6 +16,7 @@ from torch import nn
 
 from medimeta.data.pixels import NORMALIZATIONS, Normalizer, get_normalization
 from medimeta.errors import ShapeError
+from medimeta.logs import plural
 from medimeta.models.preprocessing import Preprocessing
 
 # The ImageNet statistics of the preset table (:data:`medimeta.data.pixels.NORMALIZATIONS`).
@@ -109,7 +110,8 @@ class InputAdapter(nn.Module):
         if channels == 1:
             return x.expand(-1, self.in_chans, -1, -1)
         raise ShapeError(
-            f"backbone expects {self.in_chans} input channel(s) (or 1, repeated); got {channels}; "
+            f"backbone expects {plural(self.in_chans, 'input channel')} (or 1, repeated); got "
+            f"{channels}; "
             f"fix: create the backbone with in_chans={channels}"
         )
 

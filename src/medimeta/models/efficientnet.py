@@ -26,9 +26,9 @@ def _library() -> Any:
     try:
         import efficientnet_lite_pytorch
     except ImportError as exc:
-        raise MissingDependencyError(
-            "backbone 'efficientnet_lite0' needs the package 'efficientnet-lite-pytorch'; "
-            "install it with: pip install 'medimeta-toolkit[models]'"
+        raise MissingDependencyError.for_extra(
+            "models",
+            f"backbone 'efficientnet_lite0' needs the package 'efficientnet-lite-pytorch' ({exc})",
         ) from exc
     return efficientnet_lite_pytorch
 

@@ -24,10 +24,10 @@ def _require(package: str, backbone: str) -> Any:
     try:
         return importlib.import_module(package)
     except Exception as exc:  # a mismatched torchvision fails with RuntimeError, not ImportError
-        raise MissingDependencyError(
+        raise MissingDependencyError.for_extra(
+            "vision",
             f"backbone {backbone!r} needs the package {package!r}, which cannot be imported "
-            f"here ({type(exc).__name__}: {exc}); install it with: "
-            "pip install 'medimeta-toolkit[vision]'"
+            f"here ({type(exc).__name__}: {exc})",
         ) from exc
 
 

@@ -16,6 +16,7 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from medimeta.errors import (
     ChecksumMismatchError,
@@ -27,11 +28,10 @@ from medimeta.errors import (
 )
 from medimeta.fetch.files import file_problem
 from medimeta.fetch.http import download_file
+from medimeta.fetch.network import offline_reason
 from medimeta.fetch.obtain import install_lock
 from medimeta.fetch.options import FetchOptions
 from medimeta.fetch.progress import make_progress
-from medimeta.models.user_weights import UserWeights, read_registry
-from medimeta.models.weights import hub_checkpoints_dir
 from medimeta.models.weights_table import (
     WEIGHTS,
     WEIGHTS_MIRROR_ENV,
@@ -39,8 +39,11 @@ from medimeta.models.weights_table import (
     get_entry,
     get_hint,
 )
-from medimeta.paths import weights_dir
+from medimeta.paths import torch_hub_checkpoints_dir, weights_dir
 from medimeta.safeio import atomic_path, replace
+
+if TYPE_CHECKING:  # user_weights loads torch: imported where a registered file is read, so
+    from medimeta.models.user_weights import UserWeights  # `weights get` stays torch-free
 
 logger = logging.getLogger(__name__)
 
@@ -97,7 +100,7 @@ def _places(entry: WeightsEntry, directory: Path | None) -> list[tuple[Path, str
     name = entry.file_name
     return [
         ((directory or weights_dir()) / name, "installed"),
-        (hub_checkpoints_dir() / name, "installed (torch hub)"),
+        (torch_hub_checkpoints_dir() / name, "installed (torch hub)"),
     ]
 
 
@@ -134,6 +137,8 @@ def check_user(record: UserWeights) -> WeightsState:
 def weights_states(directory: Path | None = None) -> list[WeightsState]:
     """Every table entry, then every registered file, each checked."""
     states = [check_entry(e, directory) for e in WEIGHTS.values()]
+    from medimeta.models.user_weights import read_registry
+
     return states + [check_user(r) for r in read_registry(directory).values()]
 
 
@@ -145,6 +150,8 @@ def verify_weights(
     A name asked for by name must be installed; without names, absent table entries are
     skipped. Check ``ok`` on each result.
     """
+    from medimeta.models.user_weights import read_registry
+
     registry = read_registry(directory)
     if not names:
         found = [s for s in weights_states(directory) if s.installed or s.kind == "user"]
@@ -239,7 +246,8 @@ def _download(entry: WeightsEntry, target: Path, options: FetchOptions) -> str:
         kept = f"the partial file {part} is kept: run again to resume; " if part.exists() else ""
         raise DownloadError(
             f"could not download weights {entry.name!r} from {url}: {err}; {kept}fix: "
-            f"--mirror URL (or ${WEIGHTS_MIRROR_ENV}), or {offline}"
+            f"--mirror URL (or ${WEIGHTS_MIRROR_ENV}), or {offline}, or copy "
+            f"{Path(entry.file_name).name} (from {entry.url}) into {target.parent}"
         ) from err
     replace(part, target)
     return url
@@ -282,9 +290,9 @@ def install_weights(
         if options.offline:
             looked = f"{source} does not exist" if source else "no --from DIR given"
             raise WeightsNotFoundError(
-                f"weights {name!r}: offline and {looked}; fix: put {target.name} (from "
-                f"{entry.url}) in a folder DIR, then: medimeta weights get {name} --offline "
-                "--from DIR"
+                f"weights {name!r}: offline ({offline_reason(True)}) and {looked}; fix: put "
+                f"{target.name} (from {entry.url}) in a folder DIR, then: medimeta weights get "
+                f"{name} --offline --from DIR; or copy it into {folder}"
             )
         if source is not None:
             logger.info("%s is not in %s; downloading it", target.name, options.from_dir)

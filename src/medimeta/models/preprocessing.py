@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from medimeta.errors import OptionError, ShapeError
+from medimeta.logs import plural
 
 #: Pillow's filter numbers (``PIL.Image.Resampling``) by name.
 RESAMPLE: dict[str, int] = {
@@ -110,7 +111,9 @@ class Preprocessing:
             raise OptionError(f"resize rule must be one of {RESIZE_RULES}; got {self.resize!r}")
         want = {"none": 0, "exact": 2, "shortest_edge": 1}[self.resize]
         if len(self.size) != want or any(int(s) < 1 for s in self.size):
-            raise OptionError(f"resize {self.resize!r} takes {want} size value(s); got {self.size}")
+            raise OptionError(
+                f"resize {self.resize!r} takes {plural(want, 'size value')}; got {self.size}"
+            )
         if self.crop_rule not in CROP_RULES:
             raise OptionError(f"crop rule must be one of {CROP_RULES}; got {self.crop_rule!r}")
         if self.resample not in RESAMPLE:

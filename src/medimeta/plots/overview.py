@@ -13,6 +13,7 @@ import numpy as np
 from medimeta.catalog import TaskSpec, TaskTarget
 from medimeta.errors import DatasetNotFoundError, UnknownNameError
 from medimeta.format.reader import DatasetFolder, find_datasets
+from medimeta.logs import plural
 from medimeta.plots.grid import Cell, GridStyle, Row, chunk, draw_grid, label_width_for
 from medimeta.plots.source import Selection, pick_task, select
 
@@ -61,7 +62,11 @@ def dataset_overview(
     for ds_id, path in folders.items():
         folder = DatasetFolder(path)
         cells.append(Cell(_tile_of(folder, seed), f"{folder.spec.domain}\n{ds_id}"))
-    head = title if title is not None else f"{len(cells)} datasets in {Path(root).name or root}"
+    head = (
+        title
+        if title is not None
+        else f"{plural(len(cells), 'dataset')} in {Path(root).name or root}"
+    )
     rows = chunk(cells, min(columns, len(cells)))
     return draw_grid(rows, title=head, style=GridStyle(tile=tile))
 
@@ -103,7 +108,9 @@ def class_grid(
         cells: tuple[Cell, ...] = (Cell(None, note="no images"),)
         if chosen.size:
             cells = tuple(Cell(img) for img in sel.images(sel.global_indices(chosen)))
-        rows.append(Row((cells,), label=f"{name}\n({members.size:,} images)"))
+        rows.append(
+            Row((cells,), label=f"{name}\n({plural(int(members.size), 'image', thousands=True)})")
+        )
     multilabel = spec.target is TaskTarget.MULTILABEL_CLASSIFICATION
     if title is None:
         title = f"{sel.title}, task '{spec.name}', split {sel.split}: "

@@ -9,6 +9,7 @@ from pathlib import Path
 from medimeta.catalog import SPLIT_NAMES
 from medimeta.format.reader import DatasetFolder
 from medimeta.format.verify import verify_dataset
+from medimeta.logs import plural
 from medimeta.plots.charts import label_distribution, split_distribution
 from medimeta.plots.html import Html, esc, join, licence, number, page, table, tag
 from medimeta.plots.overview import class_grid
@@ -45,7 +46,7 @@ def _verify_section(path: Path, run: bool) -> tuple[str, Html]:
     details = tag(
         "details",
         Html(
-            tag("summary", f"{len(report.checks)} checks passed")
+            tag("summary", f"{plural(len(report.checks), 'check')} passed")
             + tag("ul", join(tag("li", c) for c in report.checks))
         ),
     )
@@ -53,7 +54,10 @@ def _verify_section(path: Path, run: bool) -> tuple[str, Html]:
         "p",
         Html(
             tag("span", status, class_="ok" if report.ok else "failed")
-            + esc(f" ({len(report.problems)} problems, {len(report.warnings)} warnings)")
+            + esc(
+                f" ({plural(len(report.problems), 'problem')}, "
+                f"{plural(len(report.warnings), 'warning')})"
+            )
         ),
     )
     return status, section("Verify", head, tag("ul", join(items)) if items else "", details)
@@ -68,7 +72,7 @@ def _counts_section(folder: DatasetFolder) -> Html:
     parts: list[object] = [
         tag(
             "p",
-            f"{spec.num_samples:,} images, {spec.num_channels} channel(s), "
+            f"{spec.num_samples:,} images, {plural(spec.num_channels, 'channel')}, "
             f"{spec.input_size[1]}x{spec.input_size[2]} pixels.",
         ),
         table(["", *SPLIT_NAMES, "total"], split_rows, numeric=(1, 2, 3, 4)),

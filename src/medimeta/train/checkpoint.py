@@ -27,9 +27,8 @@ def _safetensors() -> Any:
     try:
         import safetensors.torch as st
     except ImportError as exc:
-        raise MissingDependencyError(
-            "checkpoints need the package 'safetensors'; "
-            "install it with: pip install 'medimeta-toolkit[models]'"
+        raise MissingDependencyError.for_extra(
+            "models", f"checkpoints need the package 'safetensors' ({exc})"
         ) from exc
     return st
 

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 import medimeta.data.distributed as D
+from medimeta.format.locate import resolve_task_ref
 from medimeta.logs import Log
 from medimeta.models.build import seeded
 from medimeta.train.config import TrainConfig
@@ -34,7 +35,7 @@ __all__ = ["TrainResult", "summarize_seeds", "train_supervised"]
 def train_supervised(
     root: str | Path,
     dataset_id: str,
-    task_name: str,
+    task_name: str | None = None,
     *,
     backbone: str = "resnet18",
     config: TrainConfig | None = None,
@@ -43,10 +44,13 @@ def train_supervised(
     log: Log | None = None,
     env: D.DistEnv | None = None,
 ) -> TrainResult:
-    """Train ``backbone`` + head on ``dataset_id``/``task_name``; see the module docstring.
+    """Train ``backbone`` + head on ``dataset_id``/``task_name`` (None: the dataset's first
+    task, with a note); see the module docstring.
 
     ``run``: the run folder and how the run executes (default: ``runs/train``, no resume)."""
     config = config or TrainConfig()
+    if task_name is None:
+        dataset_id, task_name = resolve_task_ref(root, dataset_id)
     run = run or RunSettings(out_dir=Path("runs/train"), resume=False)
     own_env = env is None
     env = D.init_distributed() if env is None else env

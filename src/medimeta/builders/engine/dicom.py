@@ -58,9 +58,9 @@ class DicomHeader:
 def _pydicom() -> Any:
     try:
         import pydicom
-    except ImportError as exc:  # pragma: no cover - pydicom is a core dependency
-        raise MissingDependencyError(
-            "reading DICOM files needs pydicom; install it with `pip install pydicom`"
+    except ImportError as exc:  # pragma: no cover - the sources extra (and dev) install it
+        raise MissingDependencyError.for_extra(
+            "sources", f"reading DICOM files needs pydicom ({exc})"
         ) from exc
     return pydicom
 

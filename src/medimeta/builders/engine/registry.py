@@ -152,9 +152,10 @@ def get_builder(dataset_id: str) -> Builder:
 
         if _BROKEN and dataset_id in get_catalog():
             broken = "; ".join(f"{m}: {e}" for m, e in sorted(_BROKEN.items()))
-            raise MissingDependencyError(
+            raise MissingDependencyError.for_extra(
+                "sources",
                 f"no builder {dataset_id!r} is loaded; builder modules that failed to import: "
-                f"{broken}. Install the extra: pip install 'medimeta-toolkit[sources]'"
+                f"{broken}",
             ) from None
         raise UnknownNameError("dataset builder", dataset_id, _REGISTRY) from None
 

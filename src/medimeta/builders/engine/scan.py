@@ -36,6 +36,7 @@ from typing import IO, Any
 from medimeta.builders.engine.archives import archive_kind, seekable
 from medimeta.builders.engine.tree import SourceFile, SourceTree
 from medimeta.errors import SourceTreeError
+from medimeta.logs import plural
 from medimeta.safeio import archive_member_parts
 
 IGNORED_NAMES = frozenset({"__MACOSX", "Thumbs.db", "desktop.ini"})
@@ -192,7 +193,7 @@ def scan_sources(paths: Sequence[str | Path] | str | Path) -> SourceTree:
         else:
             out.add(SourceFile(path.name, path))
     notes = [
-        f"{n} file(s) in {where} also exist extracted on disk; the extracted copies are used"
+        f"{plural(n, 'file')} in {where} also on disk, extracted: the extracted copies are used"
         for where, n in sorted(out.shadowed.items())
     ]
     return SourceTree(out.files.values(), given=given, archives=out.archives, notes=notes)

@@ -36,6 +36,7 @@ from medimeta.builders.engine.source import (
 )
 from medimeta.builders.engine.tree import SourceFile, SourceTree
 from medimeta.format.record import SampleRecord
+from medimeta.logs import plural
 
 RECIPE = ImageRecipe(mode="RGB", square="pad", method="thumbnail")
 ANNOTATION_COLUMNS = ("annotation", "first_reannotation", "second_reannotation")
@@ -140,7 +141,7 @@ class AmlBuilder(Builder):
             report.miss(f"{prefix}{rel} (listed in annotations.dat)", partial=partial)
         if disagree:
             report.warnings.append(
-                f"{len(disagree)} images lie in another class folder than their annotation "
+                f"{plural(len(disagree), 'image')} in another class folder than their annotation "
                 f"(folder used as label), e.g. {disagree[:3]}"
             )
         records, manifest = split_by_image(records, note="per image: no patient ids in the source")

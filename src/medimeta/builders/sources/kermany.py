@@ -38,6 +38,7 @@ from medimeta.builders.engine.registry import Builder, BuildPlan, register_build
 from medimeta.builders.engine.source import IMAGE_PATTERNS, Part, Require, locate_parts
 from medimeta.builders.engine.tree import SourceTree
 from medimeta.format.record import SampleRecord
+from medimeta.logs import plural
 
 _NAME = re.compile(r"^(?P<sub>[A-Za-z]+)-(?P<pid>\d+)-(?P<n>\d+)\.jpe?g$")
 SOURCE_SPLITS = ("train", "test")
@@ -120,8 +121,8 @@ class _KermanyBuilder(Builder):
         ]
         if shared:
             notes.append(
-                f"{self.dataset_id}: {len(shared)} patient id(s) occur in both the source train "
-                "and test sets; kept as published."
+                f"{self.dataset_id}: {plural(len(shared), 'patient id')} shared by the source "
+                "train and test sets; kept as published."
             )
             report.warnings.append(notes[-1])
         splits = resplit_train(groups, sources, require_disjoint=False)

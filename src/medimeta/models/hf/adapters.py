@@ -61,9 +61,8 @@ def add_lora(
     try:
         from peft import LoraConfig, inject_adapter_in_model
     except ImportError as exc:  # peft is in the models extra
-        raise MissingDependencyError(
-            f"LoRA needs the peft package ({exc}); install it with: pip install 'peft>=0.13' "
-            "(or the toolkit's models extra)"
+        raise MissingDependencyError.for_extra(
+            "models", f"LoRA needs the package 'peft' ({exc})"
         ) from None
 
     chosen = lora_targets(backbone, targets)

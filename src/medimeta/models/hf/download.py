@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import fnmatch
 import os
-import socket
-import threading
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlparse
 
 from medimeta.errors import DownloadError, FormatError, WeightsNotFoundError
+from medimeta.fetch.network import offline_reason, probe
+from medimeta.logs import plural
 from medimeta.models.hf.source import (
     WEIGHT_NAMES,
     cached_snapshot,
@@ -31,9 +30,7 @@ from medimeta.models.hf.source import (
 )
 from medimeta.models.hf.table import NamedModel, find_named
 
-OFFLINE_ENVS = ("HF_HUB_OFFLINE", "MEDIMETA_OFFLINE")
 DEFAULT_ENDPOINT = "https://huggingface.co"
-PROBE_S = 2.0
 TEXT_FILES = (
     "tokenizer.json",
     "tokenizer_config.json",
@@ -87,37 +84,8 @@ def hub_model(name: str) -> HubModel:
     return HubModel(f"hf:{source}", source, "main")
 
 
-def offline_reason(offline: bool = False) -> str | None:
-    if offline:
-        return "--offline"
-    for env in OFFLINE_ENVS:
-        if os.environ.get(env, "").strip().lower() in ("1", "true", "yes", "on"):
-            return f"{env}={os.environ[env]}"
-    return None
-
-
 def endpoint() -> str:
     return (os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/")
-
-
-def probe(url: str, timeout: float = PROBE_S) -> str | None:
-    """None when a TCP connection to the endpoint's host opens within ``timeout`` (name look-up
-    included); else why."""
-    parsed = urlparse(url)
-    port = parsed.port or (443 if parsed.scheme == "https" else 80)
-    result: list[str | None] = []
-
-    def attempt() -> None:
-        try:
-            with socket.create_connection((parsed.hostname or "", port), timeout=timeout):
-                result.append(None)
-        except OSError as exc:
-            result.append(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
-
-    worker = threading.Thread(target=attempt, name="medimeta-probe", daemon=True)
-    worker.start()
-    worker.join(timeout + 0.25)
-    return result[0] if result else f"no answer within {timeout:g} s"
 
 
 def needed_files(files: list[str], fmt: str, text: bool = False) -> list[str]:
@@ -226,5 +194,5 @@ def _download(
     return Fetched(
         model.label,
         Path(path),
-        f"{len(patterns)} files of {model.hub_id} at {Path(path).name} from {url}",
+        f"{plural(len(patterns), 'file')} of {model.hub_id} at {Path(path).name} from {url}",
     )

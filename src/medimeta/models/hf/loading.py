@@ -27,7 +27,7 @@ from medimeta.models.hf.processor import (
     timm_preprocessing,
     transformers_preprocessing,
 )
-from medimeta.models.hf.quiet import quiet_transformers
+from medimeta.models.hf.quiet import quiet_transformers, require_transformers
 from medimeta.models.hf.source import ModelSource, fetch_hint, weights_files
 from medimeta.models.preprocessing import Preprocessing
 
@@ -96,7 +96,7 @@ def _from_state(
 
 
 def _transformers(source: ModelSource, weights: bool) -> Loaded:
-    import transformers
+    transformers = require_transformers()
     from transformers import AutoConfig
 
     folder = source.folder

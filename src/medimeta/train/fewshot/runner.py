@@ -21,7 +21,8 @@ import medimeta.data.distributed as D
 from medimeta.episodes import Episode
 from medimeta.evaluate.compute import episode_metrics
 from medimeta.features.table import FeatureSource, episode_batch
-from medimeta.logs import Log, main_only
+from medimeta.format.locate import resolve_task_ref
+from medimeta.logs import Log, main_only, plural
 from medimeta.progress import Progress
 from medimeta.runs.model import RunRecord
 from medimeta.runs.record import SUMMARY_FILE, episode_file, predictions_file, write_run
@@ -56,13 +57,16 @@ def run_fewshot(
     other than the main one).
 
     ``episodes``: an episode file, or how to sample them (:class:`EpisodePlan`; default: 100
-    5-shot 10-query episodes of ``target``). ``run``: the run folder and how the run executes
+    5-shot 10-query episodes of ``target``, ``"ID:TASK"`` or ``"ID"`` for its first task).
+    ``run``: the run folder and how the run executes
     (:class:`RunSettings`; with ``resume`` episodes whose result file exists for the same
     settings are not recomputed). ``features`` (e.g. a
     :class:`medimeta.features.cache.FeatureCache`) gives the methods that read only features
     the features of every sample the episodes touch, computed once.
     """
     plan = episodes if isinstance(episodes, EpisodePlan) else EpisodePlan(file=episodes)
+    if target is not None:  # "bus" alone: its first task (with a note)
+        target = ":".join(resolve_task_ref(root, target))
     run = run or RunSettings(out_dir=Path("runs/fewshot"))
     own_env = env is None
     env = D.init_distributed() if env is None else env
@@ -99,7 +103,7 @@ def _report(ctx: RunContext, prepare_s: float, total_s: float) -> RunRecord:
     mean, ci, _ = record.metric("auroc")
     ctx.say(
         f"{ctx.cfg.method} {ctx.target_id}: AUROC {100 * mean:.1f} ± {100 * ci:.1f} over "
-        f"{len(ctx.chosen)} episodes"
+        f"{plural(len(ctx.chosen), 'episode')}"
     )
     return record
 

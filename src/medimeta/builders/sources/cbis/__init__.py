@@ -47,6 +47,7 @@ from medimeta.builders.sources.cbis.labels import (
 )
 from medimeta.errors import LabelError, SourceTreeError
 from medimeta.format.record import SampleRecord
+from medimeta.logs import plural
 from medimeta.preprocess import resize_square, roi_crop
 
 DICOM_ROOT = "CBIS-DDSM"
@@ -201,8 +202,8 @@ class CbisBuilder(Builder):
             names = self.spec.task(task).class_names
             for label, n in substring_disagreements(rows, task, names).items():
                 notes.append(
-                    f"{task}: {n} row(s) differ from the release's substring rule for label "
-                    f"{label} (e.g. LUCENT_CENTERED is no longer also LUCENT_CENTER)"
+                    f"{task}: {plural(n, 'row')} differing from the release's substring rule for "
+                    f"label {label} (e.g. LUCENT_CENTERED is no longer also LUCENT_CENTER)"
                 )
         return notes
 

@@ -48,6 +48,7 @@ from medimeta.builders.sources.cxr.stream import (
 )
 from medimeta.errors import LabelError, PreprocessError, SourceTreeError, SplitError
 from medimeta.format.record import SampleRecord
+from medimeta.logs import plural
 
 RECIPE = ImageRecipe(mode="L", square="pad", method="thumbnail")
 NO_FINDING = "No Finding"
@@ -300,12 +301,13 @@ def _official_splits(
     unknown = [n for n in split_of if n not in entries]
     if unknown:
         report.problems.append(
-            f"{len(unknown)} listed image(s) have no Data_Entry row, e.g. {unknown[:3]}"
+            f"{plural(len(unknown), 'listed image')} without a Data_Entry row, e.g. {unknown[:3]}"
         )
     unlisted = [n for n in entries if n not in split_of]
     if unlisted:
         report.problems.append(
-            f"{len(unlisted)} Data_Entry image(s) are in neither split list, e.g. {unlisted[:3]}"
+            f"{plural(len(unlisted), 'Data_Entry image')} in neither split list, e.g. "
+            f"{unlisted[:3]}"
         )
     return split_of
 

@@ -42,6 +42,7 @@ from medimeta.builders.sources.deepdrid.tables import (
 )
 from medimeta.errors import LabelError, SourceTreeError
 from medimeta.format.record import SampleRecord
+from medimeta.logs import plural
 
 RECIPE = ImageRecipe(mode="RGB", square="crop", method="thumbnail")
 UNGRADABLE = 5
@@ -194,7 +195,7 @@ class DeepDridBuilder(Builder):
         shared = sorted(p for p, s in by_patient.items() if len(s) > 1)
         if shared:
             notes.append(
-                f"{len(shared)} patient id(s) occur in more than one source split: "
+                f"{plural(len(shared), 'patient id')} in more than one source split: "
                 + ", ".join(shared[:10])
             )
         return notes
@@ -283,7 +284,7 @@ class DrRegularBuilder(DeepDridBuilder):
         notes = [
             "DR level is the eye-level grade of the image's eye (left_eye_DR_Level or "
             "right_eye_DR_Level, whichever the row fills); the release used the patient-level "
-            f"grade (the worse eye). {differ} image(s) get a different DR level than in the "
+            f"grade (the worse eye). {plural(differ, 'image')} with another DR level than in the "
             "release; patient_dr_level keeps the original value",
             "evaluation-set DR level: DR_Levels of Challenge1_labels.xlsx (one grade per image)",
         ]
@@ -295,8 +296,8 @@ class DrRegularBuilder(DeepDridBuilder):
         )
         if disagree:
             notes.append(
-                f"{disagree} image(s) whose image_id eye letter disagrees with the filled eye "
-                "column; the column was used (annotation 'eye')"
+                f"{plural(disagree, 'image')} whose image_id eye letter disagrees with the filled "
+                "eye column; the column was used (annotation 'eye')"
             )
         return notes + super()._notes(records, dropped)
 

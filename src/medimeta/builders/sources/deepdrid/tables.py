@@ -60,10 +60,12 @@ def read_xlsx_rows(data: bytes, name: str) -> list[Row]:
     """Rows of the first sheet of an xlsx file (first non-empty row is the header)."""
     try:
         from openpyxl import load_workbook
-    except ImportError as exc:  # pragma: no cover - openpyxl is a core dependency
+    except ImportError as exc:  # pragma: no cover - the sources extra (and dev) install it
         from medimeta.errors import MissingDependencyError
 
-        raise MissingDependencyError("reading DeepDRiD's xlsx labels needs openpyxl") from exc
+        raise MissingDependencyError.for_extra(
+            "sources", f"reading DeepDRiD's xlsx labels needs openpyxl ({exc})"
+        ) from exc
     try:
         book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
         try:

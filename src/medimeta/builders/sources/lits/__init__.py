@@ -52,6 +52,7 @@ from medimeta.builders.sources.lits.volumes import (
 )
 from medimeta.errors import SourceTreeError
 from medimeta.format.record import SampleRecord
+from medimeta.logs import plural
 from medimeta.preprocess import crop_physically_square, ct_window, resize_square
 
 TRAIN_BOXES = "annotations_of_training_set"
@@ -248,7 +249,7 @@ def _notes(dropped: list[str]) -> list[str]:
     ]
     if dropped:
         notes.append(
-            f"{len(dropped)} volume(s) dropped because their header has no voxel spacing "
+            f"{plural(len(dropped), 'volume')} dropped: the header has no voxel spacing "
             f"(1.0, 1.0, 1.0): {', '.join(dropped)}"
         )
     return notes

@@ -152,8 +152,10 @@ class VolumeHeader:
 def _nibabel() -> Any:
     try:
         import nibabel
-    except ImportError as exc:  # pragma: no cover - nibabel is a core dependency
-        raise MissingDependencyError("reading NIfTI volumes needs nibabel") from exc
+    except ImportError as exc:  # pragma: no cover - the sources extra (and dev) install it
+        raise MissingDependencyError.for_extra(
+            "sources", f"reading NIfTI volumes needs nibabel ({exc})"
+        ) from exc
     return nibabel
 
 
