@@ -14,7 +14,10 @@ is the order of magnitude, not a promise).
 Also timed, with ``--old-main DIR`` (a checkout of the toolkit before this change, e.g.
 ``git worktree add /tmp/oldmain 3c8f583``): the warm 100-episode 5-shot linear probe as a
 whole command, and the first and second ``benchmark --dry-run`` of BUSI, BreastMNIST and PBC
-with the default method set, for this checkout and the old one alternately (medians).
+with the default method set, for this checkout and the old one alternately (medians). Run it
+with Python's bytecode caches allowed (``env -u PYTHONDONTWRITEBYTECODE``), as on a user's
+machine: without them every command compiles the package again (about 0.2 s more for this
+checkout's larger package).
 
 Run: ``.venv/bin/python benchmarks/grid.py [--old-main /tmp/oldmain] [--repeats 3]
 [--parts rates,estimates,commands]`` (writes benchmarks/results/grid.json after each part; the
