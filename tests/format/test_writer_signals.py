@@ -27,7 +27,10 @@ from medimeta.format.writer import write_dataset
 N = 240
 HERE = Path(__file__).resolve().parents[1]  # tests/, where fixtures/ lives
 SCRIPT = """
+import signal
 import sys
+# a build started from a background shell job inherits SIGINT ignored: Ctrl-C must reach it
+signal.signal(signal.SIGINT, signal.default_int_handler)
 sys.path.insert(0, {here!r})
 from fixtures.writing import SLOW_INFO, slow_image, slow_records
 from medimeta.format.writer import write_dataset
