@@ -50,6 +50,23 @@ def out_option() -> Any:
     return typer.Option(..., "--out", help="File to write: .png, .svg or .pdf.")
 
 
+def runs_argument() -> Any:
+    return typer.Argument(
+        ..., help="Few-shot run folders or benchmark folders (every few-shot run below them)."
+    )
+
+
+def metric_option() -> Any:
+    return typer.Option("auroc", help="Metric of the summary to show.")
+
+
+def _fewshot_records(results: list[Path]) -> list[Any]:
+    """The few-shot run records in (or below) ``results``."""
+    from medimeta.runs.record import read_runs
+
+    return [r for r in read_runs(results) if r.kind == "fewshot"]
+
+
 def _target(out: Path, fmt: str | None) -> tuple[Path, str]:
     """The file and format to write (checked before anything is drawn)."""
     from medimeta.plots.outputs import output_file
@@ -205,11 +222,9 @@ def run_command(
 
 @app.command("fewshot")
 def fewshot_command(
-    results: list[Path] = typer.Argument(
-        ..., help="Few-shot run folders or benchmark folders (every few-shot run below them)."
-    ),
+    results: list[Path] = runs_argument(),
     out: Path = out_option(),
-    metric: str = typer.Option("auroc", help="Metric of the summary to show."),
+    metric: str = metric_option(),
     fmt: str | None = format_option(),
     dpi: int = dpi_option(),
     quiet: bool = quiet_option(),
@@ -218,20 +233,17 @@ def fewshot_command(
     """Means with 95 % intervals per method and target (the paper's Table 4 as a figure)."""
     with log_to_stderr("medimeta", quiet=quiet, verbose=verbose):
         from medimeta.plots import fewshot_intervals
-        from medimeta.runs.record import read_runs
 
         target = _target(out, fmt)
-        records = [r for r in read_runs(results) if r.kind == "fewshot"]
+        records = _fewshot_records(results)
         _save(fewshot_intervals(records, metric=metric), target, dpi)
 
 
 @app.command("shots")
 def shots_command(
-    results: list[Path] = typer.Argument(
-        ..., help="Few-shot run folders or benchmark folders (every few-shot run below them)."
-    ),
+    results: list[Path] = runs_argument(),
     out: Path = out_option(),
-    metric: str = typer.Option("auroc", help="Metric of the summary to show."),
+    metric: str = metric_option(),
     fmt: str | None = format_option(),
     dpi: int = dpi_option(),
     quiet: bool = quiet_option(),
@@ -240,20 +252,17 @@ def shots_command(
     """The metric against the number of shots, per target, method and backbone (95 % bands)."""
     with log_to_stderr("medimeta", quiet=quiet, verbose=verbose):
         from medimeta.plots import shots_curves
-        from medimeta.runs.record import read_runs
 
         target = _target(out, fmt)
-        records = [r for r in read_runs(results) if r.kind == "fewshot"]
+        records = _fewshot_records(results)
         _save(shots_curves(records, metric=metric), target, dpi)
 
 
 @app.command("heatmap")
 def heatmap_command(
-    results: list[Path] = typer.Argument(
-        ..., help="Few-shot run folders or benchmark folders (every few-shot run below them)."
-    ),
+    results: list[Path] = runs_argument(),
     out: Path = out_option(),
-    metric: str = typer.Option("auroc", help="Metric of the summary to show."),
+    metric: str = metric_option(),
     shots: int | None = typer.Option(None, help="Shot level [default: the largest]."),
     columns: str = typer.Option("backbone", help="Columns: backbone or method."),
     fmt: str | None = format_option(),
@@ -264,12 +273,11 @@ def heatmap_command(
     """Targets x backbones (or methods) of one shot level, the mean of the metric per cell."""
     with log_to_stderr("medimeta", quiet=quiet, verbose=verbose):
         from medimeta.plots import task_heatmap
-        from medimeta.runs.record import read_runs
 
         if columns not in ("backbone", "method"):
             raise UnknownNameError("heatmap columns", columns, ["backbone", "method"])
         target = _target(out, fmt)
-        records = [r for r in read_runs(results) if r.kind == "fewshot"]
+        records = _fewshot_records(results)
         fig = task_heatmap(records, metric=metric, shots=shots, columns=columns)
         _save(fig, target, dpi)
 
